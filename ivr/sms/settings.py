@@ -1,0 +1,30 @@
+"""Settings of the SMS pipeline ([sms], [sms.transports], [sms.routes])."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["SmsSettings"]
+
+
+@dataclass
+class SmsSettings:
+    database_url: str = "sqlite:///var/ivr.db"   # or postgresql://user:pw@host/db
+    # name -> transport URL, e.g. loopback://, modem:///dev/ttyUSB0?baudrate=115200,
+    # smpp://id:pw@host:2775, http+preset://... ; the first one is the default route.
+    transports: dict[str, str] = field(default_factory=lambda: {"loopback": "loopback://"})
+    # recipient prefix (or "sender:<name>") -> transport name; longest prefix wins
+    routes: dict[str, str] = field(default_factory=dict)
+    default_transport: str = ""                  # "" = the first transport
+    workers: int = 4
+    max_segments: int = 10
+    max_attempts: int = 10
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 600.0
+    claim_lease_seconds: float = 120.0
+    default_sender: str = ""
+    callback_retry_period: float = 86400.0       # keep retrying a callback this long
+    callback_timeout: float = 10.0
+    callback_hmac_key: str = ""                   # "" = generated and stored in data dir
+    callback_allow: list[str] = field(default_factory=list)   # CIDRs/hosts always allowed
+    callback_deny: list[str] = field(default_factory=lambda: ["169.254.0.0/16", "fe80::/10"])

@@ -1,0 +1,87 @@
+"""The one interface every SMS transport implements.
+
+A transport turns a stored :class:`~ivr.sms.message.Message` into wire traffic and reports
+what comes back (delivery reports, inbound messages) through :class:`TransportEvents`.
+It holds no queue of its own: the dispatcher owns retries, so a crash loses nothing.
+``loopback.py`` is the reference implementation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ivr.sms.message import Message, Status
+
+__all__ = ["DeliveryReport", "InboundSms", "SubmitResult", "Transport", "TransportEvents"]
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """What the peer accepted: one provider id (or modem reference) per part, in order."""
+
+    provider_ids: list[str] = field(default_factory=list)
+    references: list[int | None] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """A status report for one part, as the transport received it.
+
+    ``provider_id`` is normalised by the transport (SMPP ids lower-case hex-or-decimal
+    reconciled, see smpp.py); modems report ``reference`` + ``recipient`` instead.
+    ``status`` is the part's new status (SENT for intermediate/enroute, or a final one).
+    """
+
+    transport: str
+    status: Status
+    provider_id: str = ""
+    reference: int | None = None
+    recipient: str = ""
+    error_code: int | None = None
+    error_text: str = ""
+    done_at: dt.datetime | None = None
+    raw: str = ""
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    transport: str
+    sender: str
+    recipient: str
+    body: str
+    received_at: dt.datetime | None = None
+    provider_id: str = ""
+
+
+class TransportEvents(Protocol):
+    """Callbacks a transport uses; implemented by the SMS service (thread-safe)."""
+
+    def on_delivery_report(self, report: DeliveryReport) -> None: ...
+
+    def on_inbound(self, sms: InboundSms) -> None: ...
+
+
+class Transport(Protocol):
+    """One route to the mobile network."""
+
+    name: str
+    max_in_flight: int          # how many sends the dispatcher may run at once
+    rate_limit: float           # messages per second; 0 = unlimited
+
+    def start(self, events: TransportEvents) -> None:
+        """Connect and begin receiving reports; must not block for long."""
+
+    def send(self, message: Message) -> SubmitResult:
+        """Hand every part to the peer; return when the peer accepted them.
+
+        Raises :class:`ivr.errors.TransportError` (``retryable`` decides retry vs fail).
+        Must be safe to call from several dispatcher threads up to ``max_in_flight``.
+        """
+
+    def stop(self) -> None:
+        """Disconnect; pending sends raise TransportError(retryable=True)."""
+
+    def healthy(self) -> bool:
+        """True when the transport can accept a send now (bound, modem registered...)."""

@@ -1,0 +1,33 @@
+"""Settings of the SIP side ([sip], [sip.dialplan]) and audio ([audio])."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["SipSettings", "AudioSettings"]
+
+
+@dataclass
+class SipSettings:
+    enabled: bool = True
+    mode: str = "direct"            # "direct" (no registrar) | "register" (extension on a PBX)
+    bind_host: str = "127.0.0.1"    # address we listen on and put in Via/Contact/SDP
+    bind_port: int = 5060
+    server: str = ""                # registrar / proxy (register mode)
+    server_port: int = 5060
+    username: str = ""
+    password: str = ""
+    register_expires: int = 120
+    rtp_port_low: int = 10000
+    rtp_port_high: int = 20000
+    default_script: str = "ozml_scripts/menu.xml"
+    dialplan: dict[str, str] = field(default_factory=dict)   # called number -> script file/URL
+
+
+@dataclass
+class AudioSettings:
+    sounds_dir: str = "ozml_scripts/sounds"   # relative Play paths resolve here
+    cache_dir: str = "var/cache/audio"        # TTS + downloaded prompts (8 kHz u8)
+    recordings_dir: str = "var/recordings"
+    tts_voice: str = "en"
+    tts_rate: int = 170
