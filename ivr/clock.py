@@ -35,4 +35,4 @@ class SystemClock:
 
 def utcnow() -> _dt.datetime:
     """Timezone-aware UTC now (naive datetimes are never stored)."""
-    return _dt.datetime.now(_dt.timezone.utc)
+    return _dt.datetime.now(_dt.UTC)
