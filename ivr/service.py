@@ -1,12 +1,15 @@
 """Composition root: builds every long-lived object from one :class:`~ivr.config.Settings`.
 
 Nothing else wires objects together or reads configuration. ``Services`` is what the HTTP
-app (``create_app(settings, services)``), the SIP side and the CLI receive.
+app (``create_app(settings, services)``), the SIP side and the CLI receive; ``Runtime`` is
+what ``ivr serve`` starts and stops, in dependency order.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ivr.config import Settings
@@ -15,7 +18,9 @@ if TYPE_CHECKING:
     from ivr.sms.submit import SmsService
     from ivr.users import UserStore
 
-__all__ = ["Services"]
+__all__ = ["Services", "Runtime", "build_services"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -23,4 +28,70 @@ class Services:
     settings: Settings
     sms: SmsService
     users: UserStore
-    calls: Any = None   # ivr.voice.calls.CallControl when the SIP side runs, else None
+    calls: Any = None      # ivr.voice.calls.CallControl when the SIP side runs, else None
+    notifier: Any = None   # ivr.api notifications (CallConnected/CallEnded/SmsDelivered)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _callback_formats() -> dict[str, Any]:
+    """Dialect name -> CallbackFormatter, for SmsRequest.callback_format."""
+    formats: dict[str, Any] = {}
+    from ivr.api import ozeki
+
+    formats["ozeki"] = ozeki.delivery_report_params
+    try:
+        from ivr.api import restcomm
+    except ImportError:  # the Restcomm dialect is optional in a trimmed install
+        return formats
+    formats["restcomm"] = restcomm.status_callback_params
+    return formats
+
+
+def build_services(settings: Settings) -> Services:
+    """Build the SMS service and the user store (no threads started yet)."""
+    from ivr.sms.submit import build_sms_service
+    from ivr.users import UserStore
+
+    Path(settings.ivr.data_dir).mkdir(parents=True, exist_ok=True)
+    sms = build_sms_service(settings, callback_formats=_callback_formats())
+    users = UserStore(settings.sms.database_url)
+    return Services(settings=settings, sms=sms, users=users)
+
+
+class Runtime:
+    """Everything ``ivr serve`` runs: SMS workers, the SIP engine and the HTTP API."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.services = build_services(settings)
+        self._voice: Any = None
+        self._http: Any = None
+
+    def start(self) -> None:
+        settings, services = self.settings, self.services
+        services.sms.start()
+        if settings.sip.enabled:
+            from ivr.ozml.interpreter import Interpreter
+            from ivr.voice.engine import VoiceEngine
+
+            interpreter = Interpreter(settings.ozml, services.sms, base_dir=".")
+            self._voice = VoiceEngine(settings, interpreter)
+            self._voice.start()
+            services.calls = self._voice.calls
+        if settings.http.enabled:
+            from ivr.api.app import create_app, serve_http
+
+            app = create_app(settings, services)
+            self._http = serve_http(app, settings.http.host, settings.http.port,
+                                    settings.http.threads)
+
+    def stop(self) -> None:
+        """Stop accepting work first (HTTP, SIP), then drain the SMS workers."""
+        for name, part in (("http", self._http), ("sip", self._voice)):
+            if part is None:
+                continue
+            try:
+                part.stop()
+            except Exception:  # shutting down: log and keep stopping the rest
+                log.exception("error while stopping %s", name)
+        self.services.sms.stop()
