@@ -1,0 +1,65 @@
+"""``ivr lint`` and ``ivr simulate``: write and debug scripts before any phone rings."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    lint = sub.add_parser("lint", help="check OzML scripts; exit 1 on any error")
+    lint.add_argument("files", nargs="+", metavar="FILE")
+    lint.add_argument("--quiet", "-q", action="store_true", help="errors only, no warnings")
+    lint.set_defaults(func=_lint)
+
+    sim = sub.add_parser("simulate", help="run a script on a console call (transcript)")
+    sim.add_argument("script", metavar="FILE|URL")
+    sim.add_argument("--caller", default="+15550001111", help="caller number [$caller]")
+    sim.add_argument("--callee", default="ivr", help="called number [$callee]")
+    sim.add_argument("--digits", help="keys the caller presses, in order (e.g. 12#); "
+                     "default: read from stdin")
+    sim.add_argument("--config", action="append", default=[], metavar="FILE",
+                     help="INI configuration ([ozml] timeouts, fallback URL)")
+    sim.set_defaults(func=_simulate)
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from ivr.ozml.lint import lint_file
+
+    errors = warnings = 0
+    for path in args.files:
+        for diagnostic in lint_file(path):
+            if diagnostic.severity == "error":
+                errors += 1
+            else:
+                warnings += 1
+                if args.quiet:
+                    continue
+            print(diagnostic)
+    files = len(args.files)
+    summary = f"{files} file{'s' * (files != 1)}: {errors} error(s), {warnings} warning(s)"
+    print(summary, file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from ivr.config import load_settings
+    from ivr.ozml.interpreter import Interpreter
+    from ivr.voice.console import ConsoleCall, ConsoleSmsSubmitter
+
+    settings = load_settings(args.config)
+    digits = args.digits
+    interactive = False
+    if digits is None:
+        if sys.stdin.isatty():
+            interactive = True
+        else:
+            digits = "".join(ch for ch in sys.stdin.read() if ch in "0123456789*#ABCD")
+    call = ConsoleCall(caller=args.caller, callee=args.callee, digits=digits,
+                       interactive=interactive)
+    sms = ConsoleSmsSubmitter(call)
+    Interpreter(settings.ozml, sms).run(call, args.script)
+    return 0

@@ -1,0 +1,103 @@
+"""Fetching the next OzML document (GoTo, Request, ForwardToUrl, FinishedUrl, Call Url).
+
+Ozeki notifies web apps with an HTTP POST, form-encoded, always carrying ``NotificationName``;
+the response body is OzML. Timeouts follow Twilio (connect 5 s, whole request 15 s) so a slow
+web app never leaves a caller in silence for long. Local files are allowed too (scripts that
+``GoTo`` a sibling file), resolved against the current document.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from ivr.errors import OzmlFetchError
+
+__all__ = ["Fetcher", "Fetched", "HttpFetcher", "resolve", "is_url"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    body: bytes
+    location: str   # where it came from (final URL after redirects, or file path)
+
+
+class Fetcher(Protocol):
+    def fetch(self, location: str, form: dict[str, str], method: str = "POST") -> Fetched: ...
+
+
+def is_url(location: str) -> bool:
+    return urlsplit(location).scheme in ("http", "https")
+
+
+def resolve(location: str, base: str) -> str:
+    """``location`` relative to the document at ``base`` (a URL or a file path)."""
+    if is_url(location) or not base:
+        return location
+    if is_url(base):
+        return urljoin(base, location)
+    path = Path(location)
+    return str(path if path.is_absolute() else Path(base).parent / path)
+
+
+class HttpFetcher:
+    def __init__(self, connect_timeout: float = 5.0, total_timeout: float = 15.0,
+                 max_bytes: int = 1_000_000, session: requests.Session | None = None) -> None:
+        self.connect_timeout = connect_timeout
+        self.total_timeout = total_timeout
+        self.max_bytes = max_bytes
+        self.session = session or requests.Session()
+
+    def fetch(self, location: str, form: dict[str, str], method: str = "POST") -> Fetched:
+        if not is_url(location):
+            return self._read_file(location)
+        deadline = time.monotonic() + self.total_timeout
+        try:
+            response = self.session.request(
+                method, location,
+                data=form if method == "POST" else None,
+                params=form if method == "GET" else None,
+                timeout=(self.connect_timeout, self.total_timeout),
+                stream=True, headers={"Accept": "application/xml, text/xml"})
+        except requests.RequestException as exc:
+            raise OzmlFetchError(f"cannot fetch {location}: {exc.__class__.__name__}: {exc}",
+                                 source=location) from None
+        with response:
+            if response.status_code >= 400:
+                raise OzmlFetchError(f"{location} answered HTTP {response.status_code}",
+                                     source=location)
+            chunks: list[bytes] = []
+            size = 0
+            try:
+                for chunk in response.iter_content(65536):
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise OzmlFetchError(f"{location}: document over {self.max_bytes} bytes",
+                                             source=location)
+                    if time.monotonic() > deadline:
+                        raise OzmlFetchError(f"{location}: no complete answer within "
+                                             f"{self.total_timeout:g} s", source=location)
+                    chunks.append(chunk)
+            except requests.RequestException as exc:
+                raise OzmlFetchError(f"{location}: {exc}", source=location) from None
+            log.debug("fetched %s (%d bytes, HTTP %d)", location, size, response.status_code)
+            return Fetched(b"".join(chunks), response.url or location)
+
+    def _read_file(self, location: str) -> Fetched:
+        try:
+            path = Path(location)
+            if path.stat().st_size > self.max_bytes:
+                raise OzmlFetchError(f"{location}: document over {self.max_bytes} bytes",
+                                     source=location)
+            return Fetched(path.read_bytes(), str(path))
+        except OSError as exc:
+            raise OzmlFetchError(f"cannot read {location}: {exc.strerror}",
+                                 source=location) from None
