@@ -236,9 +236,9 @@ class Interpreter:
         return True
 
     def _play_file(self, s: _Session, c: v.Play, barge_in: bool) -> bool:
+        # A relative path stays relative: like Ozeki's ContentStorage/Static, the voice side
+        # resolves it against [audio] sounds_dir, wherever the script itself came from.
         source = expand_text(c.source, s.variables)
-        if not is_url(source):
-            source = resolve(source, s.location) if not s.location.startswith("http") else source
         started = time.monotonic()
         for _ in range(c.repeat):
             remaining = c.timeout - (time.monotonic() - started) if c.timeout else 0.0

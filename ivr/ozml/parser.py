@@ -46,16 +46,19 @@ class ParsedDocument:
 
     def locate(self, element: etree._Element, needle: str = "") -> tuple[int, int]:
         """(line, column) of ``element`` (or of ``needle`` on its line, e.g. an attribute)."""
-        return _locate(self.lines, element, needle)
+        same_line = [e for e in self.root.iter(element.tag) if e.sourceline == element.sourceline]
+        return _locate(self.lines, element, needle, same_line.index(element))
 
 
-def _locate(lines: list[str], element: etree._Element, needle: str = "") -> tuple[int, int]:
+def _locate(lines: list[str], element: etree._Element, needle: str = "",
+            occurrence: int = 0) -> tuple[int, int]:
     line = element.sourceline or 0
     if not 0 < line <= len(lines):
         return line, 0
     text = lines[line - 1]
     raw_tag = element.get("{urn:ivr}raw-tag") or str(element.tag)
-    col = text.find("<" + raw_tag)
+    starts = [m.start() for m in re.finditer(f"<{re.escape(raw_tag)}(?=[\\s/>]|$)", text)]
+    col = starts[min(occurrence, len(starts) - 1)] if starts else -1
     if needle:
         found = text.lower().find(needle.lower(), max(col, 0))
         col = found if found >= 0 else col
