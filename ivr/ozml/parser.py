@@ -147,13 +147,14 @@ def _normalise(document: ParsedDocument) -> None:
     for element in document.root.iter():
         if not isinstance(element.tag, str):
             continue
-        raw_tag = etree.QName(element).localname
-        line, col = document.locate(element)
-        if etree.QName(element).namespace:
-            raise OzmlError(f"<{raw_tag}>: namespaces are not used in OzML", line, col,
-                            document.source)
+        qname = etree.QName(element)
+        raw_tag = qname.localname
         entry = names.get(raw_tag.lower())
-        if entry is None:
+        if qname.namespace or entry is None:
+            line, col = document.locate(element)  # only located when reported: it is costly
+            if qname.namespace:
+                raise OzmlError(f"<{raw_tag}>: namespaces are not used in OzML", line, col,
+                                document.source)
             raise OzmlError(f"unknown command <{raw_tag}>"
                             f"{_did_you_mean(raw_tag, canonical_elements)}", line, col,
                             document.source)
