@@ -49,12 +49,13 @@ def _callback_formats() -> dict[str, Any]:
 
 def build_services(settings: Settings) -> Services:
     """Build the SMS service and the user store (no threads started yet)."""
+    from ivr.commands.user import user_store_path
     from ivr.sms.submit import build_sms_service
     from ivr.users import UserStore
 
     Path(settings.ivr.data_dir).mkdir(parents=True, exist_ok=True)
     sms = build_sms_service(settings, callback_formats=_callback_formats())
-    users = UserStore(settings.sms.database_url)
+    users = UserStore(user_store_path(settings.ivr.data_dir))
     return Services(settings=settings, sms=sms, users=users)
 
 

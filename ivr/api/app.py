@@ -1,0 +1,100 @@
+"""The Flask application factory and its production server (waitress).
+
+``create_app(settings, services)`` takes objects, not paths; every dialect is one blueprint
+module with ``make_blueprint(services)`` and ``OPENAPI_PATHS``. Each request gets an id that
+appears in every log line about it and in the ``X-Request-Id`` header; an unexpected error is
+logged with its traceback and answered with a plain 500 that leaks nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+import uuid
+from types import ModuleType
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from waitress.server import create_server
+
+from ivr.api.openapi import build_openapi
+from ivr.config import Settings
+
+__all__ = ["DIALECTS", "create_app", "serve_http", "HttpServer"]
+
+log = logging.getLogger(__name__)
+
+# Blueprint modules, in registration order (ozeki last: it also serves "/").
+DIALECTS = ("acrobits", "jsonapi", "enswitch", "restcomm", "provider_dlr", "ozeki")
+
+
+def _modules() -> list[ModuleType]:
+    return [importlib.import_module(f"ivr.api.{name}") for name in DIALECTS]
+
+
+def create_app(settings: Settings, services: Any) -> Flask:
+    app = Flask("ivr")
+    app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    modules = _modules()
+    for module in modules:
+        app.register_blueprint(module.make_blueprint(services))
+    openapi = build_openapi(modules)
+
+    @app.get("/openapi.json")
+    def openapi_json() -> Response:
+        return jsonify(openapi)
+
+    @app.before_request
+    def _start() -> None:
+        g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        log.info("[req %s] %s %s %s -> %d (%.1f ms)", g.get("request_id", "?"),
+                 request.remote_addr, request.method, request.path, response.status_code,
+                 (time.perf_counter() - g.get("started", time.perf_counter())) * 1000)
+        return response
+
+    @app.errorhandler(Exception)
+    def _crash(exc: Exception) -> tuple[Response, int]:
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(exc, HTTPException):
+            return jsonify(error=exc.name, message=exc.description), exc.code or 500
+        log.exception("[req %s] unhandled error", g.get("request_id", "?"))
+        return jsonify(error="internal error", request_id=g.get("request_id", "")), 500
+
+    return app
+
+
+class HttpServer:
+    """waitress in a background thread; ``stop()`` closes it and waits."""
+
+    def __init__(self, app: Flask, host: str, port: int, threads: int) -> None:
+        self._server: Any = create_server(app, host=host, port=port, threads=threads,
+                                           ident="ivr", clear_untrusted_proxy_headers=True)
+        self.port: int = self._server.effective_port
+        self.host = host
+        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+
+    def start(self) -> HttpServer:
+        self._thread.start()
+        log.info("HTTP API listening on http://%s:%d", self.host, self.port)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        server = self._server
+        while server._map:  # close the listener, the wake-up trigger and open channels
+            for channel in list(server._map.values()):
+                channel.handle_close()
+        server.task_dispatcher.shutdown(timeout=timeout)
+        self._thread.join(timeout)
+
+
+def serve_http(app: Flask, host: str, port: int, threads: int = 16) -> HttpServer:
+    return HttpServer(app, host, port, threads).start()

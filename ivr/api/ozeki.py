@@ -1,0 +1,242 @@
+"""Ozeki Phone System's HTTP command API: ``/api?command=SendSms&Username=…`` (seed 004).
+
+GET query or POST form; parameter names and the command value are case-insensitive; both
+``DeliveryReportURL`` and Ozeki 10's ``DelivaryReportURL`` are accepted. Results use Ozeki's
+status codes and message templates (ivr/api/render.py), as XML (default) or JSON
+(``format=json`` or ``Accept: application/json``). The view only parses, authenticates, calls
+a service and renders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, request
+
+from ivr.api.auth import RateLimiter
+from ivr.api.render import OzekiResult, error, render_json, render_xml
+from ivr.call import SmsRequest
+from ivr.errors import AuthError, SmsError, ValidationError
+from ivr.sms.message import Message, Status
+
+__all__ = ["COMMANDS", "OPENAPI_PATHS", "delivery_report_params", "make_blueprint",
+           "split_recipients"]
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("SendSms", "ListActiveCalls", "Hangup", "Call", "SendDTMF", "Speak", "Play")
+_RECIPIENT = re.compile(r"^\+?[0-9][0-9 ()\-./]{1,30}$")
+_DELIVERY_STATUS = {Status.DELIVERED: "Delivered", Status.UNDELIVERED: "Undelivered",
+                    Status.FAILED: "Failed", Status.SENT: "Sent"}
+
+
+def _iso(when: dt.datetime | None) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else ""
+
+
+def delivery_report_params(message: Message, status: Status) -> dict[str, str]:
+    """Parameters of the SMSDeliveryReport request sent to a DeliveryReportURL.
+
+    Ozeki documents the notification name and SmsId; the rest follows Ozeki's own names where
+    they exist (Recipient, Sender) and is documented in docs/http-api.md. Only final statuses
+    are reported, as Ozeki reports the delivery report, not the submission.
+    """
+    if status not in (Status.DELIVERED, Status.UNDELIVERED, Status.FAILED):
+        return {}
+    params = {
+        "NotificationName": "SMSDeliveryReport",
+        "SmsId": message.id,
+        "Recipient": message.recipient,
+        "Sender": message.sender,
+        "DeliveryStatus": _DELIVERY_STATUS[status],
+        "DeliveryTime": _iso(message.delivered_at or message.updated_at),
+        "SubmitTime": _iso(message.sent_at),
+        "Segments": str(message.segments),
+        "ErrorCode": str(message.error_code or ""),
+        "ErrorMessage": message.error_message,
+    }
+    return params
+
+
+def split_recipients(raw: str) -> list[str]:
+    """``+1 555 0100, +1 555 0101;+1555…`` → one entry per recipient (order kept)."""
+    return [part.strip() for part in re.split(r"[,;]", raw) if part.strip()]
+
+
+def _params() -> dict[str, str]:
+    """Query and form merged, names lower-cased (the form wins on a clash)."""
+    merged = {key.lower(): value for key, value in request.args.items()}
+    merged.update({key.lower(): value for key, value in request.form.items()})
+    return merged
+
+
+def _wants_json(params: Mapping[str, str]) -> bool:
+    if params.get("format", "").lower() == "json":
+        return True
+    best = request.accept_mimetypes.best_match(["application/xml", "application/json"])
+    return best == "application/json" and request.accept_mimetypes["application/json"] > \
+        request.accept_mimetypes["application/xml"]
+
+
+def _respond(result: OzekiResult, as_json: bool) -> Response:
+    if as_json:
+        return Response(render_json(result), status=result.http_status,
+                        mimetype="application/json")
+    return Response(render_xml(result), status=result.http_status,
+                    content_type="application/xml; charset=utf-8")
+
+
+class _Failure(Exception):
+    def __init__(self, result: OzekiResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+def make_blueprint(services: Any) -> Blueprint:
+    bp = Blueprint("ozeki", __name__)
+    limiter = RateLimiter(services.settings.http.rate_limit_per_minute)
+
+    def authenticate(command: str, params: Mapping[str, str], permission: str) -> Any:
+        name, password = params.get("username", ""), params.get("password", "")
+        if not name or not password:
+            raise _Failure(error(command, 304))
+        try:
+            user = services.users.authenticate(name, password, request.remote_addr or "")
+        except AuthError as exc:
+            if exc.reason == "forbidden":
+                raise _Failure(error(command, 307, detail=str(exc))) from None
+            if exc.reason == "rate_limited":
+                raise _Failure(error(command, 429, "?", name, detail=str(exc),
+                                     http_status=429)) from None
+            raise _Failure(error(command, 305)) from None
+        if not user.may(permission):
+            raise _Failure(error(command, 306, detail=f"user lacks the {permission!r} "
+                                 "permission"))
+        limit = user.rate_limit_per_minute or limiter.default_per_minute
+        if not limiter.allow(user.name, user.rate_limit_per_minute):
+            raise _Failure(error(command, 429, str(limit), user.name, http_status=429))
+        return user
+
+    def send_sms(params: Mapping[str, str]) -> OzekiResult:
+        user = authenticate("SendSms", params, "sms")
+        recipients = split_recipients(params.get("recipient", ""))
+        body = params.get("message", "")
+        if not recipients:
+            raise _Failure(error("SendSms", 302, "Recipient", "SendSms"))
+        if not body:
+            raise _Failure(error("SendSms", 302, "Message", "SendSms"))
+        for recipient in recipients:
+            if not _RECIPIENT.match(recipient):
+                raise _Failure(error("SendSms", 302, "Recipient", "SendSms",
+                                     detail=f"{recipient!r} is not a phone number"))
+        report_url = params.get("deliveryreporturl") or params.get("delivaryreporturl") or ""
+        if report_url and (urlsplit(report_url).scheme not in ("http", "https")
+                           or not urlsplit(report_url).netloc):
+            raise _Failure(error("SendSms", 302, "DeliveryReportURL", "SendSms",
+                                 detail="expected an http:// or https:// URL"))
+        ids: list[tuple[str, str]] = []
+        for recipient in recipients:
+            try:
+                message = services.sms.submit(SmsRequest(
+                    recipient=recipient, body=body, sender=params.get("sender", ""),
+                    callback_url=report_url, callback_method="GET", callback_format="ozeki",
+                    owner=user.name, source="api:ozeki"))
+            except ValidationError as exc:
+                detail = exc.message + (f"; accepted before it: {', '.join(i for _, i in ids)}"
+                                        if ids else "")
+                raise _Failure(error("SendSms", 302, exc.param, "SendSms",
+                                     detail=detail)) from None
+            except SmsError as exc:
+                raise _Failure(error("SendSms", 501, detail=str(exc))) from None
+            ids.append(("SmsId", message.id))
+            log.info("SendSms by %s: %s to %s accepted", user.name, message.id, recipient)
+        return OzekiResult("SendSms", fields=ids)
+
+    def call_control(command: str, params: Mapping[str, str]) -> OzekiResult:
+        authenticate(command, params, "calls")
+        calls = services.calls
+        if calls is None:
+            raise _Failure(error(command, 303, command,
+                                 detail="the SIP side is not running in this process"))
+        if command == "ListActiveCalls":
+            return OzekiResult(command, calls=[_call_info(c) for c in calls.list_calls()])
+        if command == "Call":
+            number = params.get("dialled") or params.get("dialed") or params.get("number", "")
+            script = params.get("url") or params.get("script", "")
+            if not number:
+                raise _Failure(error(command, 302, "Dialled", command))
+            if not script:
+                raise _Failure(error(command, 302, "Url", command))
+            return OzekiResult(command, fields=[("CallId", calls.originate(number, script))])
+        call_id = params.get("callid", "")
+        if not call_id:
+            raise _Failure(error(command, 302, "CallId", command))
+        actions: dict[str, tuple[str, Callable[[str, str], bool] | None]] = {
+            "Hangup": ("", None), "SendDTMF": ("keys", calls.send_dtmf),
+            "Speak": ("text", calls.speak), "Play": ("audiofile", calls.play)}
+        name, action = actions[command]
+        value = params.get(name, "") or (params.get("url", "") if command == "Play" else "")
+        if name and not value:
+            raise _Failure(error(command, 302, {"keys": "Keys", "text": "Text",
+                                                "audiofile": "AudioFile"}[name], command))
+        try:
+            done = calls.hangup(call_id) if action is None else action(call_id, value)
+        except KeyError:
+            raise _Failure(error(command, 601, call_id)) from None
+        if not done:
+            raise _Failure(error(command, 303, command, detail="the call refused it"))
+        return OzekiResult(command)
+
+    @bp.route("/api", methods=["GET", "POST"])
+    @bp.route("/", methods=["GET", "POST"])
+    def api() -> Response:
+        try:
+            params = _params()
+        except UnicodeDecodeError as exc:  # undecodable form body: Ozeki's 300
+            return _respond(error("", 300, str(exc)), False)
+        as_json = _wants_json(params)
+        raw = params.get("command", "")
+        command = next((c for c in COMMANDS if c.lower() == raw.lower()), "")
+        if not command:
+            return _respond(error("", 301, raw, detail="supported: " + ", ".join(COMMANDS)),
+                            as_json)
+        try:
+            result = send_sms(params) if command == "SendSms" else call_control(command,
+                                                                                params)
+        except _Failure as failure:
+            result = failure.result
+        return _respond(result, as_json)
+
+    return bp
+
+
+def _call_info(info: Any) -> dict[str, str]:
+    return {"CallState": str(info.state), "CallId": str(info.call_id),
+            "Source": str(info.source), "CallerId": str(info.caller_id),
+            "Destination": str(info.destination),
+            "StartTime": _iso(info.start_time),
+            "RingDuration": f"{info.ring_seconds:.0f}",
+            "TalkDuration": f"{info.talk_seconds:.0f}"}
+
+
+_PARAM = {"in": "query", "schema": {"type": "string"}}
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api": {
+        method: {
+            "summary": "Ozeki HTTP API command (SendSms, ListActiveCalls, Hangup, Call, "
+                       "SendDTMF, Speak, Play)",
+            "parameters": [dict(_PARAM, name=n, required=n == "command") for n in (
+                "command", "Username", "Password", "Recipient", "Message", "Sender",
+                "DeliveryReportURL", "CallId", "Keys", "Text", "AudioFile", "Dialled", "Url",
+                "format")],
+            "responses": {"200": {"description": "Ozeki XML result (Code, Message, SmsId...)",
+                                  "content": {"application/xml": {}, "application/json": {}}},
+                          "429": {"description": "rate limited"}},
+        } for method in ("get", "post")
+    },
+}

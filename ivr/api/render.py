@@ -1,0 +1,91 @@
+"""Ozeki HTTP API results as XML or JSON. Pure functions.
+
+Shape (seed 004, with its closing-tag typo corrected)::
+
+    <?xml version="1.0"?>
+    <OzApi_CommandResult_SendSms xmlns:xsd="http://www.w3.org/2001/XMLSchema"
+                                 xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+      <Code>200</Code>
+      <Message>Command successfully executed</Message>
+      <SmsId>7d678b16-0e81-4a05-805b-851e4794495e</SmsId>
+    </OzApi_CommandResult_SendSms>
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from xml.sax.saxutils import escape
+
+__all__ = ["OzekiResult", "STATUS", "render_xml", "render_json", "error"]
+
+# Ozeki's status codes and message templates (ozekiphone.com p_4235).
+STATUS: dict[int, tuple[str, str]] = {
+    200: ("OK", "Command successfully executed"),
+    300: ("ParseError", "Error occured during parsing message: '{0}'"),
+    301: ("NotImplementedCommand", "Not implemented command: '{0}'"),
+    302: ("InvalidParameter", "Missing or invalid parameter '{0}' for command '{1}'"),
+    303: ("InappropriateCommand", "Command '{0}' cannot be used here"),
+    304: ("Authentication required", "Authentication required"),
+    305: ("Authentication failed", "Authentication failed, bad username or password"),
+    306: ("Forbidden User", "User is not allowed to use API in ACL"),
+    307: ("ForbiddenAddress", "Use API from this address is forbidden"),
+    429: ("RateLimited", "Too many requests: at most {0} per minute for user '{1}'"),
+    501: ("SmsDestinationNotFound", "Destination of the SMS is not found"),
+    601: ("CallNotFound", "Call not found with ID '{0}'"),
+}
+_NS = ('xmlns:xsd="http://www.w3.org/2001/XMLSchema" '
+       'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"')
+
+
+@dataclass(frozen=True)
+class OzekiResult:
+    command: str                       # canonical command name, "" for unknown commands
+    code: int = 200
+    message: str = STATUS[200][1]
+    fields: Sequence[tuple[str, str]] = ()          # e.g. [("SmsId", id), ...] in order
+    calls: Sequence[Mapping[str, str]] | None = None  # ListActiveCalls
+    detail: str = ""                   # extra human text appended to errors (JSON: "Detail")
+    http_status: int = 200
+
+    @property
+    def root(self) -> str:
+        return f"OzApi_CommandResult_{self.command}" if self.command else "OzApi_CommandResult"
+
+
+def error(command: str, code: int, *args: str, detail: str = "",
+          http_status: int = 200) -> OzekiResult:
+    return OzekiResult(command, code, STATUS[code][1].format(*args), detail=detail,
+                       http_status=http_status)
+
+
+def render_xml(result: OzekiResult) -> str:
+    message = result.message + (f" ({result.detail})" if result.detail else "")
+    lines = ['<?xml version="1.0"?>', f"<{result.root} {_NS}>",
+             f"  <Code>{result.code}</Code>", f"  <Message>{escape(message)}</Message>"]
+    lines += [f"  <{name}>{escape(value)}</{name}>" for name, value in result.fields]
+    if result.calls is not None:
+        lines.append("  <ActiveCalls>")
+        for call in result.calls:
+            lines.append("    <CallInfo>")
+            lines += [f"      <{k}>{escape(v)}</{k}>" for k, v in call.items()]
+            lines.append("    </CallInfo>")
+        lines.append("  </ActiveCalls>")
+    lines.append(f"</{result.root}>")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(result: OzekiResult) -> str:
+    document: dict[str, object] = {"Code": result.code, "Message": result.message}
+    if result.detail:
+        document["Detail"] = result.detail
+    for name, value in result.fields:
+        if name in document:  # repeated fields (several SmsIds) become a list
+            previous = document[name]
+            document[name] = (previous if isinstance(previous, list) else [previous]) + [value]
+        else:
+            document[name] = value
+    if result.calls is not None:
+        document["ActiveCalls"] = [dict(call) for call in result.calls]
+    return json.dumps(document)

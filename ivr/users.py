@@ -1,0 +1,211 @@
+"""API users: one store for every HTTP dialect (Ozeki, Acrobits, JSON:API, Enswitch, Restcomm).
+
+Passwords are scrypt hashes (random salt), compared in constant time and never logged.
+scrypt is deliberately slow (~50 ms), which no SMS API can pay per request, so a successful
+check is remembered as an HMAC of the password under a key that lives only in this process;
+later requests compare against it in constant time. Repeated bad passwords from one address
+lock that address out for a while.
+
+Each user also has a Restcomm ``AccountSid`` (``AC`` + 32 hex) and ``AuthToken``. The token is
+a credential the user must be able to read back (``ivr user show``), so it is stored as is;
+the database file is created mode 0600.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.errors import AuthError, ValidationError
+
+__all__ = ["User", "UserStore", "PERMISSIONS", "DEMO_USER", "DEMO_PASSWORD"]
+
+log = logging.getLogger(__name__)
+
+PERMISSIONS = frozenset({"sms", "calls"})
+DEMO_USER = "HTTP_User_1"          # the example credentials of Ozeki's SendSms page (seed 004)
+DEMO_PASSWORD = "qwe123"
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+_LOCKOUT_FAILURES = 5              # bad passwords from one address within the window...
+_LOCKOUT_WINDOW = 60.0
+_LOCKOUT_SECONDS = 30.0            # ...lock that address out this long
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    permissions: frozenset[str]
+    account_sid: str
+    auth_token: str
+    rate_limit_per_minute: int = 0     # 0 = the server default
+    loopback_only: bool = False        # the demo user: refused from other addresses
+
+    def may(self, permission: str) -> bool:
+        return permission in self.permissions
+
+
+def _hash(password: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, **_SCRYPT)
+
+
+def _is_loopback(address: str) -> bool:
+    return address in ("", "::1", "localhost") or address.startswith("127.") or \
+        address.startswith("::ffff:127.")
+
+
+class UserStore:
+    """Users in a small SQLite file (``<data_dir>/users.db``); thread-safe."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.path.exists()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        if new:
+            os.chmod(self.path, 0o600)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("""CREATE TABLE IF NOT EXISTS users (
+            name TEXT PRIMARY KEY, salt BLOB NOT NULL, hash BLOB NOT NULL,
+            permissions TEXT NOT NULL, account_sid TEXT UNIQUE NOT NULL,
+            auth_token TEXT NOT NULL, rate_limit INTEGER NOT NULL DEFAULT 0,
+            loopback_only INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL)""")
+        self._cache_key = secrets.token_bytes(32)
+        self._verified: dict[str, bytes] = {}
+        self._failures: dict[str, deque[float]] = {}
+        self._locked_until: dict[str, float] = {}
+
+    # -- management ----------------------------------------------------------------------
+    def add(self, name: str, password: str, permissions: frozenset[str] | set[str] = PERMISSIONS,
+            rate_limit_per_minute: int = 0, loopback_only: bool = False) -> User:
+        if not name or any(c.isspace() for c in name) or len(name) > 64:
+            raise ValidationError("name", "1-64 characters without spaces")
+        if len(password) < 6:
+            raise ValidationError("password", "at least 6 characters")
+        unknown = set(permissions) - PERMISSIONS
+        if unknown:
+            raise ValidationError("permissions", f"unknown {', '.join(sorted(unknown))} "
+                                  f"(known: {', '.join(sorted(PERMISSIONS))})")
+        salt = secrets.token_bytes(16)
+        user = User(name, frozenset(permissions), "AC" + secrets.token_hex(16),
+                    secrets.token_hex(16), rate_limit_per_minute, loopback_only)
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO users VALUES (?,?,?,?,?,?,?,?,?)",
+                    (name, salt, _hash(password, salt), ",".join(sorted(user.permissions)),
+                     user.account_sid, user.auth_token, rate_limit_per_minute,
+                     int(loopback_only), time.time()))
+            except sqlite3.IntegrityError:
+                raise ValidationError("name", f"user {name!r} already exists") from None
+        log.info("user %s added (permissions %s)", name, ",".join(sorted(user.permissions)))
+        return user
+
+    def remove(self, name: str) -> bool:
+        with self._lock:
+            removed = self._db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount
+            self._verified.pop(name, None)
+        return bool(removed)
+
+    def get(self, name: str) -> User | None:
+        row = self._row("name", name)
+        return None if row is None else self._user(row)
+
+    def get_by_account_sid(self, account_sid: str) -> User | None:
+        row = self._row("account_sid", account_sid)
+        return None if row is None else self._user(row)
+
+    def list(self) -> list[User]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM users ORDER BY name").fetchall()
+        return [self._user(row) for row in rows]
+
+    def ensure_demo_user(self) -> User:
+        """The documented example account, limited to loopback clients."""
+        return self.get(DEMO_USER) or self.add(DEMO_USER, DEMO_PASSWORD, PERMISSIONS,
+                                               loopback_only=True)
+
+    # -- authentication ------------------------------------------------------------------
+    def authenticate(self, name: str, password: str, remote_addr: str = "") -> User:
+        """The user, or AuthError(missing|bad_credentials|forbidden|rate_limited)."""
+        if not name or not password:
+            raise AuthError("missing", "username and password are required")
+        self._check_lockout(remote_addr)
+        row = self._row("name", name)
+        if row is None or not self._password_ok(name, password, bytes(row[1]),  # type: ignore[call-overload]
+                                                  bytes(row[2])):  # type: ignore[call-overload]
+            self._failed(remote_addr, name)
+            raise AuthError("bad_credentials", "bad username or password")
+        user = self._user(row)
+        if user.loopback_only and not _is_loopback(remote_addr):
+            raise AuthError("forbidden", f"{name} may only be used from this machine")
+        return user
+
+    def authenticate_account(self, account_sid: str, auth_token: str,
+                             remote_addr: str = "") -> User:
+        if not account_sid or not auth_token:
+            raise AuthError("missing", "AccountSid and AuthToken are required")
+        self._check_lockout(remote_addr)
+        row = self._row("account_sid", account_sid)
+        if row is None or not hmac.compare_digest(str(row[5]).encode(), auth_token.encode()):
+            self._failed(remote_addr, account_sid)
+            raise AuthError("bad_credentials", "bad AccountSid or AuthToken")
+        user = self._user(row)
+        if user.loopback_only and not _is_loopback(remote_addr):
+            raise AuthError("forbidden", f"{user.name} may only be used from this machine")
+        return user
+
+    def _password_ok(self, name: str, password: str, salt: bytes, stored: bytes) -> bool:
+        token = hmac.new(self._cache_key, name.encode() + b"\0" + password.encode("utf-8"),
+                         hashlib.sha256).digest()
+        known = self._verified.get(name)
+        if known is not None and hmac.compare_digest(known, token):
+            return True
+        if not hmac.compare_digest(_hash(password, salt), stored):
+            return False
+        self._verified[name] = token
+        return True
+
+    def _check_lockout(self, remote_addr: str) -> None:
+        until = self._locked_until.get(remote_addr, 0.0)
+        if until > time.monotonic():
+            raise AuthError("rate_limited", "too many failed logins from this address; "
+                            f"retry in {until - time.monotonic():.0f} s")
+
+    def _failed(self, remote_addr: str, who: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            recent = self._failures.setdefault(remote_addr, deque())
+            recent.append(now)
+            while recent and recent[0] < now - _LOCKOUT_WINDOW:
+                recent.popleft()
+            if len(recent) >= _LOCKOUT_FAILURES:
+                self._locked_until[remote_addr] = now + _LOCKOUT_SECONDS
+                recent.clear()
+                log.warning("address %s locked out for %.0f s after repeated failed logins "
+                            "(last as %r)", remote_addr or "?", _LOCKOUT_SECONDS, who)
+
+    def _row(self, column: str, value: str) -> tuple[object, ...] | None:
+        with self._lock:
+            row: tuple[object, ...] | None = self._db.execute(
+                f"SELECT * FROM users WHERE {column} = ?", (value,)).fetchone()
+        return row
+
+    @staticmethod
+    def _user(row: tuple[object, ...]) -> User:
+        name, _, _, permissions, sid, token, rate, loopback, _ = row
+        return User(str(name), frozenset(p for p in str(permissions).split(",") if p),
+                    str(sid), str(token), int(rate), bool(loopback))  # type: ignore[call-overload]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
