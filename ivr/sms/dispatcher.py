@@ -1,0 +1,173 @@
+"""Worker threads that move queued messages to their transports.
+
+A worker claims one due message (with a lease), routes it, waits for a slot of that
+transport (``max_in_flight``) and its rate limit (token bucket), sends, and records the
+result. Retryable errors back off per message (exponential with jitter); permanent ones end
+the message as failed with its error code; an unhealthy transport (modem re-initialising,
+SMSC unbound) delays the message without burning its attempts. On stop, workers finish the
+send in hand; claimed-but-unsent messages are released back to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ivr.errors import SmsError, TransportError
+from ivr.sms.message import Message
+from ivr.sms.routing import Router
+from ivr.sms.store import ChangeHook, SqliteStore
+from ivr.sms.transports.base import DeliveryReport, Transport
+
+__all__ = ["Dispatcher", "RetryPolicy"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base: float = 2.0
+    maximum: float = 600.0
+    max_attempts: int = 10
+
+    def delay(self, attempts: int) -> float:
+        raw = min(self.maximum, self.base * 2 ** max(0, attempts - 1))
+        return raw * random.uniform(0.8, 1.2)
+
+
+class _Bucket:
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = 1.0
+        self.last = time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait(self, stop: threading.Event) -> None:
+        if self.rate <= 0:
+            return
+        while not stop.is_set():
+            with self.lock:
+                now = time.monotonic()
+                self.tokens = min(max(1.0, self.rate), self.tokens + (now - self.last) * self.rate)
+                self.last = now
+                if self.tokens >= 1.0:
+                    self.tokens -= 1.0
+                    return
+                need = (1.0 - self.tokens) / self.rate
+            stop.wait(need)
+
+
+class Dispatcher:
+    def __init__(self, store: SqliteStore, transports: Mapping[str, Transport], router: Router,
+                 hook: ChangeHook, on_early_reports: Callable[[list[DeliveryReport]], None], *,
+                 workers: int = 4, lease_seconds: float = 120.0,
+                 retry: RetryPolicy = RetryPolicy()) -> None:
+        self.store = store
+        self.transports = transports
+        self.router = router
+        self.hook = hook
+        self.on_early_reports = on_early_reports
+        self.workers = workers
+        self.lease_seconds = lease_seconds
+        self.retry = retry
+        self._slots = {name: threading.BoundedSemaphore(max(1, t.max_in_flight))
+                       for name, t in transports.items()}
+        self._buckets = {name: _Bucket(t.rate_limit) for name, t in transports.items()}
+        self._stop = threading.Event()
+        self._wake = threading.Condition()
+        self._pending_wake = False
+        self._threads: list[threading.Thread] = []
+
+    def wake(self) -> None:
+        with self._wake:
+            self._pending_wake = True
+            self._wake.notify_all()
+
+    def start(self) -> None:
+        self._stop.clear()
+        for n in range(self.workers):
+            thread = threading.Thread(target=self._run, args=(f"worker-{n}",),
+                                      name=f"sms-worker-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.wake()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads.clear()
+
+    def _idle(self) -> None:
+        wait = self.store.next_due_in()
+        with self._wake:
+            if not self._pending_wake:
+                self._wake.wait(min(1.0, wait if wait is not None else 1.0))
+            self._pending_wake = False
+
+    def _run(self, worker: str) -> None:
+        while not self._stop.is_set():
+            try:
+                claimed = self.store.claim_due(worker, self.lease_seconds, 1)
+            except Exception:
+                log.exception("%s: cannot claim messages", worker)
+                self._stop.wait(1.0)
+                continue
+            if not claimed:
+                self._idle()
+                continue
+            for message in claimed:
+                if self._stop.is_set():
+                    self.store.release(message.id)
+                    continue
+                try:
+                    self._dispatch(message)
+                except Exception:  # never lose the message to a bug: back off and retry
+                    log.exception("[sms %s] unexpected dispatch error", message.id)
+                    self.store.mark_retry(message.id, self.retry.delay(message.attempts),
+                                          "internal error")
+
+    def _dispatch(self, message: Message) -> None:
+        try:
+            name = self.router.route(message.recipient, message.sender, message.transport)
+        except SmsError as exc:
+            log.error("[sms %s] %s", message.id, exc)
+            self.store.mark_failed(message.id, 30008, str(exc), self.hook)
+            return
+        transport = self.transports[name]
+        if not transport.healthy():
+            self.store.mark_retry(message.id, min(30.0, self.retry.base * 2),
+                                  f"transport {name} not ready")
+            return
+        self._buckets[name].wait(self._stop)
+        with self._slots[name]:
+            try:
+                result = transport.send(message)
+            except TransportError as exc:
+                self._failed(message, name, exc)
+                return
+        log.info("[sms %s] sent via %s (%d part(s), attempt %d)", message.id, name,
+                 message.segments, message.attempts)
+        early = self.store.mark_sent(message.id, name, result.provider_ids, result.references,
+                                     self.hook)
+        if early:
+            self.on_early_reports(early)
+
+    def _failed(self, message: Message, name: str, exc: TransportError) -> None:
+        if exc.retryable and message.attempts < self.retry.max_attempts:
+            delay = self.retry.delay(message.attempts)
+            log.warning("[sms %s] %s: %s (%s); retry %d in %.1f s", message.id, name,
+                        exc.message, exc.code, message.attempts, delay)
+            self.store.mark_retry(message.id, delay, f"{exc.code}: {exc.message}")
+            return
+        code = exc.error_code if not exc.retryable else (30090 if "timeout" in
+                                                          exc.message.lower() else 30008)
+        why = exc.message if not exc.retryable else \
+            f"gave up after {message.attempts} attempts: {exc.message}"
+        log.error("[sms %s] %s: failed permanently: %s (%s)", message.id, name, why, exc.code)
+        self.store.mark_failed(message.id, code, why, self.hook)

@@ -1,0 +1,489 @@
+"""The durable message store: the only SQL in the SMS pipeline.
+
+SQLite in WAL mode with ``synchronous=FULL`` (every commit is fsynced), one connection
+guarded by a lock (SQLite has one writer anyway). "Accepted" means committed: callers get a
+message id only after :meth:`insert` returned.
+
+Claims carry a lease: a worker that dies leaves ``lease_until`` in the past and the message
+is claimed again, so nothing is stuck until a restart. Each message has its own
+``next_attempt_at``, so one failing number backs off alone, never head-of-line.
+
+A status change and the callback it triggers are written in one transaction, so a crash can
+neither lose a callback nor send one for a change that was rolled back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ivr.errors import StoreError
+from ivr.sms.message import FINAL_STATUSES, Direction, Message, Part, Status
+from ivr.sms.transports.base import DeliveryReport
+
+__all__ = ["MessageQuery", "CallbackJob", "SqliteStore", "ChangeHook", "canonical_ids",
+           "open_store"]
+
+# (message after the change, new status) -> (url, method, params) to call back, or None
+ChangeHook = Callable[[Message, Status], "tuple[str, str, dict[str, str]] | None"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY, direction TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL,
+    body TEXT NOT NULL, status TEXT NOT NULL, encoding TEXT NOT NULL, segments INTEGER NOT NULL,
+    error_code INTEGER, error_message TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, sent_at REAL, delivered_at REAL,
+    owner TEXT NOT NULL DEFAULT '', callback_url TEXT NOT NULL DEFAULT '',
+    callback_method TEXT NOT NULL DEFAULT 'GET', callback_format TEXT NOT NULL DEFAULT 'ozeki',
+    client_ref TEXT NOT NULL DEFAULT '', transport TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL DEFAULT 0,
+    claimed_by TEXT, lease_until REAL NOT NULL DEFAULT 0,
+    request_status_report INTEGER NOT NULL DEFAULT 1, silent INTEGER NOT NULL DEFAULT 0,
+    content_type TEXT NOT NULL DEFAULT 'text/plain',
+    disposition_notification TEXT NOT NULL DEFAULT '', source TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS messages_due ON messages (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS messages_owner ON messages (owner, created_at);
+CREATE TABLE IF NOT EXISTS parts (
+    message_id TEXT NOT NULL REFERENCES messages(id), idx INTEGER NOT NULL,
+    provider_id TEXT NOT NULL DEFAULT '', reference INTEGER, status TEXT NOT NULL,
+    error_code INTEGER, submitted_at REAL, updated_at REAL, PRIMARY KEY (message_id, idx));
+CREATE INDEX IF NOT EXISTS parts_provider ON parts (provider_id);
+CREATE INDEX IF NOT EXISTS parts_reference ON parts (reference, submitted_at);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, status TEXT NOT NULL,
+    at REAL NOT NULL, detail TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS events_message ON events (message_id);
+CREATE TABLE IF NOT EXISTS callbacks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, status TEXT NOT NULL,
+    url TEXT NOT NULL, method TEXT NOT NULL, params TEXT NOT NULL, state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, created_at REAL NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS callbacks_due ON callbacks (state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS unmatched_reports (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, transport TEXT NOT NULL, provider_id TEXT NOT NULL,
+    reference INTEGER, recipient TEXT NOT NULL, status TEXT NOT NULL, error_code INTEGER,
+    error_text TEXT NOT NULL, received_at REAL NOT NULL, raw TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS unmatched_provider ON unmatched_reports (provider_id);
+"""
+
+_MESSAGE_COLUMNS = (
+    "id, direction, sender, recipient, body, status, encoding, segments, error_code, "
+    "error_message, created_at, updated_at, sent_at, delivered_at, owner, callback_url, "
+    "callback_method, callback_format, client_ref, transport, attempts, request_status_report, "
+    "silent, content_type, disposition_notification, source")
+_SORTABLE = {"created_at", "sender", "recipient", "direction", "status", "updated_at"}
+
+
+@dataclass
+class MessageQuery:
+    owner: str | None = None
+    recipient: str | None = None
+    sender: str | None = None
+    status: str | None = None
+    direction: str | None = None
+    created_from: dt.datetime | None = None
+    created_to: dt.datetime | None = None
+    sort: str = "created_at"
+    descending: bool = False
+    offset: int = 0
+    limit: int = 50
+    after_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CallbackJob:
+    id: int
+    message_id: str
+    status: str
+    url: str
+    method: str
+    params: dict[str, str]
+    attempts: int
+    created_at: float
+
+
+def canonical_ids(raw: str) -> list[str]:
+    """Every spelling an SMSC may use for one message id (Kannel's msg-id-type problem).
+
+    Ids come hex in submit_sm_resp and decimal in the receipt, or the reverse, with leading
+    zeros and either case. We store ids lower-cased without leading zeros and match a report
+    against the id as given, read as hex converted to decimal, and read as decimal converted
+    to hex.
+    """
+    value = raw.strip().lower()
+    forms = [value.lstrip("0") or "0"]
+    if value and all(c in "0123456789abcdef" for c in value) and len(value) <= 32:
+        forms.append(str(int(value, 16)))
+    if value.isdigit() and len(value) <= 38:
+        forms.append(format(int(value), "x"))
+    return list(dict.fromkeys(forms))
+
+
+def _ts(value: float | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromtimestamp(value, dt.UTC)
+
+
+def _epoch(value: dt.datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+class SqliteStore:
+    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._now = clock
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                       timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the message store {self.path}: {exc}") from None
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- messages ------------------------------------------------------------------------
+    def insert(self, message: Message) -> None:
+        now = self._now()
+        row = self._row(message)
+        try:
+            with self._tx() as db:
+                db.execute(f"INSERT INTO messages ({_MESSAGE_COLUMNS}, next_attempt_at) "
+                           f"VALUES ({','.join('?' * 27)})", (*row, now))
+                db.executemany("INSERT INTO parts (message_id, idx, status) VALUES (?,?,?)",
+                               [(message.id, p.index, p.status.value) for p in message.parts])
+                db.execute("INSERT INTO events (message_id, status, at) VALUES (?,?,?)",
+                           (message.id, message.status.value, now))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot store message {message.id}: {exc}") from None
+
+    @staticmethod
+    def _row(m: Message) -> tuple[object, ...]:
+        created = _epoch(m.created_at) or 0.0
+        return (m.id, m.direction.value, m.sender, m.recipient, m.body, m.status.value,
+                m.encoding, m.segments, m.error_code, m.error_message, created,
+                _epoch(m.updated_at) or created, _epoch(m.sent_at), _epoch(m.delivered_at),
+                m.owner, m.callback_url, m.callback_method, m.callback_format, m.client_ref,
+                m.transport, m.attempts, int(m.request_status_report), int(m.silent),
+                m.content_type, m.disposition_notification, m.source)
+
+    def get(self, message_id: str) -> Message | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?",
+                                   (message_id,)).fetchone()
+            return None if row is None else self._message(row)
+
+    def _message(self, row: Any) -> Message:
+        (mid, direction, sender, recipient, body, status, encoding, segments, error_code,
+         error_message, created, updated, sent, delivered, owner, cb_url, cb_method, cb_format,
+         client_ref, transport, attempts, srr, silent, content_type, disposition,
+         source) = row
+        parts = [Part(index=int(idx), provider_id=str(pid), reference=ref,
+                      status=Status(pstatus), error_code=perr,
+                      submitted_at=_ts(sub), updated_at=_ts(upd))
+                 for idx, pid, ref, pstatus, perr, sub, upd in self._db.execute(
+                     "SELECT idx, provider_id, reference, status, error_code, submitted_at, "
+                     "updated_at FROM parts WHERE message_id = ? ORDER BY idx", (mid,))]
+        return Message(
+            id=str(mid), direction=Direction(direction), sender=str(sender),
+            recipient=str(recipient), body=str(body), status=Status(status),
+            encoding=str(encoding), segments=int(segments),
+            error_code=error_code,
+            error_message=str(error_message), created_at=_ts(created),
+            updated_at=_ts(updated), sent_at=_ts(sent),
+            delivered_at=_ts(delivered), owner=str(owner),
+            callback_url=str(cb_url), callback_method=str(cb_method),
+            callback_format=str(cb_format), client_ref=str(client_ref),
+            transport=str(transport), attempts=int(attempts),
+            request_status_report=bool(srr), silent=bool(silent),
+            content_type=str(content_type), disposition_notification=str(disposition),
+            source=str(source), parts=parts)
+
+    def query(self, q: MessageQuery) -> tuple[list[Message], int]:
+        where: list[str] = ["1=1"]
+        args: list[object] = []
+        for column, value in (("owner", q.owner), ("recipient", q.recipient),
+                              ("sender", q.sender), ("status", q.status),
+                              ("direction", q.direction)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if q.created_from is not None:
+            where.append("created_at >= ?")
+            args.append(q.created_from.timestamp())
+        if q.created_to is not None:
+            where.append("created_at <= ?")
+            args.append(q.created_to.timestamp())
+        sort = q.sort if q.sort in _SORTABLE else "created_at"
+        order = "DESC" if q.descending else "ASC"
+        with self._lock:
+            total = self._db.execute(f"SELECT COUNT(*) FROM messages WHERE {' AND '.join(where)}",
+                                     args).fetchone()[0]
+            if q.after_id:
+                anchor = self._db.execute(f"SELECT {sort}, rowid FROM messages WHERE id = ?",
+                                          (q.after_id,)).fetchone()
+                if anchor is not None:
+                    op = "<" if q.descending else ">"
+                    where.append(f"({sort}, rowid) {op} (?, ?)")
+                    args.extend(anchor)
+            rows = self._db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
+                f"ORDER BY {sort} {order}, rowid {order} LIMIT ? OFFSET ?",
+                [*args, max(0, q.limit), max(0, q.offset)]).fetchall()
+            return [self._message(row) for row in rows], int(total)
+
+    def events(self, message_id: str) -> list[tuple[dt.datetime | None, str, str]]:
+        with self._lock:
+            return [(_ts(at), str(status), str(detail))
+                    for at, status, detail in self._db.execute(
+                        "SELECT at, status, detail FROM events WHERE message_id = ? ORDER BY id",
+                        (message_id,))]
+
+    # -- dispatch ------------------------------------------------------------------------
+    def claim_due(self, worker: str, lease_seconds: float, limit: int = 1) -> list[Message]:
+        """Queued messages that are due, plus SENDING ones whose lease expired (a crashed
+        worker), marked SENDING and leased to ``worker``."""
+        now = self._now()
+        with self._tx() as db:
+            ids = [r[0] for r in db.execute(
+                "SELECT id FROM messages WHERE (status = 'queued' AND next_attempt_at <= ?) "
+                "OR (status = 'sending' AND lease_until < ?) ORDER BY next_attempt_at LIMIT ?",
+                (now, now, limit))]
+            for mid in ids:
+                db.execute("UPDATE messages SET status = 'sending', claimed_by = ?, "
+                           "lease_until = ?, attempts = attempts + 1, updated_at = ? "
+                           "WHERE id = ?", (worker, now + lease_seconds, now, mid))
+                db.execute("INSERT INTO events (message_id, status, at, detail) "
+                           "VALUES (?,?,?,?)", (mid, "sending", now, f"claimed by {worker}"))
+            return [m for m in (self._message_locked(mid) for mid in ids) if m is not None]
+
+    def _message_locked(self, message_id: str) -> Message | None:
+        row = self._db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?",
+                               (message_id,)).fetchone()
+        return None if row is None else self._message(row)
+
+    def next_due_in(self) -> float | None:
+        """Seconds until the next queued message is due (None when nothing waits)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MIN(next_attempt_at) FROM messages WHERE status = 'queued'").fetchone()
+        return None if row[0] is None else max(0.0, row[0] - self._now())
+
+    def mark_sent(self, message_id: str, transport: str, provider_ids: list[str],
+                  references: list[int | None], hook: ChangeHook,
+                  ) -> list[DeliveryReport]:
+        """Record the peer's acceptance; returns reports that had arrived before it."""
+        now = self._now()
+        with self._tx() as db:
+            for idx in range(max(len(provider_ids), len(references))):
+                pid = canonical_ids(provider_ids[idx])[0] if idx < len(provider_ids) and \
+                    provider_ids[idx] else ""
+                ref = references[idx] if idx < len(references) else None
+                db.execute("UPDATE parts SET provider_id = ?, reference = ?, status = 'sent', "
+                           "submitted_at = ?, updated_at = ? WHERE message_id = ? AND idx = ?",
+                           (pid, ref, now, now, message_id, idx))
+            db.execute("UPDATE parts SET status = 'sent', submitted_at = ?, updated_at = ? "
+                       "WHERE message_id = ? AND status = 'queued'", (now, now, message_id))
+            db.execute("UPDATE messages SET status = 'sent', transport = ?, sent_at = ?, "
+                       "updated_at = ?, claimed_by = NULL, lease_until = 0 WHERE id = ? AND "
+                       "status = 'sending'", (transport, now, now, message_id))
+            self._changed(db, message_id, Status.SENT, now, f"accepted by {transport}", hook)
+            early: list[DeliveryReport] = []
+            for pid in (p for p in provider_ids if p):
+                forms = canonical_ids(pid)
+                marks = ",".join("?" * len(forms))
+                for row in db.execute(
+                        f"SELECT id, transport, provider_id, reference, recipient, status, "
+                        f"error_code, error_text, received_at, raw FROM unmatched_reports "
+                        f"WHERE transport = ? AND provider_id IN ({marks})",
+                        (transport, *forms)).fetchall():
+                    db.execute("DELETE FROM unmatched_reports WHERE id = ?", (row[0],))
+                    early.append(DeliveryReport(
+                        transport=row[1], provider_id=row[2], reference=row[3],
+                        recipient=row[4], status=Status(row[5]), error_code=row[6],
+                        error_text=row[7], done_at=_ts(row[8]), raw=row[9]))
+            return early
+
+    def mark_retry(self, message_id: str, delay: float, error: str) -> None:
+        now = self._now()
+        with self._tx() as db:
+            db.execute("UPDATE messages SET status = 'queued', next_attempt_at = ?, "
+                       "claimed_by = NULL, lease_until = 0, updated_at = ?, error_message = ? "
+                       "WHERE id = ?", (now + delay, now, error, message_id))
+            db.execute("INSERT INTO events (message_id, status, at, detail) VALUES (?,?,?,?)",
+                       (message_id, "queued", now, f"retry in {delay:.1f} s: {error}"))
+
+    def release(self, message_id: str) -> None:
+        """Give a claimed message back untouched (graceful shutdown)."""
+        now = self._now()
+        with self._tx() as db:
+            db.execute("UPDATE messages SET status = 'queued', claimed_by = NULL, "
+                       "lease_until = 0, attempts = MAX(attempts - 1, 0), next_attempt_at = ? "
+                       "WHERE id = ? AND status = 'sending'", (now, message_id))
+
+    def mark_failed(self, message_id: str, error_code: int, error: str,
+                    hook: ChangeHook) -> None:
+        now = self._now()
+        with self._tx() as db:
+            db.execute("UPDATE parts SET status = 'failed', error_code = ?, updated_at = ? "
+                       "WHERE message_id = ? AND status IN ('queued', 'sending', 'sent')",
+                       (error_code, now, message_id))
+            db.execute("UPDATE messages SET status = 'failed', error_code = ?, "
+                       "error_message = ?, updated_at = ?, claimed_by = NULL, lease_until = 0 "
+                       "WHERE id = ?", (error_code, error, now, message_id))
+            self._changed(db, message_id, Status.FAILED, now, error, hook)
+
+    # -- delivery reports ----------------------------------------------------------------
+    def apply_report(self, report: DeliveryReport, hook: ChangeHook,
+                     modem_window: float = 3 * 86400) -> Message | None:
+        """Match ``report`` to a part and update the message; None if unmatched (kept)."""
+        now = self._now()
+        with self._tx() as db:
+            part = self._match(db, report, now - modem_window)
+            if part is None:
+                db.execute("INSERT INTO unmatched_reports (transport, provider_id, reference, "
+                           "recipient, status, error_code, error_text, received_at, raw) "
+                           "VALUES (?,?,?,?,?,?,?,?,?)",
+                           (report.transport, canonical_ids(report.provider_id)[0]
+                            if report.provider_id else "", report.reference, report.recipient,
+                            report.status.value, report.error_code, report.error_text, now,
+                            report.raw))
+                return None
+            message_id, idx = part
+            final_part = report.status in FINAL_STATUSES
+            db.execute("UPDATE parts SET status = ?, error_code = ?, updated_at = ? "
+                       "WHERE message_id = ? AND idx = ?",
+                       (report.status.value, report.error_code, now, message_id, idx))
+            statuses = [Status(r[0]) for r in db.execute(
+                "SELECT status FROM parts WHERE message_id = ?", (message_id,))]
+            current = Status(db.execute("SELECT status FROM messages WHERE id = ?",
+                                        (message_id,)).fetchone()[0])
+            new = _aggregate(statuses) if final_part else current
+            if new != current and current not in FINAL_STATUSES:
+                delivered_at = (report.done_at.timestamp() if report.done_at else now) \
+                    if new == Status.DELIVERED else None
+                db.execute("UPDATE messages SET status = ?, updated_at = ?, error_code = "
+                           "COALESCE(?, error_code), delivered_at = COALESCE(?, delivered_at) "
+                           "WHERE id = ?", (new.value, now, report.error_code
+                                            if new != Status.DELIVERED else None,
+                                            delivered_at, message_id))
+                self._changed(db, message_id, new, now, report.error_text or report.raw[:200],
+                              hook)
+            return self._message_locked(message_id)
+
+    def _match(self, db: sqlite3.Connection, report: DeliveryReport,
+               since: float) -> tuple[str, int] | None:
+        if report.provider_id:
+            forms = canonical_ids(report.provider_id)
+            row = db.execute(
+                f"SELECT p.message_id, p.idx FROM parts p JOIN messages m ON m.id = p.message_id "
+                f"WHERE p.provider_id IN ({','.join('?' * len(forms))}) AND m.transport = ? "
+                f"ORDER BY p.submitted_at DESC LIMIT 1", (*forms, report.transport)).fetchone()
+            if row is not None:
+                return str(row[0]), int(row[1])
+        if report.reference is not None:
+            # Modem TP-MR wraps at 255: the newest unfinished part to this recipient wins.
+            row = db.execute(
+                "SELECT p.message_id, p.idx FROM parts p JOIN messages m ON m.id = p.message_id "
+                "WHERE p.reference = ? AND m.transport = ? AND m.recipient = ? "
+                "AND p.submitted_at >= ? AND p.status = 'sent' "
+                "ORDER BY p.submitted_at DESC LIMIT 1",
+                (report.reference, report.transport, report.recipient, since)).fetchone()
+            if row is not None:
+                return str(row[0]), int(row[1])
+        return None
+
+    def _changed(self, db: sqlite3.Connection, message_id: str, status: Status, now: float,
+                 detail: str, hook: ChangeHook) -> None:
+        db.execute("INSERT INTO events (message_id, status, at, detail) VALUES (?,?,?,?)",
+                   (message_id, status.value, now, detail))
+        message = self._message_locked(message_id)
+        callback = hook(message, status) if message is not None else None
+        if callback is not None:
+            url, method, params = callback
+            db.execute("INSERT INTO callbacks (message_id, status, url, method, params, state, "
+                       "next_attempt_at, created_at) VALUES (?,?,?,?,?, 'pending', ?, ?)",
+                       (message_id, status.value, url, method, json.dumps(params), now, now))
+
+    # -- inbound -------------------------------------------------------------------------
+    def insert_inbound(self, message: Message) -> None:
+        self.insert(message)
+
+    # -- callbacks -----------------------------------------------------------------------
+    def callbacks_due(self, limit: int = 20) -> list[CallbackJob]:
+        now = self._now()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, message_id, status, url, method, params, attempts, created_at "
+                "FROM callbacks WHERE state = 'pending' AND next_attempt_at <= ? "
+                "ORDER BY next_attempt_at, id LIMIT ?", (now, limit)).fetchall()
+        return [CallbackJob(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7])
+                for r in rows]
+
+    def next_callback_in(self) -> float | None:
+        with self._lock:
+            row = self._db.execute("SELECT MIN(next_attempt_at) FROM callbacks "
+                                   "WHERE state = 'pending'").fetchone()
+        return None if row[0] is None else max(0.0, row[0] - self._now())
+
+    def callback_done(self, job_id: int, state: str = "done", error: str = "") -> None:
+        with self._tx() as db:
+            db.execute("UPDATE callbacks SET state = ?, attempts = attempts + 1, "
+                       "last_error = ? WHERE id = ?", (state, error, job_id))
+
+    def callback_retry(self, job_id: int, delay: float, error: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE callbacks SET attempts = attempts + 1, next_attempt_at = ?, "
+                       "last_error = ? WHERE id = ?", (self._now() + delay, error, job_id))
+
+    def callback_states(self, message_id: str) -> list[tuple[str, str, int]]:
+        with self._lock:
+            return [(str(s), str(state), int(n)) for s, state, n in self._db.execute(
+                "SELECT status, state, attempts FROM callbacks WHERE message_id = ? ORDER BY id",
+                (message_id,))]
+
+
+def _aggregate(parts: list[Status]) -> Status:
+    """Message status from its parts: delivered only when every part is; a failed or
+    undelivered part decides once every part is final; otherwise still sent."""
+    if not all(p in FINAL_STATUSES for p in parts):
+        return Status.SENT
+    if all(p == Status.DELIVERED for p in parts):
+        return Status.DELIVERED
+    if any(p == Status.UNDELIVERED for p in parts):
+        return Status.UNDELIVERED
+    return Status.FAILED
+
+
+def open_store(database_url: str) -> SqliteStore:
+    if database_url.startswith("sqlite:///"):
+        return SqliteStore(database_url[len("sqlite:///"):])
+    from ivr.errors import ConfigError
+
+    raise ConfigError(f"[sms] database_url {database_url!r}: only sqlite:///PATH is supported "
+                      "by this build")

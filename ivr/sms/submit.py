@@ -1,0 +1,221 @@
+"""SmsService: the one entrance of the SMS pipeline, for scripts, every API and the CLI.
+
+``submit`` validates and normalises a request, splits the text into parts, and commits the
+message before returning it: an id handed out is a message that survives a crash. Workers
+(``start``) then dispatch, and delivery reports flow back through ``on_delivery_report``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ivr.call import SmsRequest
+from ivr.clock import Clock, SystemClock
+from ivr.errors import SmsError, ValidationError
+from ivr.sms.callbacks import CallbackSender, UrlPolicy
+from ivr.sms.dispatcher import Dispatcher, RetryPolicy
+from ivr.sms.encoding import split_message
+from ivr.sms.message import Direction, Message, Part, Status, new_message_id
+from ivr.sms.numbers import normalize_number, normalize_sender
+from ivr.sms.routing import Router
+from ivr.sms.settings import SmsSettings
+from ivr.sms.store import MessageQuery, SqliteStore, open_store
+from ivr.sms.transports.base import DeliveryReport, InboundSms, Transport
+
+if TYPE_CHECKING:
+    from ivr.config import Settings
+
+__all__ = ["SmsService", "MessageQuery", "CallbackFormatter", "build_sms_service",
+           "default_callback_params"]
+
+log = logging.getLogger(__name__)
+
+CallbackFormatter = Callable[[Message, Status], dict[str, str]]
+_ADDRESS_PREFIXES = ("client:", "sip:")   # not phone numbers: routed to SIP MESSAGE
+
+
+def default_callback_params(message: Message, status: Status) -> dict[str, str]:
+    """Generic parameters for a status change (used when no dialect formatter matches)."""
+    if status in (Status.QUEUED, Status.SENDING):
+        return {}
+    return {"NotificationName": "SMSDeliveryReport", "SmsId": message.id,
+            "Recipient": message.recipient, "Sender": message.sender,
+            "Status": status.value, "ErrorCode": str(message.error_code or "")}
+
+
+class SmsService:
+    def __init__(self, settings: SmsSettings, store: SqliteStore,
+                 transports: Mapping[str, Transport], *, clock: Clock | None = None,
+                 callback_formats: Mapping[str, CallbackFormatter] | None = None,
+                 callback_key: bytes = b"") -> None:
+        self.settings = settings
+        self.store = store
+        self.transports = dict(transports)
+        self.clock = clock or SystemClock()
+        self.callback_formats = dict(callback_formats or {})
+        self.router = Router(list(self.transports), settings.routes, settings.default_transport)
+        self.dispatcher = Dispatcher(
+            store, self.transports, self.router, self._callback_for, self._apply_all,
+            workers=settings.workers, lease_seconds=settings.claim_lease_seconds,
+            retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds,
+                              settings.max_attempts))
+        self.callbacks = CallbackSender(
+            store, callback_key or secrets.token_bytes(32),
+            UrlPolicy(settings.callback_allow, settings.callback_deny),
+            retry_period=settings.callback_retry_period, timeout=settings.callback_timeout)
+        self._started = False
+
+    # -- accepting -----------------------------------------------------------------------
+    def submit(self, request: SmsRequest) -> Message:
+        message = self._validate(request)
+        self.store.insert(message)
+        log.info("[sms %s] accepted from %s for %s (%d part(s), %s)", message.id,
+                 request.source or request.owner or "?", message.recipient, message.segments,
+                 message.encoding)
+        self.dispatcher.wake()
+        return message
+
+    def submit_sms(self, request: SmsRequest) -> str:
+        return self.submit(request).id
+
+    def _validate(self, request: SmsRequest) -> Message:
+        raw = request.recipient.strip()
+        if raw.lower().startswith(_ADDRESS_PREFIXES):
+            recipient = raw
+            if len(raw.split(":", 1)[1]) == 0:
+                raise ValidationError("Recipient", f"{raw!r} names no client")
+        else:
+            recipient = normalize_number(raw, "Recipient")
+        if not request.body:
+            raise ValidationError("Message", "the message text is empty")
+        sender = normalize_sender(request.sender, "Sender") or self.settings.default_sender
+        try:
+            segmented = split_message(request.body)
+        except ValueError as exc:
+            raise ValidationError("Message", str(exc)) from None
+        if segmented.count > self.settings.max_segments:
+            raise ValidationError("Message", f"needs {segmented.count} parts; the limit is "
+                                  f"{self.settings.max_segments} ([sms] max_segments)")
+        if request.transport and request.transport not in self.transports:
+            raise ValidationError("Transport", f"no transport named {request.transport!r} "
+                                  f"(configured: {', '.join(self.transports)})")
+        if request.callback_method.upper() not in ("GET", "POST"):
+            raise ValidationError("CallbackMethod", "GET or POST")
+        now = self.clock.now()
+        import datetime as dt
+
+        created = dt.datetime.fromtimestamp(now, dt.UTC)
+        return Message(
+            id=new_message_id(), direction=Direction.OUTBOUND, sender=sender,
+            recipient=recipient, body=request.body, status=Status.QUEUED,
+            encoding=segmented.encoding, segments=segmented.count, created_at=created,
+            updated_at=created, owner=request.owner, callback_url=request.callback_url,
+            callback_method=request.callback_method.upper(),
+            callback_format=request.callback_format, client_ref=request.client_ref,
+            transport=request.transport, request_status_report=request.request_status_report,
+            silent=request.silent, content_type=request.content_type,
+            disposition_notification=request.disposition_notification,
+            source=request.source, parts=[Part(i) for i in range(segmented.count)])
+
+    # -- reading -------------------------------------------------------------------------
+    def get(self, message_id: str) -> Message | None:
+        return self.store.get(message_id)
+
+    def query(self, q: MessageQuery) -> tuple[list[Message], int]:
+        return self.store.query(q)
+
+    # -- reports (TransportEvents) -------------------------------------------------------
+    def on_delivery_report(self, report: DeliveryReport) -> None:
+        message = self.store.apply_report(report, self._callback_for)
+        if message is None:
+            log.info("delivery report from %s for unknown id %r/ref %s kept for matching",
+                     report.transport, report.provider_id, report.reference)
+            return
+        log.info("[sms %s] part report %s -> message %s", message.id, report.status.value,
+                 message.status.value)
+        self.callbacks.wake()
+
+    def _apply_all(self, reports: list[DeliveryReport]) -> None:
+        for report in reports:
+            self.on_delivery_report(report)
+
+    def on_inbound(self, sms: InboundSms) -> None:
+        import datetime as dt
+
+        when = sms.received_at or dt.datetime.fromtimestamp(self.clock.now(), dt.UTC)
+        message = Message(id=new_message_id(), direction=Direction.INBOUND, sender=sms.sender,
+                          recipient=sms.recipient, body=sms.body, status=Status.RECEIVED,
+                          created_at=when, updated_at=when, transport=sms.transport,
+                          source=f"transport:{sms.transport}")
+        self.store.insert_inbound(message)
+        log.info("[sms %s] received from %s via %s", message.id, sms.sender, sms.transport)
+
+    def _callback_for(self, message: Message,
+                      status: Status) -> tuple[str, str, dict[str, str]] | None:
+        if not message.callback_url:
+            return None
+        formatter = self.callback_formats.get(message.callback_format, default_callback_params)
+        params = formatter(message, status)
+        if not params:
+            return None
+        return message.callback_url, message.callback_method, params
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        if self._started:
+            return
+        for transport in self.transports.values():
+            transport.start(self)
+        self.dispatcher.start()
+        self.callbacks.start()
+        self._started = True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self._started:
+            return
+        self.dispatcher.stop(timeout)
+        for transport in self.transports.values():
+            try:
+                transport.stop()
+            except Exception:
+                log.exception("error while stopping transport %s", transport.name)
+        self.callbacks.stop(timeout)
+        self._started = False
+
+    def run_until_final(self, message_ids: list[str], timeout: float) -> list[Message]:
+        deadline = time.monotonic() + timeout
+        while True:
+            messages = [m for m in (self.get(i) for i in message_ids) if m is not None]
+            if all(m.is_final for m in messages) or time.monotonic() >= deadline:
+                return messages
+            time.sleep(0.05)
+
+
+def _callback_key(settings: Settings) -> bytes:
+    if settings.sms.callback_hmac_key:
+        return settings.sms.callback_hmac_key.encode()
+    path = Path(settings.ivr.data_dir) / "callback.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def build_sms_service(settings: Settings,
+                      callback_formats: Mapping[str, CallbackFormatter] | None = None,
+                      extra_transports: Mapping[str, Transport] | None = None) -> SmsService:
+    from ivr.sms.transports import build_transport
+
+    transports: dict[str, Transport] = {name: build_transport(name, url)
+                                        for name, url in settings.sms.transports.items()}
+    transports.update(extra_transports or {})
+    if not transports:
+        raise SmsError("no SMS transport configured ([sms.transports])")
+    return SmsService(settings.sms, open_store(settings.sms.database_url), transports,
+                      callback_formats=callback_formats, callback_key=_callback_key(settings))
