@@ -7,8 +7,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ivr.sms.encoding import (
-    GSM7_BASIC, GSM7_EXTENSION, choose_encoding, gsm7_decode, gsm7_encode, gsm7_length,
-    pack_septets, split_message, unpack_septets,
+    GSM7_BASIC,
+    GSM7_EXTENSION,
+    choose_encoding,
+    gsm7_decode,
+    gsm7_encode,
+    gsm7_length,
+    pack_septets,
+    split_message,
+    unpack_septets,
 )
 
 GSM_CHARS = [c for i, c in enumerate(GSM7_BASIC) if i != 0x1B] + list(GSM7_EXTENSION)

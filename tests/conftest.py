@@ -1,0 +1,40 @@
+"""Shared fixtures: a real SMS service on a temporary SQLite store, a callback receiver."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "tools") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tools"))
+
+from callback_receiver import CallbackReceiver  # noqa: E402
+
+from ivr.config import Settings  # noqa: E402
+
+
+@pytest.fixture
+def receiver() -> Iterator[CallbackReceiver]:
+    server = CallbackReceiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def make(transports: dict[str, str] | None = None, **sms: object) -> Settings:
+        settings = Settings()
+        settings.ivr.data_dir = str(tmp_path / "var")
+        settings.sms.database_url = f"sqlite:///{tmp_path}/var/ivr.db"
+        settings.sms.transports = transports or {"loopback": "loopback://?delay=0.05"}
+        settings.sms.retry_base_seconds = 0.05
+        settings.sms.workers = 2
+        for key, value in sms.items():
+            setattr(settings.sms, key, value)
+        return settings
+
+    return make

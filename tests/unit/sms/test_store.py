@@ -1,0 +1,170 @@
+"""The SQLite store on a real file: matching, multi-part aggregation, leases, early reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from ivr.sms.message import Direction, Message, Part, Status
+from ivr.sms.store import MessageQuery, SqliteStore, canonical_ids
+from ivr.sms.transports.base import DeliveryReport
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def no_callbacks(message: Message, status: Status) -> None:
+    return None
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock) -> SqliteStore:
+    return SqliteStore(tmp_path / "s.db", clock=clock)
+
+
+def message(mid: str, parts: int = 1, recipient: str = "+3611", **kw: object) -> Message:
+    now = dt.datetime.fromtimestamp(1_800_000_000, dt.UTC)
+    return Message(id=mid, direction=Direction.OUTBOUND, sender="", recipient=recipient,
+                   body="x", segments=parts, created_at=now, updated_at=now,
+                   parts=[Part(i) for i in range(parts)], **kw)  # type: ignore[arg-type]
+
+
+def sent(store: SqliteStore, mid: str, ids: list[str], transport: str = "t",
+         refs: list[int | None] | None = None) -> list[DeliveryReport]:
+    [claimed] = store.claim_due("w", 60)
+    assert claimed.id == mid
+    return store.mark_sent(mid, transport, ids, refs or [], no_callbacks)
+
+
+@pytest.mark.parametrize(("raw", "forms"), [
+    ("0A1B", ["a1b", "2587"]), ("2587", ["2587", "9607", "a1b"]), ("00042", ["42", "66", "2a"]),
+    ("abc-1", ["abc-1"])])
+def test_canonical_ids(raw: str, forms: list[str]) -> None:
+    assert canonical_ids(raw) == forms
+
+
+@pytest.mark.parametrize(("stored", "reported"), [
+    ("1A2B3C", "1715004"), ("1715004", "1a2b3c"), ("00FF", "255"), ("ff", "0000FF")])
+def test_hex_and_decimal_ids_match(store: SqliteStore, stored: str, reported: str) -> None:
+    store.insert(message("m1"))
+    sent(store, "m1", [stored])
+    updated = store.apply_report(DeliveryReport("t", Status.DELIVERED, provider_id=reported),
+                                 no_callbacks)
+    assert updated is not None and updated.status == Status.DELIVERED
+
+
+def test_multipart_delivered_only_when_all_parts_are(store: SqliteStore) -> None:
+    store.insert(message("m1", parts=3))
+    sent(store, "m1", ["a", "b", "c"])
+    for pid in ("a", "b"):
+        m = store.apply_report(DeliveryReport("t", Status.DELIVERED, provider_id=pid),
+                               no_callbacks)
+        assert m is not None and m.status == Status.SENT
+    m = store.apply_report(DeliveryReport("t", Status.UNDELIVERED, provider_id="c",
+                                          error_code=30005), no_callbacks)
+    assert m is not None and m.status == Status.UNDELIVERED and m.error_code == 30005
+    assert [p.status for p in m.parts] == [Status.DELIVERED, Status.DELIVERED,
+                                           Status.UNDELIVERED]
+
+
+def test_intermediate_report_keeps_sent(store: SqliteStore) -> None:
+    store.insert(message("m1"))
+    sent(store, "m1", ["a"])
+    m = store.apply_report(DeliveryReport("t", Status.SENT, provider_id="a"), no_callbacks)
+    assert m is not None and m.status == Status.SENT
+
+
+def test_report_before_submit_result_is_kept_and_applied(store: SqliteStore) -> None:
+    store.insert(message("m1"))
+    early = DeliveryReport("t", Status.DELIVERED, provider_id="99")
+    assert store.apply_report(early, no_callbacks) is None
+    pending = sent(store, "m1", ["63"])  # hex 63 == decimal 99
+    assert [r.provider_id for r in pending] == ["99"]
+    for report in pending:
+        store.apply_report(report, no_callbacks)
+    assert store.get("m1").status == Status.DELIVERED  # type: ignore[union-attr]
+
+
+def test_modem_references_wrap_and_newest_wins(store: SqliteStore, clock: Clock) -> None:
+    store.insert(message("old", recipient="+3612"))
+    sent(store, "old", [], "gsm", [7])
+    clock.t += 60
+    store.insert(message("new", recipient="+3612"))
+    sent(store, "new", [], "gsm", [7])
+    m = store.apply_report(DeliveryReport("gsm", Status.DELIVERED, reference=7,
+                                          recipient="+3612"), no_callbacks)
+    assert m is not None and m.id == "new"
+    other = store.apply_report(DeliveryReport("gsm", Status.DELIVERED, reference=7,
+                                              recipient="+3699"), no_callbacks)
+    assert other is None
+
+
+def test_reference_matching_survives_reopen(tmp_path: Path, clock: Clock) -> None:
+    first = SqliteStore(tmp_path / "s.db", clock=clock)
+    first.insert(message("m1"))
+    sent(first, "m1", [], "gsm", [255])
+    first.close()
+    again = SqliteStore(tmp_path / "s.db", clock=clock)
+    m = again.apply_report(DeliveryReport("gsm", Status.DELIVERED, reference=255,
+                                          recipient="+3611"), no_callbacks)
+    assert m is not None and m.status == Status.DELIVERED
+
+
+def test_expired_lease_is_claimed_again(store: SqliteStore, clock: Clock) -> None:
+    store.insert(message("m1"))
+    assert [m.id for m in store.claim_due("crashed", 30)] == ["m1"]
+    assert store.claim_due("other", 30) == []
+    clock.t += 31
+    [again] = store.claim_due("other", 30)
+    assert again.id == "m1" and again.attempts == 2
+
+
+def test_retry_backoff_is_per_message(store: SqliteStore, clock: Clock) -> None:
+    store.insert(message("bad"))
+    store.insert(message("good"))
+    [first] = store.claim_due("w", 30)
+    store.mark_retry(first.id, 100, "busy")
+    [second] = store.claim_due("w", 30)
+    assert second.id != first.id
+    store.mark_sent(second.id, "t", ["x"], [], no_callbacks)
+    assert store.claim_due("w", 30) == []
+    clock.t += 101
+    assert [m.id for m in store.claim_due("w", 30)] == [first.id]
+
+
+def test_callback_is_queued_with_the_change(store: SqliteStore) -> None:
+    def hook(m: Message, status: Status) -> tuple[str, str, dict[str, str]]:
+        return ("http://app/dlr", "GET", {"s": status.value})
+
+    store.insert(message("m1", callback_url="http://app/dlr"))
+    [claimed] = store.claim_due("w", 60)
+    store.mark_sent("m1", "t", ["a"], [], hook)
+    store.apply_report(DeliveryReport("t", Status.DELIVERED, provider_id="a"), hook)
+    assert [(j.status, j.params) for j in store.callbacks_due()] == [
+        ("sent", {"s": "sent"}), ("delivered", {"s": "delivered"})]
+
+
+def test_query_filters_sort_and_paging(store: SqliteStore, clock: Clock) -> None:
+    for i in range(5):
+        clock.t += 1
+        m = message(f"m{i}", recipient=f"+361{i % 2}", owner="alice" if i < 4 else "bob")
+        m.created_at = dt.datetime.fromtimestamp(clock.t, dt.UTC)
+        store.insert(m)
+    page, total = store.query(MessageQuery(owner="alice", limit=2, descending=True))
+    assert total == 4 and [m.id for m in page] == ["m3", "m2"]
+    rest, _ = store.query(MessageQuery(owner="alice", limit=10, descending=True, after_id="m2"))
+    assert [m.id for m in rest] == ["m1", "m0"]
+    only, total = store.query(MessageQuery(recipient="+3611"))
+    assert total == 2 and {m.id for m in only} == {"m1", "m3"}
