@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, request
 
+from ivr.api.auth import RateLimiter
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, SmsError, ValidationError
 
@@ -120,6 +121,7 @@ def _auth_error(exc: AuthError) -> AcrobitsError:
 def make_blueprint(services: Any) -> Blueprint:
     """``/send_message/`` (and without the trailing slash) for GET and POST."""
     bp = Blueprint("acrobits", __name__)
+    limiter = RateLimiter(services.settings.http.rate_limit_per_minute)
 
     def send_message() -> Response:
         try:
@@ -132,6 +134,10 @@ def make_blueprint(services: Any) -> Blueprint:
             except AuthError as exc:
                 log.info("acrobits: refused %r: %s", send.username, exc.reason)
                 raise _auth_error(exc) from None
+            if not user.may("sms"):
+                raise AcrobitsError(403, "This account may not send messages")
+            if not limiter.allow(user.name, user.rate_limit_per_minute):
+                raise AcrobitsError(429, "Too many requests, try again later")
             try:
                 message = services.sms.submit(SmsRequest(
                     recipient=send.to, body=send.body, owner=user.name,
@@ -139,7 +145,7 @@ def make_blueprint(services: Any) -> Blueprint:
                     disposition_notification=send.disposition_notification,
                     source="api:acrobits"))
             except ValidationError as exc:
-                if exc.param in ("recipient", "to", "sms_to"):
+                if exc.param.lower() in ("recipient", "to", "sms_to"):
                     raise AcrobitsError(406, "Invalid recipient") from None
                 raise AcrobitsError(400, exc.message) from None
             except SmsError as exc:

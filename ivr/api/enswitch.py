@@ -26,6 +26,7 @@ from urllib.parse import unquote_plus
 
 from flask import Blueprint, Response, request
 
+from ivr.api.auth import RateLimiter
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, SmsError, ValidationError
 
@@ -133,13 +134,14 @@ def _auth_error(exc: AuthError) -> EnswitchError:
     return EnswitchError("401", "", "The authentication details provided are invalid.")
 
 
-_SERVICE_KEYS = {"recipient": "cnumber", "body": "message", "sender": "snumber",
+_SERVICE_KEYS = {"recipient": "cnumber", "message": "message", "sender": "snumber",
                  "attachments": "file1"}
 
 
 def make_blueprint(services: Any) -> Blueprint:
     """``/api/json/messages/text/send/`` for GET and POST."""
     bp = Blueprint("enswitch", __name__)
+    limiter = RateLimiter(services.settings.http.rate_limit_per_minute)
 
     def send() -> Response:
         if request.content_length and request.content_length > MAX_REQUEST_BYTES:
@@ -158,13 +160,17 @@ def make_blueprint(services: Any) -> Blueprint:
             except AuthError as exc:
                 log.info("enswitch: refused %r: %s", params.username, exc.reason)
                 raise _auth_error(exc) from None
+            if not user.may("sms"):
+                raise EnswitchError("402", "", "Your role does not allow this.")
+            if not limiter.allow(user.name, user.rate_limit_per_minute):
+                raise EnswitchError("403", "", "Your rate plan does not allow this.")
             try:
                 message = services.sms.submit(SmsRequest(
                     recipient=params.cnumber, body=params.message, sender=params.snumber,
                     owner=user.name, attachments=params.attachments, source="api:enswitch",
                     meta={"stype": params.stype, "customer": params.customer}))
             except ValidationError as exc:
-                raise EnswitchError("400", _SERVICE_KEYS.get(exc.param, exc.param),
+                raise EnswitchError("400", _SERVICE_KEYS.get(exc.param.lower(), exc.param),
                                     exc.message) from None
             except SmsError as exc:
                 raise EnswitchError("400", "", str(exc)) from None

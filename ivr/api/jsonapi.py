@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, request
 
+from ivr.api.auth import RateLimiter
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, SmsError, ValidationError
 from ivr.sms.message import Message
@@ -150,14 +151,35 @@ def _auth_error(exc: AuthError) -> JsonApiError:
 
 
 def _validation(exc: ValidationError) -> JsonApiError:
-    name = {"recipient": "destination_number", "sender": "source_number",
-            "silent": "stealth_ping"}.get(exc.param, exc.param)
+    name = {"recipient": "destination_number", "sender": "source_number", "message": "body",
+            "silent": "stealth_ping"}.get(exc.param.lower(), exc.param)
     return JsonApiError(400, name, exc.message, "Invalid parameter")
+
+
+def _silent_refusal(services: Any, number: str, sender: str) -> JsonApiError | None:
+    """A clear error when the route for ``number`` cannot send a silent SMS.
+
+    A transport declares the ability with ``supports_silent = True`` (Type-0 SMS, TP-PID 0x40,
+    3GPP TS 23.040 §9.2.3.9: a modem in PDU mode or an SMSC via SMPP ``protocol_id``); HTTP
+    providers of the seeds have no such parameter, so their messages would arrive visible.
+    """
+    try:
+        name = services.sms.router.route(number, sender)
+    except Exception as exc:  # no route: submit() reports it with the parameter name
+        log.debug("jsonapi: no route for %s: %s", number, exc)
+        return None
+    transport = services.sms.transports.get(name)
+    if getattr(transport, "supports_silent", False):
+        return None
+    return JsonApiError(400, "stealth_ping",
+                        f"The route for {number} ({name}) cannot send a silent SMS",
+                        "Silent SMS not supported")
 
 
 def make_blueprint(services: Any) -> Blueprint:
     """``POST /api/message``."""
     bp = Blueprint("jsonapi", __name__)
+    limiter = RateLimiter(services.settings.http.rate_limit_per_minute)
 
     def message() -> Response:
         pairs = parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True)
@@ -171,11 +193,24 @@ def make_blueprint(services: Any) -> Blueprint:
             except AuthError as exc:
                 log.info("jsonapi: refused %r: %s", send.login, exc.reason)
                 raise _auth_error(exc) from None
+            if not user.may("sms"):
+                raise JsonApiError(403, "forbidden", "This account may not send messages",
+                                   "Forbidden")
+            if not limiter.allow(user.name, user.rate_limit_per_minute):
+                raise JsonApiError(429, "rate_limited", "Too many requests, try again later",
+                                   "Rate limited")
         except JsonApiError as exc:
             return _answer(exc.status, render_errors([exc]))
         results: list[tuple[Recipient, Message | None]] = []
         failures: list[JsonApiError] = []
         for recipient in send.recipients:
+            if send.stealth_ping:
+                refusal = _silent_refusal(services, recipient.number,
+                                          send.source_number or send.source_name)
+                if refusal is not None:
+                    failures.append(refusal)
+                    results.append((recipient, None))
+                    continue
             try:
                 accepted = services.sms.submit(SmsRequest(
                     recipient=recipient.number, body=recipient.body,

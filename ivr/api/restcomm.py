@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, request
 from lxml import etree
 
+from ivr.api.auth import RateLimiter
 from ivr.call import SmsRequest
 from ivr.errors import ApiError, AuthError, SmsError, ValidationError
 from ivr.sms.message import Direction, Message, Status
@@ -137,6 +138,8 @@ def status_callback_params(message: Message, status: Status) -> dict[str, str]:
     ``ErrorCode`` is only present when an error occurred. The events themselves (sent/failed,
     then delivered/undelivered/failed) are produced by the pipeline's status changes.
     """
+    if status not in (Status.SENT, Status.FAILED, Status.DELIVERED, Status.UNDELIVERED):
+        return {}   # queued/sending are not events of the document; {} means "no callback"
     params = {"MessageSid": message_sid(message.id), "MessageStatus": str(status)}
     if message.error_code is not None and status in (Status.FAILED, Status.UNDELIVERED):
         params["ErrorCode"] = str(message.error_code)
@@ -310,7 +313,7 @@ def _error(status: int, message: str, as_json: bool) -> Response:
     return resp
 
 
-def _authenticate(services: Any, account_sid: str, as_json: bool) -> Any:
+def _authenticate(services: Any, limiter: RateLimiter, account_sid: str, as_json: bool) -> Any:
     """The user behind Basic auth, which must own ``account_sid`` (403 otherwise)."""
     auth = request.authorization
     if auth is None or not auth.username:
@@ -333,6 +336,10 @@ def _authenticate(services: Any, account_sid: str, as_json: bool) -> Any:
         log.info("restcomm: user %s asked for account %s", user.name, account_sid)
         raise _Abort(_error(403, "The authenticated account may not access this account",
                             as_json))
+    if not user.may("sms"):
+        raise _Abort(_error(403, "This account may not use the SMS API", as_json))
+    if not limiter.allow(user.name, user.rate_limit_per_minute):
+        raise _Abort(_error(429, "Too many requests", as_json))
     return user
 
 
@@ -346,9 +353,9 @@ def _prefix() -> str:
     return "/restcomm" if request.path.startswith("/restcomm/") else "/api"
 
 
-def _send(services: Any, account_sid: str, suffix: str) -> Response:
+def _send(services: Any, limiter: RateLimiter, account_sid: str, suffix: str) -> Response:
     as_json = _wants_json(suffix)
-    user = _authenticate(services, account_sid, as_json)
+    user = _authenticate(services, limiter, account_sid, as_json)
     form = request.form if request.form else request.args
     for key in ("From", "To", "Body"):
         if not form.get(key, "").strip():
@@ -367,7 +374,8 @@ def _send(services: Any, account_sid: str, suffix: str) -> Response:
     try:
         message = services.sms.submit(sms)
     except ValidationError as exc:
-        name = {"recipient": "To", "sender": "From", "body": "Body"}.get(exc.param, exc.param)
+        name = {"recipient": "To", "sender": "From", "message": "Body"}.get(exc.param.lower(),
+                                                                          exc.param)
         return _error(400, f"{name}: {exc.message}", as_json)
     except SmsError as exc:
         return _error(400, str(exc), as_json)
@@ -377,9 +385,9 @@ def _send(services: Any, account_sid: str, suffix: str) -> Response:
     return _respond(resource, 200, as_json)
 
 
-def _list(services: Any, account_sid: str, suffix: str) -> Response:
+def _list(services: Any, limiter: RateLimiter, account_sid: str, suffix: str) -> Response:
     as_json = _wants_json(suffix)
-    user = _authenticate(services, account_sid, as_json)
+    user = _authenticate(services, limiter, account_sid, as_json)
     try:
         params = parse_list_params(request.args)
     except ApiError as exc:
@@ -410,9 +418,10 @@ def _query(services: Any, owner: str, params: ListParams) -> tuple[list[Message]
     return result
 
 
-def _get_one(services: Any, account_sid: str, sid: str, suffix: str) -> Response:
+def _get_one(services: Any, limiter: RateLimiter, account_sid: str, sid: str,
+             suffix: str) -> Response:
     as_json = _wants_json(suffix)
-    user = _authenticate(services, account_sid, as_json)
+    user = _authenticate(services, limiter, account_sid, as_json)
     message_id = message_id_from_sid(sid)
     message = services.sms.get(message_id) if message_id else None
     if message is None or message.owner != user.name:
@@ -424,19 +433,20 @@ def _get_one(services: Any, account_sid: str, sid: str, suffix: str) -> Response
 def make_blueprint(services: Any) -> Blueprint:
     """The Restcomm SMS endpoints under ``/api`` and ``/restcomm``."""
     bp = Blueprint("restcomm", __name__)
+    limiter = RateLimiter(services.settings.http.rate_limit_per_minute)
 
     def messages(account_sid: str, suffix: str = "") -> Response:
         try:
             if request.method == "POST":
-                return _send(services, account_sid, suffix)
-            return _list(services, account_sid, suffix)
+                return _send(services, limiter, account_sid, suffix)
+            return _list(services, limiter, account_sid, suffix)
         except _Abort as abort:
             return abort.response
 
     def one(account_sid: str, sid: str) -> Response:
         suffix = ".json" if sid.endswith(".json") else ""
         try:
-            return _get_one(services, account_sid, sid.removesuffix(".json"), suffix)
+            return _get_one(services, limiter, account_sid, sid.removesuffix(".json"), suffix)
         except _Abort as abort:
             return abort.response
 
