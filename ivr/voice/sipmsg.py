@@ -1,0 +1,239 @@
+"""SIP (RFC 3261) and SDP (RFC 4566) messages as values. Pure: bytes in, values out.
+
+Only what an IVR user agent needs: parse requests and responses (compact header forms
+included), build responses that echo Via/From/To/Call-ID/CSeq exactly, build in-dialog and
+out-of-dialog requests, and read/write the audio part of SDP offers and answers.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+
+__all__ = ["SipMessage", "SipParseError", "parse", "response", "request", "Sdp", "parse_sdp",
+           "answer_sdp", "param", "uri_host_port", "new_tag", "new_branch", "name_addr_uri"]
+
+_COMPACT = {"v": "Via", "f": "From", "t": "To", "i": "Call-ID", "m": "Contact",
+            "l": "Content-Length", "c": "Content-Type", "k": "Supported", "s": "Subject",
+            "o": "Event", "r": "Refer-To", "b": "Referred-By"}
+_CANONICAL = {name.lower(): name for name in (
+    "Via", "From", "To", "Call-ID", "CSeq", "Contact", "Content-Length", "Content-Type",
+    "Max-Forwards", "Record-Route", "Route", "WWW-Authenticate", "Proxy-Authenticate",
+    "Authorization", "Proxy-Authorization", "Expires", "User-Agent", "Allow", "Supported",
+    "Refer-To", "Event", "Subscription-State")}
+
+
+class SipParseError(ValueError):
+    pass
+
+
+@dataclass
+class SipMessage:
+    method: str = ""          # requests
+    uri: str = ""
+    status: int = 0           # responses
+    reason: str = ""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+    @property
+    def is_request(self) -> bool:
+        return bool(self.method)
+
+    def get(self, name: str, default: str = "") -> str:
+        low = name.lower()
+        return next((v for n, v in self.headers if n.lower() == low), default)
+
+    def all(self, name: str) -> list[str]:
+        low = name.lower()
+        return [v for n, v in self.headers if n.lower() == low]
+
+    @property
+    def call_id(self) -> str:
+        return self.get("Call-ID")
+
+    @property
+    def cseq(self) -> tuple[int, str]:
+        number, _, method = self.get("CSeq").partition(" ")
+        try:
+            return int(number), method.strip().upper()
+        except ValueError:
+            raise SipParseError(f"bad CSeq {self.get('CSeq')!r}") from None
+
+    def encode(self) -> bytes:
+        start = (f"{self.method} {self.uri} SIP/2.0" if self.method
+                 else f"SIP/2.0 {self.status} {self.reason}")
+        lines = [start] + [f"{n}: {v}" for n, v in self.headers
+                           if n.lower() != "content-length"]
+        lines.append(f"Content-Length: {len(self.body)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
+
+
+def parse(data: bytes) -> SipMessage:
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = data.partition(b"\n\n")
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SipParseError("SIP headers are not UTF-8") from None
+    lines = re.split(r"\r?\n", text)
+    if not lines or not lines[0].strip():
+        raise SipParseError("empty message")
+    first = lines[0].split(" ", 2)
+    message = SipMessage()
+    if first[0] == "SIP/2.0":
+        if len(first) < 2 or not first[1].isdigit():
+            raise SipParseError(f"bad status line {lines[0]!r}")
+        message.status, message.reason = int(first[1]), first[2] if len(first) > 2 else ""
+    elif len(first) == 3 and first[2] == "SIP/2.0":
+        message.method, message.uri = first[0].upper(), first[1]
+    else:
+        raise SipParseError(f"bad start line {lines[0]!r}")
+    for line in lines[1:]:
+        if not line:
+            continue
+        if line[0] in " \t" and message.headers:  # folded continuation line
+            name, value = message.headers[-1]
+            message.headers[-1] = (name, value + " " + line.strip())
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise SipParseError(f"bad header line {line!r}")
+        name = name.strip()
+        name = _COMPACT.get(name.lower(), _CANONICAL.get(name.lower(), name))
+        if name in ("Via", "Contact", "Route", "Record-Route"):
+            # Comma-separated values are separate headers (RFC 3261 §7.3.1).
+            message.headers.extend((name, v.strip()) for v in _split_commas(value))
+        else:
+            message.headers.append((name, value.strip()))
+    length = message.get("Content-Length")
+    message.body = body[: int(length)] if length.isdigit() else body
+    return message
+
+
+def _split_commas(value: str) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quoted = 0, False
+    for ch in value:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch == "<":
+            depth += 1
+        elif not quoted and ch == ">":
+            depth -= 1
+        if ch == "," and depth == 0 and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return [p for p in (p.strip() for p in parts) if p]
+
+
+def param(header: str, name: str) -> str:
+    found = re.search(rf";\s*{re.escape(name)}=([^;,>\s]+)", header, re.IGNORECASE)
+    return found.group(1).strip('"') if found else ""
+
+
+def name_addr_uri(value: str) -> str:
+    """The URI of a ``"Name" <sip:u@h>;tag=x`` or ``sip:u@h;tag=x`` header value."""
+    inside = re.search(r"<([^>]*)>", value)
+    return inside.group(1) if inside else value.split(";")[0].strip()
+
+
+def uri_host_port(uri: str, default_port: int = 5060) -> tuple[str, int]:
+    hostpart = re.sub(r"^sips?:", "", uri).split(";")[0].split("?")[0]
+    hostpart = hostpart.rsplit("@", 1)[-1]
+    if hostpart.startswith("["):
+        host, _, rest = hostpart[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else default_port
+    host, _, port = hostpart.partition(":")
+    return host, int(port) if port.isdigit() else default_port
+
+
+def uri_user(uri: str) -> str:
+    rest = re.sub(r"^sips?:", "", name_addr_uri(uri))
+    return rest.split("@", 1)[0] if "@" in rest else ""
+
+
+def new_tag() -> str:
+    return secrets.token_hex(6)
+
+
+def new_branch() -> str:
+    return "z9hG4bK" + secrets.token_hex(8)
+
+
+def response(req: SipMessage, status: int, reason: str, *, to_tag: str = "",
+             headers: list[tuple[str, str]] | None = None, body: bytes = b"") -> SipMessage:
+    copied = [(n, v) for n, v in req.headers if n in ("Via", "From", "Call-ID", "CSeq",
+                                                      "Record-Route")]
+    to = req.get("To")
+    if to_tag and not param(to, "tag") and status > 100:
+        to = f"{to};tag={to_tag}"
+    copied.insert(next((i for i, (n, _) in enumerate(copied) if n == "Call-ID"), 0),
+                  ("To", to))
+    return SipMessage(status=status, reason=reason,
+                      headers=copied + list(headers or []), body=body)
+
+
+def request(method: str, uri: str, headers: list[tuple[str, str]],
+            body: bytes = b"") -> SipMessage:
+    return SipMessage(method=method, uri=uri, headers=headers, body=body)
+
+
+@dataclass(frozen=True)
+class Sdp:
+    address: str
+    port: int
+    payloads: dict[int, str]    # payload type -> "PCMU/8000", "telephone-event/8000", ...
+    formats: tuple[int, ...]    # m= order
+
+
+_STATIC = {0: "PCMU/8000", 8: "PCMA/8000", 18: "G729/8000", 3: "GSM/8000", 9: "G722/8000"}
+
+
+def parse_sdp(body: bytes) -> Sdp:
+    address, port = "", 0
+    formats: tuple[int, ...] = ()
+    payloads: dict[int, str] = {}
+    media_address = ""
+    in_audio = False
+    for line in body.decode("utf-8", "replace").splitlines():
+        key, _, value = line.strip().partition("=")
+        if key == "c" and value:
+            addr = value.split()[-1].split("/")[0]
+            if in_audio:
+                media_address = addr
+            else:
+                address = addr
+        elif key == "m":
+            fields = value.split()
+            in_audio = fields[0] == "audio"
+            if in_audio and len(fields) >= 4 and fields[1].isdigit():
+                port = int(fields[1])
+                formats = tuple(int(f) for f in fields[3:] if f.isdigit())
+        elif key == "a" and in_audio and value.startswith("rtpmap:"):
+            pt, _, name = value[len("rtpmap:"):].partition(" ")
+            if pt.isdigit():
+                payloads[int(pt)] = name.strip()
+    if not port:
+        raise SipParseError("the SDP offer has no audio stream")
+    for pt in formats:
+        payloads.setdefault(pt, _STATIC.get(pt, ""))
+    return Sdp(media_address or address, port, payloads, formats)
+
+
+def answer_sdp(address: str, port: int, event_pt: int | None, session: int) -> bytes:
+    """PCMU only: pyVoIP 1.6.8 labels µ-law bytes as PCMA when PCMA is chosen (notes §1)."""
+    formats = "0" + (f" {event_pt}" if event_pt is not None else "")
+    lines = ["v=0", f"o=ivr {session} {session} IN IP4 {address}", "s=ivr",
+             f"c=IN IP4 {address}", "t=0 0", f"m=audio {port} RTP/AVP {formats}",
+             "a=rtpmap:0 PCMU/8000"]
+    if event_pt is not None:
+        lines += [f"a=rtpmap:{event_pt} telephone-event/8000", f"a=fmtp:{event_pt} 0-15"]
+    lines += ["a=ptime:20", "a=sendrecv"]
+    return ("\r\n".join(lines) + "\r\n").encode()

@@ -1,0 +1,89 @@
+"""Text to speech with pyttsx3 driving espeak-ng, cached as ready-to-send 8 kHz u8 audio.
+
+pyttsx3's engine is not thread-safe, so synthesis is serialised behind one lock (it takes
+~10-20 ms per prompt, far below a prompt's length). Results are cached in memory (LRU) and on
+disk, keyed by engine, voice, rate and text, so a repeated prompt starts without synthesis
+(reference ivr-markup-peers.md §4 #8). pyttsx3 prints "Audio saved to ..." on stdout; that is
+captured so the IVR's own output stays clean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from ivr.errors import VoiceError
+from ivr.voice.audio import wav_to_u8
+
+__all__ = ["Tts"]
+
+log = logging.getLogger(__name__)
+_ENGINE_ID = "pyttsx3-espeak-ng-1"
+
+
+class Tts:
+    def __init__(self, cache_dir: str, voice: str = "en", rate: int = 170,
+                 memory_items: int = 256) -> None:
+        self.cache_dir = Path(cache_dir) / "tts"
+        self.voice = voice
+        self.rate = rate
+        self.memory_items = memory_items
+        self._memory: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self._engine: Any = None
+
+    def key(self, text: str, voice: str, rate: int) -> str:
+        return hashlib.sha256(f"{_ENGINE_ID}\0{voice}\0{rate}\0{text}".encode()).hexdigest()
+
+    def speak(self, text: str, voice: str = "", rate: int = 0) -> bytes:
+        """u8 audio for ``text``; raises VoiceError when synthesis fails."""
+        voice, rate = voice or self.voice, rate or self.rate
+        key = self.key(text, voice, rate)
+        with self._lock:
+            cached = self._memory.get(key)
+            if cached is not None:
+                self._memory.move_to_end(key)
+                return cached
+        path = self.cache_dir / f"{key}.u8"
+        if path.exists():
+            audio = path.read_bytes()
+        else:
+            audio = self._synthesise(text, voice, rate)
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(audio)
+            tmp.replace(path)
+        with self._lock:
+            self._memory[key] = audio
+            while len(self._memory) > self.memory_items:
+                self._memory.popitem(last=False)
+        return audio
+
+    def _synthesise(self, text: str, voice: str, rate: int) -> bytes:
+        with self._lock, tempfile.TemporaryDirectory(prefix="ivr-tts-") as tmp:
+            target = Path(tmp) / "out.wav"
+            try:
+                if self._engine is None:
+                    import pyttsx3
+
+                    self._engine = pyttsx3.init()
+                self._engine.setProperty("voice", voice)
+                self._engine.setProperty("rate", rate)
+                with contextlib.redirect_stdout(io.StringIO()):
+                    self._engine.save_to_file(text, str(target))
+                    self._engine.runAndWait()
+                data = target.read_bytes()
+            except Exception as exc:  # pyttsx3/espeak raise many types; report one
+                self._engine = None
+                raise VoiceError(f"text to speech failed for voice {voice!r}: {exc}") from None
+        audio = wav_to_u8(data, "tts")
+        log.debug("synthesised %.1f s for %r (voice %s, rate %d)", len(audio) / 8000,
+                  text[:40], voice, rate)
+        return audio
