@@ -222,8 +222,8 @@ def parse_sdp(body: bytes) -> Sdp:
                 payloads[int(pt)] = name.strip()
     if not port:
         raise SipParseError("the SDP offer has no audio stream")
-    for pt in formats:
-        payloads.setdefault(pt, _STATIC.get(pt, ""))
+    for fmt in formats:
+        payloads.setdefault(fmt, _STATIC.get(fmt, ""))
     return Sdp(media_address or address, port, payloads, formats)
 
 
