@@ -68,8 +68,9 @@ def message_sid(message_id: str) -> str:
 
 
 def message_id_from_sid(sid: str) -> str | None:
-    """Our message id for a Sid, or ``None`` if it cannot be one of ours."""
-    if not sid.startswith("SM"):
+    """Our message id for a Sid, or ``None`` if it cannot be one of ours (case-insensitive:
+    stores keep provider ids lower-cased, see ``ivr.sms.store.canonical_ids``)."""
+    if sid[:2].upper() != "SM":
         return None
     try:
         return str(uuid.UUID(hex=sid[2:]))
