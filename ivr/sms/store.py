@@ -127,6 +127,11 @@ def canonical_ids(raw: str) -> list[str]:
     return list(dict.fromkeys(forms))
 
 
+# How far back a modem status report (TP-MR + recipient) may match a part: TP-MR wraps at
+# 255, so only recent parts are candidates; the newest one wins.
+_MODEM_WINDOW = 3 * 86400.0
+
+
 def _ts(value: float | None) -> dt.datetime | None:
     return None if value is None else dt.datetime.fromtimestamp(value, dt.UTC)
 
@@ -313,21 +318,43 @@ class SqliteStore:
                        "updated_at = ?, claimed_by = NULL, lease_until = 0 WHERE id = ? AND "
                        "status = 'sending'", (transport, now, now, message_id))
             self._changed(db, message_id, Status.SENT, now, f"accepted by {transport}", hook)
+            # Reports that arrived before this commit (fast SMSC, synchronous loopback) are
+            # applied in this same transaction: deleting them here and applying them later
+            # would lose them to a crash in between.
             early: list[DeliveryReport] = []
-            for pid in (p for p in provider_ids if p):
-                forms = canonical_ids(pid)
-                marks = ",".join("?" * len(forms))
-                for row in db.execute(
-                        f"SELECT id, transport, provider_id, reference, recipient, status, "
-                        f"error_code, error_text, received_at, raw FROM unmatched_reports "
-                        f"WHERE transport = ? AND provider_id IN ({marks})",
-                        (transport, *forms)).fetchall():
-                    db.execute("DELETE FROM unmatched_reports WHERE id = ?", (row[0],))
-                    early.append(DeliveryReport(
-                        transport=row[1], provider_id=row[2], reference=row[3],
-                        recipient=row[4], status=Status(row[5]), error_code=row[6],
-                        error_text=row[7], done_at=_ts(row[8]), raw=row[9]))
+            for idx in range(max(len(provider_ids), len(references))):
+                pid = provider_ids[idx] if idx < len(provider_ids) else ""
+                ref = references[idx] if idx < len(references) else None
+                early.extend(self._take_unmatched(db, message_id, transport, pid, ref))
+            for report in early:
+                self._apply_locked(db, report, hook, now, now - _MODEM_WINDOW)
             return early
+
+    def _take_unmatched(self, db: Any, message_id: str, transport: str, provider_id: str,
+                        reference: int | None) -> list[DeliveryReport]:
+        """Remove and return the stored early reports for one part."""
+        rows: list[Any] = []
+        if provider_id:
+            forms = canonical_ids(provider_id)
+            marks = ",".join("?" * len(forms))
+            rows = db.execute(
+                f"SELECT id, transport, provider_id, reference, recipient, status, error_code, "
+                f"error_text, received_at, raw FROM unmatched_reports WHERE transport = ? AND "
+                f"provider_id IN ({marks}) ORDER BY id", (transport, *forms)).fetchall()
+        elif reference is not None:
+            recipient = db.execute("SELECT recipient FROM messages WHERE id = ?",
+                                   (message_id,)).fetchone()[0]
+            rows = db.execute(
+                "SELECT id, transport, provider_id, reference, recipient, status, error_code, "
+                "error_text, received_at, raw FROM unmatched_reports WHERE transport = ? AND "
+                "reference = ? AND LTRIM(recipient, '+') = LTRIM(?, '+') ORDER BY id",
+                (transport, reference, recipient)).fetchall()
+        for row in rows:
+            db.execute("DELETE FROM unmatched_reports WHERE id = ?", (row[0],))
+        return [DeliveryReport(transport=row[1], provider_id=row[2], reference=row[3],
+                               recipient=row[4], status=Status(row[5]), error_code=row[6],
+                               error_text=row[7], done_at=_ts(row[8]), raw=row[9])
+                for row in rows]
 
     def mark_retry(self, message_id: str, delay: float, error: str) -> None:
         now = self._now()
@@ -360,41 +387,52 @@ class SqliteStore:
 
     # -- delivery reports ----------------------------------------------------------------
     def apply_report(self, report: DeliveryReport, hook: ChangeHook,
-                     modem_window: float = 3 * 86400) -> Message | None:
+                     modem_window: float = _MODEM_WINDOW) -> Message | None:
         """Match ``report`` to a part and update the message; None if unmatched (kept)."""
         now = self._now()
         with self._tx() as db:
-            part = self._match(db, report, now - modem_window)
-            if part is None:
-                db.execute("INSERT INTO unmatched_reports (transport, provider_id, reference, "
-                           "recipient, status, error_code, error_text, received_at, raw) "
-                           "VALUES (?,?,?,?,?,?,?,?,?)",
-                           (report.transport, canonical_ids(report.provider_id)[0]
-                            if report.provider_id else "", report.reference, report.recipient,
-                            report.status.value, report.error_code, report.error_text, now,
-                            report.raw))
-                return None
-            message_id, idx = part
-            final_part = report.status in FINAL_STATUSES
-            db.execute("UPDATE parts SET status = ?, error_code = ?, updated_at = ? "
-                       "WHERE message_id = ? AND idx = ?",
-                       (report.status.value, report.error_code, now, message_id, idx))
-            statuses = [Status(r[0]) for r in db.execute(
-                "SELECT status FROM parts WHERE message_id = ?", (message_id,))]
-            current = Status(db.execute("SELECT status FROM messages WHERE id = ?",
-                                        (message_id,)).fetchone()[0])
-            new = _aggregate(statuses) if final_part else current
-            if new != current and current not in FINAL_STATUSES:
-                delivered_at = (report.done_at.timestamp() if report.done_at else now) \
-                    if new == Status.DELIVERED else None
-                db.execute("UPDATE messages SET status = ?, updated_at = ?, error_code = "
-                           "COALESCE(?, error_code), delivered_at = COALESCE(?, delivered_at) "
-                           "WHERE id = ?", (new.value, now, report.error_code
-                                            if new != Status.DELIVERED else None,
-                                            delivered_at, message_id))
-                self._changed(db, message_id, new, now, report.error_text or report.raw[:200],
-                              hook)
-            return self._message_locked(message_id)
+            message_id = self._apply_locked(db, report, hook, now, now - modem_window)
+            return None if message_id is None else self._message_locked(message_id)
+
+    def _apply_locked(self, db: Any, report: DeliveryReport, hook: ChangeHook, now: float,
+                      since: float) -> str | None:
+        part = self._match(db, report, since)
+        if part is None:
+            db.execute("INSERT INTO unmatched_reports (transport, provider_id, reference, "
+                       "recipient, status, error_code, error_text, received_at, raw) "
+                       "VALUES (?,?,?,?,?,?,?,?,?)",
+                       (report.transport, canonical_ids(report.provider_id)[0]
+                        if report.provider_id else "", report.reference, report.recipient,
+                        report.status.value, report.error_code, report.error_text, now,
+                        report.raw))
+            return None
+        message_id, idx = part
+        previous = Status(db.execute("SELECT status FROM parts WHERE message_id = ? AND idx = ?",
+                                     (message_id, idx)).fetchone()[0])
+        if previous in FINAL_STATUSES:
+            # A repeated receipt (SMSC retransmission) must not flip a final part.
+            db.execute("INSERT INTO events (message_id, status, at, detail) VALUES (?,?,?,?)",
+                       (message_id, report.status.value, now,
+                        f"part {idx + 1}: repeated report ignored (already {previous.value})"))
+            return message_id
+        db.execute("UPDATE parts SET status = ?, error_code = ?, updated_at = ? "
+                   "WHERE message_id = ? AND idx = ?",
+                   (report.status.value, report.error_code, now, message_id, idx))
+        statuses = [Status(r[0]) for r in db.execute(
+            "SELECT status FROM parts WHERE message_id = ?", (message_id,))]
+        current = Status(db.execute("SELECT status FROM messages WHERE id = ?",
+                                    (message_id,)).fetchone()[0])
+        new = _aggregate(statuses)
+        if new != current and current not in FINAL_STATUSES and new in FINAL_STATUSES:
+            delivered_at = (report.done_at.timestamp() if report.done_at else now) \
+                if new == Status.DELIVERED else None
+            error_code = None if new == Status.DELIVERED else (report.error_code or 30008)
+            db.execute("UPDATE messages SET status = ?, updated_at = ?, error_code = "
+                       "COALESCE(?, error_code), delivered_at = COALESCE(?, delivered_at), "
+                       "claimed_by = NULL, lease_until = 0 WHERE id = ?",
+                       (new.value, now, error_code, delivered_at, message_id))
+            self._changed(db, message_id, new, now, report.error_text or report.raw[:200], hook)
+        return message_id
 
     def _match(self, db: sqlite3.Connection, report: DeliveryReport,
                since: float) -> tuple[str, int] | None:
@@ -410,7 +448,8 @@ class SqliteStore:
             # Modem TP-MR wraps at 255: the newest unfinished part to this recipient wins.
             row = db.execute(
                 "SELECT p.message_id, p.idx FROM parts p JOIN messages m ON m.id = p.message_id "
-                "WHERE p.reference = ? AND m.transport = ? AND m.recipient = ? "
+                "WHERE p.reference = ? AND m.transport = ? "
+                "AND LTRIM(m.recipient, '+') = LTRIM(?, '+') "
                 "AND p.submitted_at >= ? AND p.status = 'sent' "
                 "ORDER BY p.submitted_at DESC LIMIT 1",
                 (report.reference, report.transport, report.recipient, since)).fetchone()
@@ -469,15 +508,20 @@ class SqliteStore:
 
 
 def _aggregate(parts: list[Status]) -> Status:
-    """Message status from its parts: delivered only when every part is; a failed or
-    undelivered part decides once every part is final; otherwise still sent."""
-    if not all(p in FINAL_STATUSES for p in parts):
-        return Status.SENT
-    if all(p == Status.DELIVERED for p in parts):
-        return Status.DELIVERED
+    """Message status from its parts (reference sms-gateway-peers.md §8.1).
+
+    Delivered only when every part is delivered; one failed part makes the message failed
+    and one undelivered part makes it undelivered, at once, since it can no longer arrive
+    whole (never "delivered" when a part failed). A part with no final report keeps the
+    message ``sent``: no fake delivery.
+    """
+    if any(p == Status.FAILED for p in parts):
+        return Status.FAILED
     if any(p == Status.UNDELIVERED for p in parts):
         return Status.UNDELIVERED
-    return Status.FAILED
+    if parts and all(p == Status.DELIVERED for p in parts):
+        return Status.DELIVERED
+    return Status.SENT
 
 
 def open_store(database_url: str) -> SqliteStore:

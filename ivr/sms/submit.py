@@ -141,8 +141,11 @@ class SmsService:
         self.callbacks.wake()
 
     def _apply_all(self, reports: list[DeliveryReport]) -> None:
+        """Early reports were applied by the store with the submit result; notify only."""
         for report in reports:
-            self.on_delivery_report(report)
+            log.info("early %s report from %s for %r applied", report.status.value,
+                     report.transport, report.provider_id or report.reference)
+        self.callbacks.wake()
 
     def on_inbound(self, sms: InboundSms) -> None:
         import datetime as dt

@@ -1,7 +1,9 @@
 """The reference transport: accepts every message at once and reports it delivered.
 
 ``loopback://?delay=0.5&fail=^\\+999&tempfail=^\\+998&log=/path/sent.log``
-- ``delay``: seconds before the delivered report (default 0.2);
+- ``delay``: seconds before the delivered report (default 0.2); ``0`` reports synchronously,
+  inside ``send`` and so *before* the submit result is stored, like a fast SMSC whose
+  receipt overtakes its submit_sm_resp: the store keeps it and applies it with the result;
 - ``fail`` / ``tempfail``: regular expressions on the recipient that are refused
   permanently (error 30003) or transiently (retried);
 - ``undeliver``: recipients accepted but reported undelivered (30005);
@@ -77,6 +79,10 @@ class LoopbackTransport:
         return SubmitResult(provider_ids=ids)
 
     def _later(self, report: DeliveryReport) -> None:
+        if self.delay <= 0:
+            if self._events is not None:
+                self._events.on_delivery_report(report)
+            return
         def fire() -> None:
             with self._lock:
                 self._timers.discard(timer)
