@@ -1,0 +1,292 @@
+"""Our :class:`~ivr.call.Call` on a SIP leg, and the registry of active calls.
+
+``SipCall.play`` writes the prompt into pyVoIP's RTP buffer and waits until it has been
+sent (pyVoIP's write returns at once), watching for the caller hanging up and, with
+barge-in, for a digit: then the rest of the prompt is flushed and the digit stays queued.
+Digits pressed while a prompt plays without barge-in are queued as well, never lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import random
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.call import CallEnded, PlayOutcome, Prompt, RecordResult, RecordSpec
+from ivr.errors import IvrError, VoiceError
+from ivr.voice import audio
+from ivr.voice.settings import AudioSettings
+from ivr.voice.sip import SipLeg, flush_rtp_output, pending_rtp_output
+from ivr.voice.tts import Tts
+
+__all__ = ["SipCall", "CallInfo", "CallControl"]
+
+log = logging.getLogger(__name__)
+_POLL = 0.01
+_DTMF_EVENTS = {d: i for i, d in enumerate("0123456789*#ABCD")}
+
+
+class SipCall:
+    def __init__(self, leg: SipLeg, tts: Tts, settings: AudioSettings,
+                 variables: dict[str, str] | None = None) -> None:
+        self.leg = leg
+        self.tts = tts
+        self.settings = settings
+        self._variables = dict(variables or {})
+        self._digits: queue.Queue[str] = queue.Queue()
+        self._play_lock = threading.Lock()
+        leg.on_dtmf = self._on_digit
+
+    def _on_digit(self, digit: str) -> None:
+        log.info("[call %s] DTMF %s", self.call_id, digit)
+        self._digits.put(digit)
+
+    @property
+    def call_id(self) -> str:
+        return self.leg.call_id
+
+    @property
+    def caller(self) -> str:
+        return self.leg.caller
+
+    @property
+    def callee(self) -> str:
+        return self.leg.callee
+
+    @property
+    def variables(self) -> dict[str, str]:
+        return self._variables
+
+    def _alive(self) -> None:
+        if self.leg.ended:
+            raise CallEnded(self.call_id)
+
+    def answer(self) -> None:
+        self._alive()
+        self.leg.answer()
+
+    def reject(self) -> None:
+        self.leg.reject(603, "Decline")
+
+    def hangup(self) -> None:
+        self.leg.hangup("script ended")
+
+    # -- audio ---------------------------------------------------------------------------
+    def render(self, prompt: Prompt) -> bytes:
+        """The u8 audio for a prompt; TTS/file problems are logged and give silence."""
+        try:
+            if prompt.kind == "speak":
+                voice = prompt.voice or prompt.language
+                return self.tts.speak(prompt.text, voice, prompt.rate)
+            if prompt.kind == "play":
+                return audio.fetch_audio(prompt.source, self.settings.sounds_dir,
+                                         self.settings.cache_dir)
+            if prompt.kind == "beep":
+                return audio.tone(prompt.seconds or 0.5)
+            return audio.silence(prompt.seconds)
+        except VoiceError as exc:
+            log.error("[call %s] %s; continuing with the next command", self.call_id, exc)
+            return b""
+
+    def play(self, prompt: Prompt, *, barge_in: bool = False) -> PlayOutcome:
+        self._alive()
+        if barge_in and not self._digits.empty():
+            return PlayOutcome.INTERRUPTED
+        data = self.render(prompt)
+        rtp = self.leg.rtp
+        if not data or rtp is None:
+            return PlayOutcome.COMPLETED
+        limit = prompt.seconds if prompt.kind == "play" and prompt.seconds else 0.0
+        with self._play_lock:
+            rtp.write(data)  # type: ignore[attr-defined]
+            started = time.monotonic()
+            while True:
+                if self.leg.ended:
+                    raise CallEnded(self.call_id)
+                if barge_in and not self._digits.empty():
+                    flush_rtp_output(rtp)
+                    return PlayOutcome.INTERRUPTED
+                if pending_rtp_output(rtp) == 0:
+                    return PlayOutcome.COMPLETED
+                if limit and time.monotonic() - started >= limit:
+                    flush_rtp_output(rtp)
+                    return PlayOutcome.COMPLETED
+                time.sleep(_POLL)
+
+    def read_digit(self, timeout: float) -> str | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self._alive()
+            try:
+                return self._digits.get(timeout=min(0.05, max(0.0, deadline -
+                                                             time.monotonic())))
+            except queue.Empty:
+                if time.monotonic() >= deadline:
+                    return None
+
+    def record(self, spec: RecordSpec) -> RecordResult:
+        self._alive()
+        if spec.beep:
+            self.play(Prompt("beep", seconds=0.3))
+        rtp = self.leg.rtp
+        path = Path(self.settings.recordings_dir) / f"{uuid.uuid4().hex}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        chunks: list[bytes] = []
+        started = time.monotonic()
+        heard_speech, quiet_since, reason, digit = False, time.monotonic(), "max-length", ""
+        while time.monotonic() - started < spec.max_seconds:
+            if self.leg.ended:
+                reason = "hangup"
+                break
+            try:
+                pressed = self._digits.get_nowait()
+            except queue.Empty:
+                pressed = ""
+            if pressed and pressed in spec.finish_digits:
+                reason, digit = "finish-key", pressed
+                break
+            chunk = rtp.read(160, False) if rtp is not None else b""  # type: ignore[attr-defined]
+            if chunk and chunk != b"\x80" * len(chunk):
+                chunks.append(chunk)
+                if audio.rms_u8(chunk) > 4:
+                    heard_speech, quiet_since = True, time.monotonic()
+            # Inactivity counts only after the caller started speaking (users' bug #11).
+            if heard_speech and spec.silence_timeout and \
+                    time.monotonic() - quiet_since >= spec.silence_timeout:
+                reason = "silence"
+                break
+            time.sleep(0.02)
+        data = b"".join(chunks)
+        path.write_bytes(audio.u8_to_wav(data))
+        duration = len(data) / audio.RATE
+        log.info("[call %s] recorded %.1f s to %s (%s)", self.call_id, duration, path, reason)
+        return RecordResult(path=str(path), url=path.resolve().as_uri(), duration=duration,
+                            reason=reason, digit=digit)
+
+    def send_dtmf(self, keys: str) -> None:
+        """RFC 4733 telephone-events on the call's RTP stream."""
+        self._alive()
+        rtp, pt = self.leg.rtp, self.leg.event_pt
+        if rtp is None or pt is None:
+            log.warning("[call %s] the caller did not offer telephone-event; cannot send "
+                        "DTMF %s", self.call_id, keys)
+            return
+        sock, target = rtp.sout, (rtp.outIP, rtp.outPort)  # type: ignore[attr-defined]
+        ssrc = random.randint(1, 2**31)
+        seq, stamp = random.randint(0, 2**15), random.randint(0, 2**31)
+        for key in keys:
+            if key == ",":
+                time.sleep(0.5)
+                continue
+            event = _DTMF_EVENTS.get(key.upper())
+            if event is None:
+                continue
+            for n in range(8):  # 5 x 20 ms in progress, then 3 end packets (E bit)
+                end = n >= 5
+                duration = min(n + 1, 5) * 160
+                header = struct.pack("!BBHII", 0x80, (0x80 if n == 0 else 0) | pt,
+                                     seq & 0xFFFF, stamp, ssrc)
+                payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, duration)
+                sock.sendto(header + payload, target)
+                seq += 1
+                time.sleep(0.02)
+            stamp += 160 * 6
+            time.sleep(0.05)
+
+    def transfer(self, target: str) -> bool:
+        self._alive()
+        if self.leg.refer(target):
+            self.leg.hangup(f"transferred to {target}")
+            return True
+        return False
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    call_id: str
+    state: str
+    source: str
+    caller_id: str
+    destination: str
+    start_time: dt.datetime
+    ring_seconds: float
+    talk_seconds: float
+
+
+class CallControl:
+    """Active calls for the HTTP API (Ozeki's ListActiveCalls, Hangup, SendDTMF, ...)."""
+
+    def __init__(self, originate: Callable[[str, str], str] | None = None) -> None:
+        self._calls: dict[str, SipCall] = {}
+        self._lock = threading.Lock()
+        self._originate = originate
+
+    def add(self, call: SipCall) -> None:
+        with self._lock:
+            self._calls[call.call_id] = call
+
+    def remove(self, call_id: str) -> None:
+        with self._lock:
+            self._calls.pop(call_id, None)
+
+    def _get(self, call_id: str) -> SipCall:
+        with self._lock:
+            return self._calls[call_id]
+
+    def list_calls(self) -> list[CallInfo]:
+        with self._lock:
+            calls = list(self._calls.values())
+        now = time.time()
+        infos = []
+        for call in calls:
+            leg = call.leg
+            answered = leg.answered_at or 0.0
+            infos.append(CallInfo(
+                call_id=call.call_id, state="InCall" if leg.state == "answered" else "Ringing",
+                source=f"{leg.source[0]}:{leg.source[1]}", caller_id=call.caller,
+                destination=call.callee,
+                start_time=dt.datetime.fromtimestamp(leg.created, dt.UTC),
+                ring_seconds=(answered or now) - leg.created,
+                talk_seconds=now - answered if answered else 0.0))
+        return infos
+
+    def hangup(self, call_id: str) -> bool:
+        self._get(call_id).leg.hangup("hung up over the HTTP API")
+        return True
+
+    def send_dtmf(self, call_id: str, keys: str) -> bool:
+        call = self._get(call_id)
+        try:
+            call.send_dtmf(keys)
+        except CallEnded:
+            return False
+        return True
+
+    def _queue_audio(self, call_id: str, prompt: Prompt) -> bool:
+        call = self._get(call_id)
+        data = call.render(prompt)
+        rtp = call.leg.rtp
+        if not data or rtp is None:
+            return False
+        rtp.write(data)  # type: ignore[attr-defined]
+        return True
+
+    def speak(self, call_id: str, text: str) -> bool:
+        return self._queue_audio(call_id, Prompt("speak", text=text))
+
+    def play(self, call_id: str, source: str) -> bool:
+        return self._queue_audio(call_id, Prompt("play", source=source))
+
+    def originate(self, number: str, script: str) -> str:
+        if self._originate is None:
+            raise IvrError("outbound calls are not available in this version: pyVoIP 1.6.8's "
+                           "outgoing-call ACK bug (#272) drops such calls after ~30 s")
+        return self._originate(number, script)

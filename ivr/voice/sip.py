@@ -1,0 +1,551 @@
+"""The SIP side: our user agent over UDP, with pyVoIP 1.6.8's RTP client for media.
+
+pyVoIP's own SIP layer (VoIPPhone/SIPClient) cannot be used for an IVR as is; measured
+defects (reference pyvoip-1.6.8-notes.md §1) and how this module avoids them:
+
+- every message goes to the configured server, so a caller that dials us by IP never gets
+  our 180/200/BYE → responses go to the request's source address (RFC 3581 rport style),
+  BYE to the caller's Contact or first Record-Route;
+- ``start()`` always REGISTERs and hangs 30 s without a registrar, and a bad password fails
+  silently → ``direct`` mode sends no REGISTER; ``register`` mode registers synchronously
+  with a bounded wait and raises VoiceError naming the registrar and the SIP status;
+- the call callback fires on a fixed 1 s Timer (dead air) → the script starts at once and
+  answers as soon as its first command is not <Reject> (well under 100 ms);
+- 200 OK is never retransmitted → retransmitted per RFC 3261 timers G/H until the ACK;
+- CANCEL gets no 487 and the call is still answered → 200 to the CANCEL, 487 to the INVITE,
+  the script never starts (or stops at once);
+- PCMA is encoded as µ-law → we answer PCMU only;
+- ports of incoming calls are never released → each call returns its RTP port to the pool.
+
+pyVoIP remains the media engine: ``pyVoIP.RTP.RTPClient`` packetises 8 kHz u8 audio into
+PCMU every 20 ms and reports RFC 2833 digits. Its transmit buffer has no flush; the one
+narrow reach into it is :func:`flush_rtp_output` (barge-in).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import queue
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ivr.errors import VoiceError
+from ivr.voice import sipmsg
+from ivr.voice.settings import SipSettings
+
+__all__ = ["SipEndpoint", "SipLeg", "PortPool", "flush_rtp_output", "pending_rtp_output"]
+
+log = logging.getLogger(__name__)
+
+T1, T2 = 0.5, 4.0          # RFC 3261 §17.1.1.1 timer values
+TIMER_H = 64 * T1           # give up waiting for the ACK after 32 s
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, MESSAGE"
+
+
+def flush_rtp_output(rtp: object) -> None:
+    """Drop audio queued in pyVoIP's RTPClient but not yet sent (barge-in).
+
+    pyVoIP 1.6.8 has no API for it: the transmitter reads ``pmout.buffer`` (a BytesIO) under
+    ``pmout.bufferLock``; moving the read position to the end discards what is queued, and
+    later writes (at the next offset) land exactly there.
+    """
+    manager = rtp.pmout  # type: ignore[attr-defined]
+    with manager.bufferLock:
+        manager.buffer.seek(0, io.SEEK_END)
+
+
+def pending_rtp_output(rtp: object) -> int:
+    """Bytes written but not yet sent (each 8000 is one second still to play)."""
+    manager = rtp.pmout  # type: ignore[attr-defined]
+    with manager.bufferLock:
+        buffer = manager.buffer
+        return max(0, len(buffer.getbuffer()) - buffer.tell())
+
+
+class PortPool:
+    """Even RTP ports from a range; each call returns its port when it ends."""
+
+    def __init__(self, low: int, high: int) -> None:
+        self._free = list(range(low + low % 2, high, 2))
+        self._lock = threading.Lock()
+
+    def take(self) -> int:
+        with self._lock:
+            if not self._free:
+                raise VoiceError("no free RTP port (raise [sip] rtp_port_high)")
+            return self._free.pop(0)
+
+    def give(self, port: int) -> None:
+        with self._lock:
+            if port not in self._free:
+                self._free.append(port)
+
+
+@dataclass
+class SipLeg:
+    """One incoming call's dialog, as seen from our side (the UAS)."""
+
+    endpoint: SipEndpoint
+    invite: sipmsg.SipMessage
+    source: tuple[str, int]
+    local_tag: str = field(default_factory=sipmsg.new_tag)
+    state: str = "ringing"          # ringing | answered | ended
+    end_reason: str = ""
+    rtp: object | None = None
+    rtp_port: int = 0
+    offer: sipmsg.Sdp | None = None
+    event_pt: int | None = None
+    on_dtmf: Callable[[str], None] | None = None
+    on_end: Callable[[SipLeg], None] | None = None
+    created: float = field(default_factory=time.time)
+    answered_at: float = 0.0
+    _final: bytes = b""
+    _acked: threading.Event = field(default_factory=threading.Event)
+    _cseq: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def call_id(self) -> str:
+        return self.invite.call_id
+
+    @property
+    def caller(self) -> str:
+        return sipmsg.uri_user(self.invite.get("From")) or sipmsg.name_addr_uri(
+            self.invite.get("From"))
+
+    @property
+    def callee(self) -> str:
+        return sipmsg.uri_user(self.invite.uri) or sipmsg.uri_user(self.invite.get("To"))
+
+    @property
+    def ended(self) -> bool:
+        return self.state == "ended"
+
+    # -- answering -----------------------------------------------------------------------
+    def answer(self) -> None:
+        from pyVoIP.RTP import PayloadType, RTPClient, TransmitType
+
+        with self._lock:
+            if self.state != "ringing":
+                return
+            if self.offer is None:
+                raise VoiceError("no SDP offer to answer")
+            assoc = {0: PayloadType.PCMU}
+            if self.event_pt is not None:
+                assoc[self.event_pt] = PayloadType.EVENT
+            host = self.endpoint.settings.bind_host
+            rtp = RTPClient(assoc, host, self.rtp_port, self.offer.address, self.offer.port,
+                            TransmitType.SENDRECV, dtmf=self._digit)
+            rtp.start()
+            self.rtp = rtp
+            body = sipmsg.answer_sdp(host, self.rtp_port, self.event_pt,
+                                     int(self.created) % 10**9)
+            ok = sipmsg.response(self.invite, 200, "OK", to_tag=self.local_tag, headers=[
+                ("Contact", self.endpoint.contact), ("Allow", ALLOW),
+                ("Content-Type", "application/sdp")], body=body)
+            self._final = ok.encode()
+            self.state = "answered"
+            self.answered_at = time.time()
+        self.endpoint.send(self._final, self.source)
+        threading.Thread(target=self._retransmit_until_ack, name=f"200-{self.call_id[:8]}",
+                         daemon=True).start()
+        log.info("[call %s] answered (%.0f ms after the INVITE)", self.call_id,
+                 (self.answered_at - self.created) * 1000)
+
+    def _retransmit_until_ack(self) -> None:
+        interval, started = T1, time.monotonic()
+        while not self._acked.wait(interval):
+            if self.ended:
+                return
+            if time.monotonic() - started >= TIMER_H:
+                log.warning("[call %s] no ACK for our 200 OK within %.0f s; hanging up",
+                            self.call_id, TIMER_H)
+                self.hangup("no ACK")
+                return
+            self.endpoint.send(self._final, self.source)
+            interval = min(interval * 2, T2)
+
+    def _digit(self, digit: str) -> None:
+        if self.on_dtmf is not None and digit:
+            self.on_dtmf(digit)
+
+    def reject(self, status: int = 603, reason: str = "Decline") -> None:
+        with self._lock:
+            if self.state != "ringing":
+                return
+            self._final = sipmsg.response(self.invite, status, reason,
+                                          to_tag=self.local_tag).encode()
+        self.endpoint.send(self._final, self.source)
+        self._finish(f"rejected {status}")
+
+    # -- ending --------------------------------------------------------------------------
+    def hangup(self, why: str = "hangup") -> None:
+        if self.state == "ringing":
+            self.reject(480, "Temporarily Unavailable")
+            return
+        if self.state != "answered":
+            return
+        self._finish(why)
+        bye = self._in_dialog("BYE")
+        target = self._next_hop()
+        self.endpoint.transact(bye, target, timeout=4.0)
+
+    def _in_dialog(self, method: str, headers: list[tuple[str, str]] | None = None
+                   ) -> sipmsg.SipMessage:
+        self._cseq = max(self._cseq, self.invite.cseq[0]) + 1
+        remote_uri = sipmsg.name_addr_uri(self.invite.get("Contact")) or \
+            sipmsg.name_addr_uri(self.invite.get("From"))
+        routes = [("Route", rr) for rr in self.invite.all("Record-Route")]
+        return sipmsg.request(method, remote_uri, [
+            ("Via", self.endpoint.via()), ("Max-Forwards", "70"),
+            ("From", f"{self.invite.get('To')};tag={self.local_tag}"
+             if not sipmsg.param(self.invite.get("To"), "tag") else self.invite.get("To")),
+            ("To", self.invite.get("From")), ("Call-ID", self.call_id),
+            ("CSeq", f"{self._cseq} {method}"), *routes, *(headers or [])])
+
+    def _next_hop(self) -> tuple[str, int]:
+        routes = self.invite.all("Record-Route")
+        uri = sipmsg.name_addr_uri(routes[0]) if routes else \
+            sipmsg.name_addr_uri(self.invite.get("Contact"))
+        if not uri:
+            return self.source
+        return sipmsg.uri_host_port(uri)
+
+    def refer(self, target: str) -> bool:
+        """Blind transfer (RFC 3515): True when the far end accepted the REFER."""
+        if self.state != "answered":
+            return False
+        server = self.endpoint.settings.server or self.endpoint.settings.bind_host
+        refer_to = target if target.startswith("sip:") else f"sip:{target}@{server}"
+        reply = self.endpoint.transact(self._in_dialog("REFER", [
+            ("Refer-To", f"<{refer_to}>"), ("Referred-By", self.endpoint.contact),
+            ("Contact", self.endpoint.contact)]), self._next_hop(), timeout=4.0)
+        return reply is not None and 200 <= reply.status < 300
+
+    def _finish(self, why: str) -> None:
+        with self._lock:
+            if self.state == "ended":
+                return
+            self.state, self.end_reason = "ended", why
+            rtp, self.rtp = self.rtp, None
+        self._acked.set()
+        if rtp is not None:
+            try:
+                rtp.stop()  # type: ignore[attr-defined]
+            except OSError:
+                pass
+        self.endpoint.ports.give(self.rtp_port)
+        self.endpoint.forget(self)
+        log.info("[call %s] ended: %s", self.call_id, why)
+        if self.on_end is not None:
+            self.on_end(self)
+
+    # -- events from the endpoint --------------------------------------------------------
+    def on_request(self, message: sipmsg.SipMessage, source: tuple[str, int]) -> None:
+        method = message.method
+        if method == "INVITE":               # retransmission: repeat what we answered
+            if self._final:
+                self.endpoint.send(self._final, source)
+            else:
+                self.endpoint.send(sipmsg.response(message, 180, "Ringing",
+                                                   to_tag=self.local_tag).encode(), source)
+        elif method == "ACK":
+            self._acked.set()
+        elif method == "CANCEL":
+            self.endpoint.send(sipmsg.response(message, 200, "OK").encode(), source)
+            if self.state == "ringing":
+                self.endpoint.send(sipmsg.response(self.invite, 487, "Request Terminated",
+                                                   to_tag=self.local_tag).encode(), self.source)
+                self._finish("cancelled by the caller")
+        elif method == "BYE":
+            self.endpoint.send(sipmsg.response(message, 200, "OK").encode(), source)
+            self._finish("caller hung up")
+        else:  # INFO, NOTIFY (REFER progress), OPTIONS in dialog
+            self.endpoint.send(sipmsg.response(message, 200, "OK").encode(), source)
+
+
+class SipEndpoint:
+    """A UDP SIP user agent: receives calls (``on_invite``) and registers when asked."""
+
+    def __init__(self, settings: SipSettings, on_invite: Callable[[SipLeg], None]) -> None:
+        self.settings = settings
+        self.on_invite = on_invite
+        self.ports = PortPool(settings.rtp_port_low, settings.rtp_port_high)
+        self._sock: socket.socket | None = None
+        self._legs: dict[str, SipLeg] = {}
+        self._pending: dict[tuple[str, int, str], queue.Queue[sipmsg.SipMessage]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._register_call_id = f"reg-{secrets.token_hex(8)}"
+        self._register_cseq = 0
+        self._register_tag = sipmsg.new_tag()
+        self.registered = False
+
+    # -- addressing ----------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self._sock.getsockname()[1] if self._sock else self.settings.bind_port
+
+    @property
+    def contact(self) -> str:
+        user = self.settings.username or "ivr"
+        return f"<sip:{user}@{self.settings.bind_host}:{self.port}>"
+
+    def via(self) -> str:
+        return f"SIP/2.0/UDP {self.settings.bind_host}:{self.port};branch={sipmsg.new_branch()};rport"
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((self.settings.bind_host, self.settings.bind_port))
+        except OSError as exc:
+            sock.close()
+            raise VoiceError(f"cannot listen for SIP on {self.settings.bind_host}:"
+                             f"{self.settings.bind_port}: {exc.strerror}") from None
+        sock.settimeout(0.2)
+        self._sock = sock
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._receive, name="sip", daemon=True)
+        self._thread.start()
+        if self.settings.mode == "register":
+            try:
+                self.register(self.settings.register_expires)
+            except VoiceError:
+                self.stop()
+                raise
+            threading.Thread(target=self._reregister, name="sip-register", daemon=True).start()
+        elif self.settings.mode != "direct":
+            self.stop()
+            raise VoiceError(f"[sip] mode must be direct or register, not "
+                             f"{self.settings.mode!r}")
+        log.info("SIP listening on %s:%d (%s mode)", self.settings.bind_host, self.port,
+                 self.settings.mode)
+
+    def stop(self) -> None:
+        for leg in list(self._legs.values()):
+            leg.hangup("shutting down")
+        if self.registered:
+            try:
+                self.register(0)
+            except VoiceError as exc:
+                log.warning("unregister failed: %s", exc)
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def legs(self) -> list[SipLeg]:
+        with self._lock:
+            return list(self._legs.values())
+
+    def forget(self, leg: SipLeg) -> None:
+        with self._lock:
+            if self._legs.get(leg.call_id) is leg:
+                del self._legs[leg.call_id]
+
+    # -- wire ----------------------------------------------------------------------------
+    def send(self, data: bytes, address: tuple[str, int]) -> None:
+        if self._sock is None:
+            return
+        log.debug("SIP >> %s:%d\n%s", address[0], address[1], data.decode("utf-8", "replace"))
+        try:
+            self._sock.sendto(data, address)
+        except OSError as exc:
+            log.warning("cannot send SIP to %s:%d: %s", address[0], address[1], exc)
+
+    def transact(self, message: sipmsg.SipMessage, address: tuple[str, int],
+                 timeout: float = 8.0) -> sipmsg.SipMessage | None:
+        """Send a request, retransmitting (timer E), and wait for its final response."""
+        number, method = message.cseq
+        key = (message.call_id, number, method)
+        replies: queue.Queue[sipmsg.SipMessage] = queue.Queue()
+        with self._lock:
+            self._pending[key] = replies
+        data, interval = message.encode(), T1
+        deadline = time.monotonic() + timeout
+        try:
+            self.send(data, address)
+            while time.monotonic() < deadline:
+                try:
+                    reply = replies.get(timeout=min(interval, max(0.0, deadline -
+                                                                  time.monotonic())))
+                except queue.Empty:
+                    self.send(data, address)
+                    interval = min(interval * 2, T2)
+                    continue
+                if reply.status >= 200:
+                    return reply
+                interval = T2  # provisional: stop retransmitting fast
+            return None
+        finally:
+            with self._lock:
+                self._pending.pop(key, None)
+
+    def _receive(self) -> None:
+        assert self._sock is not None
+        while not self._stop.is_set():
+            try:
+                data, source = self._sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not data.strip():
+                continue  # keep-alive CRLF
+            try:
+                message = sipmsg.parse(data)
+                self._dispatch(message, source)
+            except sipmsg.SipParseError as exc:
+                log.warning("unparsable SIP from %s:%d: %s", source[0], source[1], exc)
+            except Exception:
+                log.exception("error handling SIP from %s:%d", *source)
+
+    def _dispatch(self, message: sipmsg.SipMessage, source: tuple[str, int]) -> None:
+        log.debug("SIP << %s:%d %s", source[0], source[1], message.method or message.status)
+        if not message.is_request:
+            number, method = message.cseq
+            with self._lock:
+                waiting = self._pending.get((message.call_id, number, method))
+            if waiting is not None:
+                waiting.put(message)
+            return
+        with self._lock:
+            leg = self._legs.get(message.call_id)
+        if leg is not None:
+            leg.on_request(message, source)
+            return
+        if message.method == "INVITE":
+            self._new_call(message, source)
+        elif message.method == "OPTIONS":
+            self.send(sipmsg.response(message, 200, "OK", to_tag=sipmsg.new_tag(), headers=[
+                ("Allow", ALLOW), ("Contact", self.contact)]).encode(), source)
+        elif message.method == "ACK":
+            pass  # ACK for a response of a call that has already ended
+        elif message.method in ("BYE", "CANCEL"):
+            self.send(sipmsg.response(message, 481, "Call/Transaction Does Not Exist"
+                                      ).encode(), source)
+        else:
+            self.send(sipmsg.response(message, 501, "Not Implemented",
+                                      to_tag=sipmsg.new_tag()).encode(), source)
+
+    def _new_call(self, invite: sipmsg.SipMessage, source: tuple[str, int]) -> None:
+        self.send(sipmsg.response(invite, 100, "Trying").encode(), source)
+        leg = SipLeg(self, invite, source)
+        try:
+            leg.offer = sipmsg.parse_sdp(invite.body)
+        except sipmsg.SipParseError as exc:
+            log.warning("[call %s] refused: %s", invite.call_id, exc)
+            self.send(sipmsg.response(invite, 488, "Not Acceptable Here",
+                                      to_tag=leg.local_tag).encode(), source)
+            return
+        if 0 not in leg.offer.formats:
+            log.warning("[call %s] refused: the caller does not offer PCMU (offer %s)",
+                        invite.call_id, leg.offer.formats)
+            self.send(sipmsg.response(invite, 488, "Not Acceptable Here",
+                                      to_tag=leg.local_tag).encode(), source)
+            return
+        leg.event_pt = next((pt for pt, name in leg.offer.payloads.items()
+                             if name.lower().startswith("telephone-event")), None)
+        try:
+            leg.rtp_port = self.ports.take()
+        except VoiceError as exc:
+            log.error("[call %s] refused: %s", invite.call_id, exc)
+            self.send(sipmsg.response(invite, 503, "Service Unavailable",
+                                      to_tag=leg.local_tag).encode(), source)
+            return
+        with self._lock:
+            self._legs[leg.call_id] = leg
+        self.send(sipmsg.response(invite, 180, "Ringing", to_tag=leg.local_tag,
+                                  headers=[("Contact", self.contact)]).encode(), source)
+        log.info("[call %s] incoming from %s to %s (%s:%d)", leg.call_id, leg.caller,
+                 leg.callee, source[0], source[1])
+        self.on_invite(leg)
+
+    # -- registration --------------------------------------------------------------------
+    def _registrar(self) -> tuple[str, int]:
+        return self.settings.server, self.settings.server_port
+
+    def register(self, expires: int) -> None:
+        """REGISTER with digest authentication (RFC 2617); VoiceError on failure."""
+        s = self.settings
+        if not s.server or not s.username:
+            raise VoiceError("[sip] mode = register needs server and username")
+        uri = f"sip:{s.server}:{s.server_port}"
+        authorization: tuple[str, str] | None = None
+        for _ in range(3):
+            self._register_cseq += 1
+            headers = [("Via", self.via()), ("Max-Forwards", "70"),
+                       ("From", f"<sip:{s.username}@{s.server}>;tag={self._register_tag}"),
+                       ("To", f"<sip:{s.username}@{s.server}>"),
+                       ("Call-ID", self._register_call_id),
+                       ("CSeq", f"{self._register_cseq} REGISTER"),
+                       ("Contact", self.contact), ("Expires", str(expires)),
+                       ("User-Agent", "ivr")]
+            if authorization:
+                headers.append(authorization)
+            reply = self.transact(sipmsg.request("REGISTER", uri, headers), self._registrar(),
+                                  timeout=8.0)
+            if reply is None:
+                raise VoiceError(f"registrar {s.server}:{s.server_port} did not answer the "
+                                 "REGISTER within 8 s")
+            if 200 <= reply.status < 300:
+                self.registered = expires > 0
+                log.info("registered %s@%s:%d (expires %d)", s.username, s.server,
+                         s.server_port, expires)
+                return
+            if reply.status in (401, 407) and authorization is None:
+                challenge_name = "WWW-Authenticate" if reply.status == 401 else \
+                    "Proxy-Authenticate"
+                answer_name = "Authorization" if reply.status == 401 else "Proxy-Authorization"
+                authorization = (answer_name, _digest(reply.get(challenge_name), "REGISTER",
+                                                      uri, s.username, s.password))
+                continue
+            raise VoiceError(f"registration of {s.username} at {s.server}:{s.server_port} "
+                             f"failed: {reply.status} {reply.reason}"
+                             + (" (wrong password?)" if reply.status in (401, 403, 407)
+                                else ""))
+        raise VoiceError(f"registration of {s.username} at {s.server} failed: repeated "
+                         "authentication challenges")
+
+    def _reregister(self) -> None:
+        interval = max(10.0, self.settings.register_expires * 0.8)
+        while not self._stop.wait(interval):
+            try:
+                self.register(self.settings.register_expires)
+            except VoiceError as exc:
+                log.error("re-registration failed: %s; retrying in 10 s", exc)
+                interval = 10.0
+                continue
+            interval = max(10.0, self.settings.register_expires * 0.8)
+
+
+def _digest(challenge: str, method: str, uri: str, username: str, password: str) -> str:
+    fields = dict((k.lower(), v.strip('"')) for k, v in
+                  (part.strip().split("=", 1) for part in
+                   sipmsg._split_commas(challenge.split(" ", 1)[1]) if "=" in part))
+    realm, nonce = fields.get("realm", ""), fields.get("nonce", "")
+    ha1 = hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
+    ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
+    qop = "auth" if "auth" in fields.get("qop", "").split(",") else ""
+    parts = [f'username="{username}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"',
+             'algorithm=MD5']
+    if qop:
+        cnonce, nc = secrets.token_hex(8), "00000001"
+        digest = hashlib.md5(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}".encode()).hexdigest()
+        parts += [f"qop={qop}", f"nc={nc}", f'cnonce="{cnonce}"']
+    else:
+        digest = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
+    parts.append(f'response="{digest}"')
+    if "opaque" in fields:
+        parts.append(f'opaque="{fields["opaque"]}"')
+    return "Digest " + ", ".join(parts)
