@@ -13,7 +13,7 @@ pyVoIP 1.6.8 has no MESSAGE support, so this is a small independent UDP client:
   timeout, and answers one 401/407 digest challenge (RFC 3261 §22, RFC 2617 MD5, qop=auth).
 * :class:`SipMessageTransport` wraps it as an SMS :class:`~ivr.sms.transports.base.Transport`,
   so a route ``client: -> <name>`` sends Restcomm ``client:`` recipients this way;
-  :func:`from_url` builds one from ``sipmessage://user:password@server:5060?domain=…``.
+  :func:`from_url` builds one from ``sip://user:password@server:5060?domain=…``.
 
 Errors: a timeout, 408, 480, 486 and 5xx are transient (the dispatcher retries); 404, 604 and
 the other 4xx/6xx answers are permanent (the client is not registered or refuses).
@@ -30,8 +30,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 from ivr.errors import ConfigError, TransportError
-from ivr.sms.message import Message
-from ivr.sms.transports.base import SubmitResult, TransportEvents
+from ivr.sms.message import Message, Status
+from ivr.sms.transports.base import DeliveryReport, SubmitResult, TransportEvents
 
 __all__ = [
     "SipMessageSender",
@@ -178,8 +178,9 @@ class SipMessageSender:
         self.username, self.password = username, password
         self.timeout = timeout
 
-    def send(self, to_user: str, body: str, *, from_user: str = "", ref: str = "") -> str:
-        """Deliver ``body`` to the client ``to_user``; return the Call-ID on a 2xx.
+    def send(self, to_user: str, body: str, *, from_user: str = "",
+             ref: str = "") -> tuple[str, int]:
+        """Deliver ``body`` to the client ``to_user``; return the Call-ID and the 2xx status.
 
         Raises TransportError with the SIP status (``SIP 404``) on a final failure and a
         retryable one on timeout or 408/480/486/5xx.
@@ -219,7 +220,7 @@ class SipMessageSender:
                 if 200 <= response.status < 300:
                     log.info("message %s: SIP MESSAGE to %s accepted (%d %s)", ref, to_user,
                              response.status, response.reason)
-                    return call_id
+                    return call_id, response.status
                 log.warning("message %s: SIP MESSAGE to %s refused: %d %s", ref, to_user,
                             response.status, response.reason)
                 raise TransportError(f"SIP {response.status} {response.reason}".strip(),
@@ -274,8 +275,10 @@ class SipMessageTransport:
         self.max_in_flight = 4
         self.rate_limit = 0.0
         self._stopped = False
+        self._events: TransportEvents | None = None
 
     def start(self, events: TransportEvents) -> None:
+        self._events = events
         self._stopped = False
 
     def stop(self) -> None:
@@ -293,15 +296,25 @@ class SipMessageTransport:
             raise TransportError(f"no client name in {recipient!r}", code="SIP address",
                                  retryable=False, error_code=30005)
         sender = message.sender.removeprefix("client:") or self.sender.from_user
-        call_id = self.sender.send(user, message.body, from_user=sender, ref=message.id)
+        call_id, status = self.sender.send(user, message.body, from_user=sender, ref=message.id)
+        if status == 200 and self._events is not None:
+            # RFC 3428 §7: 200 means the user agent itself took the message (delivered); 202
+            # means a store-and-forward hop accepted it, so we stay at "sent".
+            for _ in range(max(1, len(message.parts))):
+                self._events.on_delivery_report(DeliveryReport(
+                    transport=self.name, status=Status.DELIVERED, provider_id=call_id,
+                    recipient=recipient, raw="SIP/2.0 200"))
         return SubmitResult(provider_ids=[call_id] * max(1, len(message.parts)))
 
 
 def from_url(name: str, url: str) -> SipMessageTransport:
-    """``sipmessage://[user:password@]server[:port]?domain=…&bind_host=…&from=…&timeout=…``"""
+    """``sip://[user:password@]server[:port]?domain=…&bind_host=…&from=…&timeout=…``
+
+    (``sipmessage://`` is accepted as a synonym.)
+    """
     split = urllib.parse.urlsplit(url)
-    if split.scheme != "sipmessage" or not split.hostname:
-        raise ConfigError(f"transport {name!r}: expected sipmessage://server[:port], got {url!r}")
+    if split.scheme not in ("sip", "sipmessage") or not split.hostname:
+        raise ConfigError(f"transport {name!r}: expected sip://server[:port], got {url!r}")
     options = dict(urllib.parse.parse_qsl(split.query))
     unknown = set(options) - {"domain", "bind_host", "from", "timeout"}
     if unknown:
