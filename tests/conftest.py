@@ -17,6 +17,15 @@ from callback_receiver import CallbackReceiver  # noqa: E402
 from ivr.config import Settings  # noqa: E402
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 for the whole session (tools/postgres.py)."""
+    from postgres import TempPostgres
+
+    with TempPostgres() as pg:
+        yield pg.url
+
+
 @pytest.fixture
 def receiver() -> Iterator[CallbackReceiver]:
     server = CallbackReceiver().start()

@@ -525,9 +525,14 @@ def _aggregate(parts: list[Status]) -> Status:
 
 
 def open_store(database_url: str) -> SqliteStore:
+    """``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or ``postgresql://...``."""
+    if database_url.startswith(("postgresql://", "postgres://")):
+        from ivr.sms.store_postgres import PostgresStore
+
+        return PostgresStore(database_url)
     if database_url.startswith("sqlite:///"):
         return SqliteStore(database_url[len("sqlite:///"):])
     from ivr.errors import ConfigError
 
-    raise ConfigError(f"[sms] database_url {database_url!r}: only sqlite:///PATH is supported "
-                      "by this build")
+    raise ConfigError(f"[sms] database_url {database_url!r}: use sqlite:///PATH or "
+                      "postgresql://user:password@host/dbname")

@@ -1,14 +1,17 @@
-"""The SQLite store on a real file: matching, multi-part aggregation, leases, early reports."""
+"""The store contract on both backends (a real SQLite file, a real PostgreSQL server):
+matching, multi-part aggregation, leases, early reports, paging."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ivr.sms.message import Direction, Message, Part, Status
 from ivr.sms.store import MessageQuery, SqliteStore, canonical_ids
+from ivr.sms.store_postgres import PostgresStore
 from ivr.sms.transports.base import DeliveryReport
 
 
@@ -29,9 +32,15 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> SqliteStore:
-    return SqliteStore(tmp_path / "s.db", clock=clock)
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[SqliteStore]:
+    if request.param == "sqlite":
+        backend = SqliteStore(tmp_path / "s.db", clock=clock)
+    else:
+        backend = PostgresStore(request.getfixturevalue("postgres_url"), clock=clock)
+        backend.reset()
+    yield backend
+    backend.close()
 
 
 def message(mid: str, parts: int = 1, recipient: str = "+3611", **kw: object) -> Message:

@@ -1,0 +1,162 @@
+"""PostgreSQL backend of the message store (psycopg 3), on the SQLite store's contract.
+
+The SQL of :mod:`ivr.sms.store` is shared; this module only supplies what differs:
+
+* the schema types (``BIGSERIAL`` for the SQLite ``AUTOINCREMENT`` keys, ``DOUBLE PRECISION``
+  for epoch timestamps: PostgreSQL's ``REAL`` is 4 bytes and would round them to minutes),
+  and an explicit ``rowid`` sequence column, which SQLite has implicitly and the paging
+  query uses as a tie-breaker;
+* placeholders (``?`` -> ``%s``) and ``MAX(a, b)`` -> ``GREATEST(a, b)``;
+* the claim query gets ``FOR UPDATE SKIP LOCKED``, so several ``ivr serve`` processes on one
+  database never claim the same message and never wait on each other's rows.
+
+Within one process, statements run on one connection under the store's lock, exactly as with
+SQLite; the connection is re-opened if the server dropped it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from ivr.errors import StoreError
+from ivr.sms.store import SqliteStore
+
+__all__ = ["PostgresStore", "translate"]
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY, rowid BIGSERIAL, direction TEXT NOT NULL, sender TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    body TEXT NOT NULL, status TEXT NOT NULL, encoding TEXT NOT NULL, segments INTEGER NOT NULL,
+    error_code INTEGER, error_message TEXT NOT NULL DEFAULT '',
+    created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+    sent_at DOUBLE PRECISION, delivered_at DOUBLE PRECISION,
+    owner TEXT NOT NULL DEFAULT '', callback_url TEXT NOT NULL DEFAULT '',
+    callback_method TEXT NOT NULL DEFAULT 'GET', callback_format TEXT NOT NULL DEFAULT 'ozeki',
+    client_ref TEXT NOT NULL DEFAULT '', transport TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0,
+    claimed_by TEXT, lease_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+    request_status_report INTEGER NOT NULL DEFAULT 1, silent INTEGER NOT NULL DEFAULT 0,
+    content_type TEXT NOT NULL DEFAULT 'text/plain',
+    disposition_notification TEXT NOT NULL DEFAULT '', source TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS messages_due ON messages (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS messages_owner ON messages (owner, created_at);
+CREATE TABLE IF NOT EXISTS parts (
+    message_id TEXT NOT NULL REFERENCES messages(id), idx INTEGER NOT NULL,
+    provider_id TEXT NOT NULL DEFAULT '', reference INTEGER, status TEXT NOT NULL,
+    error_code INTEGER, submitted_at DOUBLE PRECISION, updated_at DOUBLE PRECISION,
+    PRIMARY KEY (message_id, idx));
+CREATE INDEX IF NOT EXISTS parts_provider ON parts (provider_id);
+CREATE INDEX IF NOT EXISTS parts_reference ON parts (reference, submitted_at);
+CREATE TABLE IF NOT EXISTS events (
+    id BIGSERIAL PRIMARY KEY, message_id TEXT NOT NULL, status TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL, detail TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS events_message ON events (message_id);
+CREATE TABLE IF NOT EXISTS callbacks (
+    id BIGSERIAL PRIMARY KEY, message_id TEXT NOT NULL, status TEXT NOT NULL,
+    url TEXT NOT NULL, method TEXT NOT NULL, params TEXT NOT NULL, state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at DOUBLE PRECISION NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL, last_error TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS callbacks_due ON callbacks (state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS unmatched_reports (
+    id BIGSERIAL PRIMARY KEY, transport TEXT NOT NULL, provider_id TEXT NOT NULL,
+    reference INTEGER, recipient TEXT NOT NULL, status TEXT NOT NULL, error_code INTEGER,
+    error_text TEXT NOT NULL, received_at DOUBLE PRECISION NOT NULL, raw TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS unmatched_provider ON unmatched_reports (provider_id)
+"""
+
+_CLAIM = re.compile(r"^SELECT id FROM messages WHERE \(status = 'queued'.*LIMIT \?$", re.S)
+_MAX = re.compile(r"\bMAX\(([^,()]+(?:\([^()]*\))?[^,()]*),\s*([^()]+)\)")
+
+
+def translate(sql: str) -> str:
+    """The shared SQLite dialect -> PostgreSQL (pure; tested with a table)."""
+    if _CLAIM.match(sql.strip()):
+        sql = sql.rstrip() + " FOR UPDATE SKIP LOCKED"
+    sql = _MAX.sub(r"GREATEST(\1, \2)", sql)
+    return sql.replace("?", "%s")
+
+
+class _Connection:
+    """The sqlite3.Connection subset the shared store uses, over one psycopg connection."""
+
+    def __init__(self, url: str, connect_timeout: int) -> None:
+        self.url = url
+        self.connect_timeout = connect_timeout
+        self.conn = self._open()
+
+    def _open(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self.url, autocommit=True,
+                                   connect_timeout=self.connect_timeout)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to the PostgreSQL message store: {exc}") from None
+
+    def ensure_open(self) -> None:
+        if self.conn.closed or self.conn.broken:
+            log.warning("PostgreSQL store connection lost; reconnecting")
+            self.conn = self._open()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        return self.conn.execute(translate(sql), tuple(params))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(translate(sql), [tuple(r) for r in rows])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class PostgresStore(SqliteStore):
+    """``postgresql://user:password@host:5432/dbname`` on the shared store contract."""
+
+    def __init__(self, url: str, clock: Callable[[], float] = time.time, *,
+                 connect_timeout: int = 10) -> None:
+        # Deliberately not SqliteStore.__init__: no file, no PRAGMAs.
+        self.url = url
+        self._now = clock
+        self._lock = threading.RLock()
+        self._db = _Connection(url, connect_timeout)  # type: ignore[assignment]
+        with self._tx() as db:
+            # Two processes starting at once must not race on CREATE ... IF NOT EXISTS.
+            db.execute("SELECT pg_advisory_xact_lock(4242001)")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        with self._lock:
+            conn: _Connection = self._db  # type: ignore[assignment]
+            conn.ensure_open()
+            try:
+                conn.execute("BEGIN")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if not conn.conn.closed and conn.conn.info.transaction_status != 0:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except psycopg.Error:
+                        log.exception("PostgreSQL store: rollback failed")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def reset(self) -> None:
+        """Empty every table (tests share one database between cases)."""
+        with self._tx() as db:
+            db.execute("TRUNCATE messages, parts, events, callbacks, unmatched_reports")

@@ -1,0 +1,86 @@
+"""The PostgreSQL backend against a real server (tools/postgres.py): the pipeline end to end,
+and two stores (as two ``ivr serve`` processes would) claiming from one queue concurrently."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from ivr.call import SmsRequest
+from ivr.config import Settings
+from ivr.sms.message import Direction, Message, Part, Status
+from ivr.sms.store_postgres import PostgresStore, translate
+from ivr.sms.submit import build_sms_service
+
+
+@pytest.mark.parametrize(("sqlite", "postgres"), [
+    ("SELECT a FROM t WHERE x = ? AND y = ?", "SELECT a FROM t WHERE x = %s AND y = %s"),
+    ("UPDATE m SET attempts = MAX(attempts - 1, 0) WHERE id = ?",
+     "UPDATE m SET attempts = GREATEST(attempts - 1, 0) WHERE id = %s"),
+    ("SELECT id FROM messages WHERE (status = 'queued' AND next_attempt_at <= ?) "
+     "OR (status = 'sending' AND lease_until < ?) ORDER BY next_attempt_at LIMIT ?",
+     "SELECT id FROM messages WHERE (status = 'queued' AND next_attempt_at <= %s) "
+     "OR (status = 'sending' AND lease_until < %s) ORDER BY next_attempt_at LIMIT %s "
+     "FOR UPDATE SKIP LOCKED"),
+    ("SELECT MIN(next_attempt_at) FROM messages", "SELECT MIN(next_attempt_at) FROM messages"),
+])
+def test_translate(sqlite: str, postgres: str) -> None:
+    assert translate(sqlite) == postgres
+
+
+def test_pipeline_on_postgres(make_settings: Callable[..., Settings], postgres_url: str) -> None:
+    settings = make_settings(database_url=postgres_url)
+    service = build_sms_service(settings)
+    assert isinstance(service.store, PostgresStore)
+    service.store.reset()
+    service.start()
+    try:
+        ids = [service.submit_sms(SmsRequest(recipient=f"+3630{n:07d}", body="ű" * 150))
+               for n in range(10)]
+        messages = service.run_until_final(ids, 30)
+        assert [m.status for m in messages] == [Status.DELIVERED] * 10
+        assert all(len(m.parts) == 3 and all(p.provider_id for p in m.parts) for m in messages)
+        events = [status for _, status, _ in service.store.events(ids[0])]
+        assert events[0] == "queued" and events[-1] == "delivered" and "sent" in events
+    finally:
+        service.stop()
+        service.store.close()
+
+
+def test_two_stores_never_claim_the_same_message(postgres_url: str) -> None:
+    setup = PostgresStore(postgres_url)
+    setup.reset()
+    now = dt.datetime.now(dt.UTC)
+    total = 200
+    for n in range(total):
+        setup.insert(Message(id=f"m{n:04d}", direction=Direction.OUTBOUND, sender="",
+                             recipient="+3611", body="x", created_at=now, updated_at=now,
+                             parts=[Part(0)]))
+    claimed: dict[str, list[str]] = {"a": [], "b": []}
+    errors: list[BaseException] = []
+
+    def worker(name: str) -> None:
+        store = PostgresStore(postgres_url)   # its own connection, like another process
+        try:
+            while True:
+                batch = store.claim_due(name, 60, limit=7)
+                if not batch:
+                    return
+                claimed[name].extend(m.id for m in batch)
+        except BaseException as exc:  # reported to the test thread
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in claimed]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert not set(claimed["a"]) & set(claimed["b"])
+    assert len(claimed["a"]) + len(claimed["b"]) == total
+    setup.close()
