@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ivr.errors import ConfigError
 from ivr.sms.message import Direction, Message
@@ -193,3 +196,21 @@ def test_bad_urls() -> None:
         config_from_url("t", "smpp://a@b")
     with pytest.raises(ConfigError, match="unknown preset"):
         config_from_url("t", "http+foo://a@b")
+
+
+@given(st.text(), st.text())
+def test_form_and_url_rendering_round_trips(to: str, body: str) -> None:
+    form = compile_template("to=%sms_to%&body=%sms_body%", "form").render(
+        {"sms_to": to, "sms_body": body})
+    assert dict(parse_qsl(form, keep_blank_values=True)) == {"to": to, "body": body}
+    url = compile_template("http://h/p/%sms_to%?b=%sms_body%", "url").render(
+        {"sms_to": to, "sms_body": body})
+    split = urlsplit(url)
+    assert unquote(split.path.removeprefix("/p/")) == to
+    assert dict(parse_qsl(split.query, keep_blank_values=True)) == {"b": body}
+
+
+@given(st.text())
+def test_json_rendering_round_trips(body: str) -> None:
+    tpl = compile_template('{"a": "%sms_body%", "b": %sms_body%}', "json")
+    assert json.loads(tpl.render({"sms_body": body})) == {"a": body, "b": body}
