@@ -1,0 +1,550 @@
+"""SMPP 3.4 transport (ESME side) on smpplib's PDU classes.
+
+``smpp://system_id:password@host:2775?system_type=&source_ton=&source_npi=&dest_ton=&
+dest_npi=&window=10&throughput=0&enquire_link=30&msg_id_format=auto&submit_timeout=30``
+
+Why we own the socket instead of ``smpplib.Client.listen()``: the client's reader loses a
+half-read PDU on a socket timeout and its listen thread dies silently on disconnect
+(smpplib #72/#118). Here one supervisor thread connects, binds (bind_transceiver),
+reads framed PDUs with ``select`` and, when the link drops, fails every pending submit as
+retryable and reconnects with exponential backoff. smpplib only encodes and decodes PDUs.
+
+Sends: ``send()`` may run in up to ``window`` dispatcher threads. Each part is one
+submit_sm (registered_delivery=1, UDH + esm_class 0x40 for concatenated parts); at most
+``window`` submit_sm are outstanding on the link (Kannel's max-pending-submits). ``send``
+returns when every part got its submit_sm_resp; a part without answer within
+``submit_timeout`` raises a retryable TransportError (30090).
+
+Receipts (deliver_sm with esm_class 0x04, or the receipted_message_id / message_state
+TLVs) become DeliveryReports; the deliver_sm_resp is written only after the report was
+handed to the service, so a crash makes the SMSC resend it instead of losing it. See
+``docs/transports-smpp.md`` for ids, errors and testing.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import select
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from smpplib import smpp
+
+from ivr.errors import ConfigError, TransportError
+from ivr.sms.encoding import gsm7_decode, gsm7_encode, split_message
+from ivr.sms.message import Message
+from ivr.sms.transports.base import DeliveryReport, InboundSms, SubmitResult, TransportEvents
+from ivr.sms.transports.smpp_receipt import (
+    canonical_ids,
+    convert_receipt_id,
+    error_for_status,
+    is_receipt,
+    normalise_id,
+    receipt_from_fields,
+)
+
+__all__ = ["SmppTransport", "from_url", "canonical_ids"]
+
+log = logging.getLogger(__name__)
+
+MAX_PDU = 64 * 1024
+ESME_RX_T_APPN = 0x64        # SMPP 3.4 §5.1.3: "ESME receiver temporary app error" → resend
+
+
+@dataclass
+class _Pending:
+    sequence: int
+    done: threading.Event = field(default_factory=threading.Event)
+    status: int | None = None
+    message_id: str = ""
+    error: TransportError | None = None
+
+
+class _Link:
+    """One TCP connection: the socket, its write lock and its receive buffer."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.write_lock = threading.Lock()
+        self.buffer = b""
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        with self.write_lock:
+            if self.closed:
+                raise OSError("link closed")
+            self.sock.sendall(data)
+
+    def close(self) -> None:
+        self.closed = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+    def frames(self) -> list[bytes]:
+        """Complete PDUs in the buffer (SMPP 3.4 §3.2: 4-octet command_length first)."""
+        out = []
+        while len(self.buffer) >= 4:
+            length = struct.unpack(">L", self.buffer[:4])[0]
+            if length < 16 or length > MAX_PDU:
+                raise OSError(f"bad command_length {length}")
+            if len(self.buffer) < length:
+                break
+            out.append(self.buffer[:length])
+            self.buffer = self.buffer[length:]
+        return out
+
+
+class _TokenBucket:
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = 1.0
+        self.last = time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait(self, stop: threading.Event) -> None:
+        if self.rate <= 0:
+            return
+        while not stop.is_set():
+            with self.lock:
+                now = time.monotonic()
+                self.tokens = min(max(1.0, self.rate), self.tokens + (now - self.last) * self.rate)
+                self.last = now
+                if self.tokens >= 1.0:
+                    self.tokens -= 1.0
+                    return
+                need = (1.0 - self.tokens) / self.rate
+            stop.wait(need)
+
+
+def _make(command: str, sequence: int, **fields: Any) -> Any:
+    """smpplib's make_pdu with an explicit sequence_number (2.2.4 ignores the ``sequence``
+    keyword when no client object is given and writes 0)."""
+    pdu = smpp.make_pdu(command, client=None, sequence=sequence, **fields)
+    pdu.sequence = sequence
+    return pdu
+
+
+def _parse(raw: bytes) -> Any:
+    """smpplib's parse_pdu, with the header's sequence_number kept (smpplib 2.2.4 loses it
+    when no client object is given)."""
+    pdu = smpp.parse_pdu(raw, client=None, sequence=0, allow_unknown_opt_params=True)
+    if pdu is not None:
+        pdu.sequence = struct.unpack(">L", raw[12:16])[0]
+    return pdu
+
+
+def _s(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return "" if value is None else str(value)
+
+
+class SmppTransport:
+    """An ESME bound as transceiver to one SMSC; see the module docstring."""
+
+    def __init__(self, name: str, host: str, port: int = 2775, *, system_id: str,
+                 password: str, system_type: str = "", source_ton: int | None = None,
+                 source_npi: int | None = None, dest_ton: int = 1, dest_npi: int = 1,
+                 window: int = 10, throughput: float = 0.0, enquire_link: float = 30.0,
+                 msg_id_format: str = "auto", submit_timeout: float = 30.0,
+                 connect_timeout: float = 10.0, reconnect_max: float = 30.0) -> None:
+        if msg_id_format not in ("auto", "hex", "dec"):
+            raise ConfigError(f"transport {name}: msg_id_format must be auto, hex or dec, "
+                              f"not {msg_id_format!r}")
+        if window < 1:
+            raise ConfigError(f"transport {name}: window must be at least 1")
+        self.name = name
+        self.host = host
+        self.port = port
+        self.system_id = system_id
+        self.password = password
+        self.system_type = system_type
+        self.source_ton = source_ton
+        self.source_npi = source_npi
+        self.dest_ton = dest_ton
+        self.dest_npi = dest_npi
+        self.window = window
+        self.max_in_flight = window
+        self.rate_limit = 0.0      # the cap is per submit_sm (part), applied here, not per message
+        self.throughput = throughput
+        self.enquire_link = enquire_link
+        self.msg_id_format = msg_id_format
+        self.submit_timeout = submit_timeout
+        self.connect_timeout = connect_timeout
+        self.reconnect_max = reconnect_max
+        self.reconnects = 0
+        self._events: TransportEvents | None = None
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._pending: dict[int, _Pending] = {}
+        self._slots = threading.BoundedSemaphore(window)
+        self._bucket = _TokenBucket(throughput)
+        self._link: _Link | None = None
+        self._bound = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._udh_ref = random.randrange(256)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self, events: TransportEvents) -> None:
+        self._events = events
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._supervise, name=f"smpp-{self.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        link = self._link
+        if link is not None and self._bound.is_set():
+            try:   # SMPP 3.4 §4.2: unbind politely; the answer is not awaited for long
+                link.write(_make("unbind", self._next_seq())
+                           .generate())
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(5.0)
+            self._thread = None
+        self._drop_link("transport stopped")
+
+    def healthy(self) -> bool:
+        return self._bound.is_set() and not self._stop.is_set()
+
+    def wait_bound(self, timeout: float) -> bool:
+        """Block until bound (tests and ``ivr send-sms --wait`` use it)."""
+        return self._bound.wait(timeout)
+
+    # -- sending ---------------------------------------------------------------------------
+    def _next_seq(self) -> int:
+        with self._lock:
+            # SMPP 3.4 §5.1.4: 0x00000001..0x7FFFFFFF
+            self._seq = self._seq % 0x7FFFFFFF + 1
+            return self._seq
+
+    def _addresses(self, message: Message) -> dict[str, Any]:
+        sender = message.sender
+        if sender.startswith("+") and sender[1:].isdigit():
+            ton, npi, addr = 1, 1, sender[1:]          # international, E.164
+        elif sender and not sender.isdigit():
+            ton, npi, addr = 5, 0, sender              # alphanumeric (TS 23.040 §9.1.2.5)
+        else:
+            ton, npi, addr = 0, 1, sender              # national / short code: unknown TON
+        return {
+            "source_addr_ton": self.source_ton if self.source_ton is not None else ton,
+            "source_addr_npi": self.source_npi if self.source_npi is not None else npi,
+            "source_addr": addr,
+            "dest_addr_ton": self.dest_ton, "dest_addr_npi": self.dest_npi,
+            "destination_addr": message.recipient.lstrip("+"),
+        }
+
+    def _pdus(self, message: Message) -> list[dict[str, Any]]:
+        segmented = split_message(message.body, message.encoding or None)
+        if segmented.encoding == "ucs2":
+            coding, payloads = 0x08, [p.encode("utf-16-be") for p in segmented.parts]
+        else:   # data_coding 0 = SMSC default alphabet = unpacked GSM 03.38 septets
+            coding, payloads = 0x00, [gsm7_encode(p) for p in segmented.parts]
+        base: dict[str, Any] = {
+            "service_type": "", "esm_class": 0x00,
+            "registered_delivery": 1 if message.request_status_report else 0,
+            "data_coding": coding, **self._addresses(message)}
+        if len(payloads) == 1:
+            return [{**base, "short_message": payloads[0]}]
+        with self._lock:
+            self._udh_ref = (self._udh_ref + 1) % 256
+            ref = self._udh_ref
+        total = len(payloads)
+        # TS 23.040 §9.2.3.24.1: UDHL=5, IEI 0x00, IEDL 3, reference, total, sequence (1-based)
+        return [{**base, "esm_class": 0x40,
+                 "short_message": bytes([5, 0, 3, ref, total, i + 1]) + payload}
+                for i, payload in enumerate(payloads)]
+
+    def send(self, message: Message) -> SubmitResult:
+        if self._stop.is_set() or not self._bound.is_set():
+            raise TransportError(f"SMPP {self.name} not bound", code="UNBOUND", retryable=True)
+        try:
+            pdus = self._pdus(message)
+        except ValueError as exc:
+            raise TransportError(f"cannot encode message: {exc}", code="ENCODING",
+                                 retryable=False, error_code=30008) from None
+        pendings: list[_Pending] = []
+        deadline = time.monotonic() + self.submit_timeout
+        try:
+            for fields in pdus:
+                self._bucket.wait(self._stop)
+                if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                    raise TransportError(f"SMPP {self.name}: window full, submit timeout",
+                                         code="TIMEOUT", retryable=True, error_code=30090)
+                pending = _Pending(self._next_seq())
+                pendings.append(pending)
+                self._submit(pending, fields, message.id)
+            ids = [self._await(pending, deadline, message.id) for pending in pendings]
+        finally:
+            with self._lock:
+                for pending in pendings:
+                    self._pending.pop(pending.sequence, None)
+            for _ in pendings:
+                self._slots.release()
+        log.info("[sms %s] SMPP %s accepted %d part(s): %s", message.id, self.name,
+                 len(ids), ",".join(ids))
+        return SubmitResult(provider_ids=ids)
+
+    def _submit(self, pending: _Pending, fields: dict[str, Any], message_id: str) -> None:
+        link = self._link
+        if link is None or not self._bound.is_set():
+            raise TransportError(f"SMPP {self.name} not bound", code="UNBOUND", retryable=True)
+        data = _make("submit_sm", pending.sequence,
+                             **fields).generate()
+        with self._lock:
+            self._pending[pending.sequence] = pending
+        log.debug("[sms %s] SMPP %s >> submit_sm seq %d %s", message_id, self.name,
+                  pending.sequence, data.hex())
+        try:
+            link.write(data)
+        except OSError as exc:
+            raise TransportError(f"SMPP {self.name} write failed: {exc}", code="DISCONNECTED",
+                                 retryable=True) from None
+
+    def _await(self, pending: _Pending, deadline: float, message_id: str) -> str:
+        if not pending.done.wait(max(0.0, deadline - time.monotonic())):
+            raise TransportError(f"SMPP {self.name}: no submit_sm_resp for seq "
+                                 f"{pending.sequence} (timeout {self.submit_timeout:g} s)",
+                                 code="TIMEOUT", retryable=True, error_code=30090)
+        if pending.error is not None:
+            raise pending.error
+        if pending.status:
+            raise error_for_status(pending.status, f"message {message_id}")
+        return normalise_id(pending.message_id)
+
+    # -- the link: connect, bind, read, reconnect -----------------------------------------
+    def _supervise(self) -> None:
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                self._connect_and_bind()
+            except (OSError, TransportError) as exc:
+                log.warning("[smpp %s] cannot bind to %s:%d: %s; retry in %.1f s", self.name,
+                            self.host, self.port, exc, delay)
+                self._drop_link(str(exc))
+                self._stop.wait(delay)
+                delay = min(self.reconnect_max, delay * 2)
+                continue
+            delay = 0.5
+            reason = self._read_loop()
+            self._drop_link(reason)
+            if not self._stop.is_set():
+                self.reconnects += 1
+                log.warning("[smpp %s] link lost (%s); reconnecting", self.name, reason)
+
+    def _connect_and_bind(self) -> None:
+        sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        link = _Link(sock)
+        self._link = link
+        seq = self._next_seq()
+        link.write(_make("bind_transceiver", seq,
+                                 system_id=self.system_id, password=self.password,
+                                 system_type=self.system_type, interface_version=0x34,
+                                 addr_ton=0, addr_npi=0, address_range="").generate())
+        deadline = time.monotonic() + self.connect_timeout
+        while time.monotonic() < deadline:
+            for raw in self._receive(link, deadline - time.monotonic()):
+                pdu = _parse(raw)
+                if pdu.command == "bind_transceiver_resp" and pdu.sequence == seq:
+                    if pdu.status:
+                        raise error_for_status(pdu.status, "bind_transceiver")
+                    sock.settimeout(None)
+                    self._bound.set()
+                    log.info("[smpp %s] bound as transceiver to %s:%d (%s)", self.name,
+                             self.host, self.port, _s(pdu.system_id))
+                    return
+                if pdu.command == "generic_nack":
+                    raise error_for_status(pdu.status or 0x0D, "bind_transceiver")
+        raise TransportError("bind_transceiver_resp timeout", code="TIMEOUT")
+
+    def _receive(self, link: _Link, timeout: float) -> list[bytes]:
+        readable, _, _ = select.select([link.sock], [], [], max(0.0, timeout))
+        if not readable:
+            return []
+        chunk = link.sock.recv(65536)
+        if not chunk:
+            raise OSError("connection closed by SMSC")
+        link.buffer += chunk
+        return link.frames()
+
+    def _read_loop(self) -> str:
+        link = self._link
+        assert link is not None
+        last_rx = time.monotonic()
+        probe_sent: float | None = None
+        while not self._stop.is_set():
+            try:
+                frames = self._receive(link, 0.25)
+            except OSError as exc:
+                return str(exc)
+            now = time.monotonic()
+            if frames:
+                last_rx, probe_sent = now, None
+            for raw in frames:
+                try:
+                    self._dispatch(link, raw)
+                except OSError as exc:
+                    return str(exc)
+                except Exception:   # a PDU smpplib cannot parse must not kill the reader
+                    log.exception("[smpp %s] cannot handle PDU %s", self.name, raw.hex())
+            if self.enquire_link > 0:
+                if probe_sent is None and now - last_rx >= self.enquire_link:
+                    try:
+                        link.write(_make("enquire_link", self._next_seq()).generate())
+                    except OSError as exc:
+                        return str(exc)
+                    probe_sent = now
+                elif probe_sent is not None and now - probe_sent >= self.enquire_link:
+                    return "no answer to enquire_link"
+        return "stopped"
+
+    def _dispatch(self, link: _Link, raw: bytes) -> None:
+        seq = struct.unpack(">L", raw[12:16])[0]
+        try:
+            pdu = _parse(raw)
+        except Exception:
+            pdu = None
+        if pdu is None:   # SMPP 3.4 §4.3: unknown command → generic_nack ESME_RINVCMDID
+            link.write(_make("generic_nack", seq,
+                                     status=0x03).generate())
+            return
+        log.debug("[smpp %s] << %s seq %d %s", self.name, pdu.command, seq, raw.hex())
+        if pdu.command in ("submit_sm_resp", "generic_nack"):
+            with self._lock:
+                pending = self._pending.get(seq)
+            if pending is not None:
+                pending.status = pdu.status if pdu.command == "submit_sm_resp" else \
+                    (pdu.status or 0x08)
+                pending.message_id = _s(getattr(pdu, "message_id", ""))
+                pending.done.set()
+        elif pdu.command == "deliver_sm":
+            status = self._on_deliver(pdu)
+            link.write(_make("deliver_sm_resp", seq,
+                                     status=status).generate())
+        elif pdu.command == "enquire_link":
+            link.write(_make("enquire_link_resp", seq).generate())
+        elif pdu.command == "unbind":
+            link.write(_make("unbind_resp", seq).generate())
+            raise OSError("SMSC unbound")
+
+    def _on_deliver(self, pdu: Any) -> int:
+        events = self._events
+        payload = pdu.short_message or b""
+        esm_class = pdu.esm_class or 0
+        try:
+            if is_receipt(esm_class) or getattr(pdu, "receipted_message_id", None):
+                receipt = receipt_from_fields(
+                    payload.decode("latin-1"), _s(getattr(pdu, "receipted_message_id", "")),
+                    getattr(pdu, "message_state", None))
+                if receipt is None:
+                    log.warning("[smpp %s] unparseable receipt %r", self.name, payload)
+                    return 0
+                report = DeliveryReport(
+                    transport=self.name, status=receipt.status,
+                    provider_id=convert_receipt_id(receipt.message_id, self.msg_id_format),
+                    recipient="+" + _s(pdu.source_addr) if pdu.source_addr_ton == 1
+                    else _s(pdu.source_addr),
+                    error_code=receipt.error_code,
+                    error_text=f"stat:{receipt.stat} err:{receipt.err}",
+                    done_at=receipt.done_at, raw=payload.decode("latin-1"))
+                log.info("[smpp %s] receipt id %s stat %s", self.name, report.provider_id,
+                         receipt.stat)
+                if events is not None:
+                    events.on_delivery_report(report)
+                return 0
+            body = payload
+            if esm_class & 0x40 and payload:
+                body = payload[1 + payload[0]:]     # skip the UDH (TS 23.040 §9.2.3.24)
+            coding = pdu.data_coding or 0
+            text = (body.decode("utf-16-be", "replace") if coding == 0x08 else
+                    body.decode("latin-1") if coding in (0x01, 0x03) else gsm7_decode(body))
+            sender = _s(pdu.source_addr)
+            sms = InboundSms(transport=self.name,
+                             sender="+" + sender if pdu.source_addr_ton == 1 else sender,
+                             recipient=_s(pdu.destination_addr), body=text)
+            log.info("[smpp %s] inbound SMS from %s", self.name, sms.sender)
+            if events is not None:
+                events.on_inbound(sms)
+            return 0
+        except Exception:   # not stored → ask the SMSC to resend later (§5.1.3)
+            log.exception("[smpp %s] could not store deliver_sm", self.name)
+            return ESME_RX_T_APPN
+
+    def _drop_link(self, reason: str) -> None:
+        self._bound.clear()
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()
+        with self._lock:
+            pending = list(self._pending.values())
+        for item in pending:
+            if not item.done.is_set():
+                item.error = TransportError(f"SMPP {self.name} link lost before "
+                                            f"submit_sm_resp ({reason})", code="DISCONNECTED",
+                                            retryable=True)
+                item.done.set()
+
+
+def _int(name: str, params: dict[str, str], key: str, default: int | None) -> int | None:
+    value = params.get(key, "")
+    if value == "":
+        return default
+    try:
+        return int(value, 0)
+    except ValueError:
+        raise ConfigError(f"transport {name}: {key} must be an integer, not {value!r}") from None
+
+
+def _float(name: str, params: dict[str, str], key: str, default: float) -> float:
+    value = params.get(key, "")
+    try:
+        return float(value) if value else default
+    except ValueError:
+        raise ConfigError(f"transport {name}: {key} must be a number, not {value!r}") from None
+
+
+_KNOWN = {"system_type", "source_ton", "source_npi", "dest_ton", "dest_npi", "window",
+          "throughput", "enquire_link", "msg_id_format", "submit_timeout"}
+
+
+def from_url(name: str, url: str) -> SmppTransport:
+    """Build a transport from ``smpp://system_id:password@host:port?...`` (see module doc)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "smpp" or not parts.hostname:
+        raise ConfigError(f"transport {name}: expected smpp://system_id:password@host:port, "
+                          f"got {url!r}")
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = set(params) - _KNOWN
+    if unknown:
+        raise ConfigError(f"transport {name}: unknown smpp parameter(s) "
+                          f"{', '.join(sorted(unknown))} (known: {', '.join(sorted(_KNOWN))})")
+    try:
+        port = parts.port or 2775
+    except ValueError:
+        raise ConfigError(f"transport {name}: bad port in {url!r}") from None
+    window = _int(name, params, "window", 10)
+    return SmppTransport(
+        name, parts.hostname, port, system_id=unquote(parts.username or ""),
+        password=unquote(parts.password or ""), system_type=params.get("system_type", ""),
+        source_ton=_int(name, params, "source_ton", None),
+        source_npi=_int(name, params, "source_npi", None),
+        dest_ton=_int(name, params, "dest_ton", 1) or 0,
+        dest_npi=_int(name, params, "dest_npi", 1) or 0,
+        window=window if window is not None else 10,
+        throughput=_float(name, params, "throughput", 0.0),
+        enquire_link=_float(name, params, "enquire_link", 30.0),
+        msg_id_format=params.get("msg_id_format", "auto") or "auto",
+        submit_timeout=_float(name, params, "submit_timeout", 30.0))
