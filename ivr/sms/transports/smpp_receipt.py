@@ -77,12 +77,14 @@ class Receipt:
 def _receipt_date(value: str) -> dt.datetime | None:
     """``YYMMDDhhmm`` (Appendix B), some SMSCs add seconds (``YYMMDDhhmmss``); UTC assumed."""
     value = value.strip()
-    for fmt in ("%y%m%d%H%M%S", "%y%m%d%H%M"):
-        try:
-            return dt.datetime.strptime(value, fmt).replace(tzinfo=dt.UTC)
-        except ValueError:
-            continue
-    return None
+    # strptime accepts one-digit fields, so pick the format by length, not by trying.
+    fmt = {10: "%y%m%d%H%M", 12: "%y%m%d%H%M%S"}.get(len(value))
+    if fmt is None or not value.isdigit():
+        return None
+    try:
+        return dt.datetime.strptime(value, fmt).replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
 
 
 def status_for_stat(stat: str) -> tuple[Status, int | None]:
