@@ -1,0 +1,210 @@
+"""Real SIP calls on 127.0.0.1: SIPp (the independent peer) and tools/sip_caller.py against
+the voice engine, in direct mode and registered through a local Kamailio."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from kamailio.run import Kamailio
+from sip_caller import place_call
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Response
+
+from ivr.config import Settings
+from ivr.errors import VoiceError
+from ivr.ozml.interpreter import Interpreter
+from ivr.sms.store import MessageQuery
+from ivr.sms.submit import SmsService, build_sms_service
+from ivr.voice.engine import VoiceEngine
+
+ROOT = Path(__file__).resolve().parents[2]
+SIPP = ROOT / "tools" / "sipp"
+PCAP = Path("/usr/share/sip-tester")
+PRESS2 = str(ROOT / "tests" / "data" / "sip" / "press2.xml")
+_rtp_ranges = itertools.count(0)
+
+pytestmark = pytest.mark.slow
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Ivr:
+    def __init__(self, settings: Settings, service: SmsService, engine: VoiceEngine) -> None:
+        self.settings, self.service, self.engine = settings, service, engine
+
+    @property
+    def port(self) -> int:
+        return self.engine.endpoint.port
+
+    def messages(self) -> list[object]:
+        return self.service.query(MessageQuery())[0]  # type: ignore[return-value]
+
+
+@pytest.fixture
+def start_ivr(make_settings: Callable[..., Settings],
+              tmp_path: Path) -> Iterator[Callable[..., Ivr]]:
+    started: list[Ivr] = []
+
+    def start(script: str = PRESS2, **sip: object) -> Ivr:
+        settings = make_settings()
+        settings.sip.bind_port = free_port()
+        low = 32000 + 400 * next(_rtp_ranges) % 20000
+        settings.sip.rtp_port_low, settings.sip.rtp_port_high = low, low + 200
+        settings.sip.default_script = script
+        settings.audio.cache_dir = str(tmp_path / "cache")
+        settings.audio.recordings_dir = str(tmp_path / "recordings")
+        for key, value in sip.items():
+            setattr(settings.sip, key, value)
+        service = build_sms_service(settings)
+        service.start()
+        engine = VoiceEngine(settings, Interpreter(settings.ozml, service))
+        try:
+            engine.start()
+        except Exception:
+            service.stop()
+            raise
+        ivr = Ivr(settings, service, engine)
+        started.append(ivr)
+        return ivr
+
+    yield start
+    for ivr in started:
+        ivr.engine.stop()
+        ivr.service.stop()
+
+
+def sipp(target: str, scenario: str, cwd: Path, *extra: str,
+         timeout: float = 40) -> subprocess.CompletedProcess[str]:
+    command = [shutil.which("sipp") or "sipp", target, "-sf", str(SIPP / scenario), "-s", "ivr",
+               "-m", "1", "-i", "127.0.0.1", "-p", str(free_port()),
+               "-mp", str(free_port() & ~1), "-nostdin", "-timeout", "30", "-timeout_error",
+               "-trace_err", *extra]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def test_sipp_presses_two_branch_sends_sms_ivr_hangs_up(start_ivr: Callable[..., Ivr],
+                                                         tmp_path: Path) -> None:
+    ivr = start_ivr()
+    result = sipp(f"127.0.0.1:{ivr.port}", "uac_digit.xml", tmp_path,
+                  "-key", "pcap", str(PCAP / "dtmf_2833_2.pcap"), "-d", "2500")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert wait_until(lambda: len(ivr.messages()) == 1)
+    [message] = ivr.messages()
+    assert (message.recipient, message.body) == (  # type: ignore[attr-defined]
+        "+3612345678", "Caller 15550001111 pressed two")
+    assert wait_until(lambda: ivr.engine.calls.list_calls() == [])
+
+
+def test_caller_hears_prompt_paced_at_20ms_and_fast_answer(start_ivr: Callable[..., Ivr]) -> None:
+    ivr = start_ivr()
+    result = place_call(f"127.0.0.1:{ivr.port}", digits=[(3.5, "1")], duration=15)
+    assert result.status == 200
+    assert result.answer_ms < 100
+    assert result.bye_from_ivr
+    mean, p99 = result.gap_stats()
+    assert 19.0 <= mean <= 22.0 and p99 <= 30.0, (mean, p99)
+    assert {pt for _, pt, _ in result.packets} == {0}           # PCMU only
+    assert all(len(p) == 160 for _, _, p in result.packets)
+    assert result.speech_seconds >= 1.5                          # the welcome prompt
+    assert ivr.messages() == []                                  # digit 1: no SMS
+
+
+def test_digit_during_prompt_stops_it(start_ivr: Callable[..., Ivr]) -> None:
+    ivr = start_ivr()
+    result = place_call(f"127.0.0.1:{ivr.port}", digits=[(0.8, "2")], duration=15)
+    assert result.bye_from_ivr
+    # the ~3 s welcome prompt was cut at 0.8 s; "You pressed two" (~1.2 s) follows
+    assert result.ended_at < 3.5, result.ended_at
+    assert wait_until(lambda: len(ivr.messages()) == 1)
+
+
+def test_cancel_before_answer_gets_487_and_script_never_runs(
+        start_ivr: Callable[..., Ivr], tmp_path: Path) -> None:
+    served: list[str] = []
+
+    def slow_app(environ: dict[str, object], start_response: Callable[..., object]) -> object:
+        served.append(str(environ["PATH_INFO"]))
+        time.sleep(2.0)       # the call rings while the script is fetched
+        return Response('<Response><SendSms Recipient="+3699">should not</SendSms>'
+                        "</Response>", mimetype="application/xml")(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, slow_app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ivr = start_ivr(script=f"http://127.0.0.1:{server.server_port}/ozml")
+        result = sipp(f"127.0.0.1:{ivr.port}", "uac_cancel.xml", tmp_path)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        time.sleep(2.5)
+        assert served == ["/ozml"]
+        assert ivr.messages() == []
+        assert ivr.engine.calls.list_calls() == []
+    finally:
+        server.shutdown()
+
+
+def test_caller_hangup_mid_prompt_ends_script_and_frees_call(
+        start_ivr: Callable[..., Ivr], tmp_path: Path) -> None:
+    script = tmp_path / "long.xml"
+    script.write_text("<Response><Speak>" + "This is a very long prompt. " * 20 +
+                      "</Speak><SendSms Recipient=\"+3698\">after</SendSms></Response>")
+    ivr = start_ivr(script=str(script))
+    free_before = len(ivr.engine.endpoint.ports._free)
+    result = sipp(f"127.0.0.1:{ivr.port}", "uac_hangup.xml", tmp_path, "-d", "1000")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert wait_until(lambda: ivr.engine.calls.list_calls() == [], 5)
+    assert wait_until(lambda: len(ivr.engine.endpoint.ports._free) == free_before, 5)
+    time.sleep(0.5)
+    assert ivr.messages() == []      # the script stopped; the SMS after the prompt never ran
+
+
+def test_register_mode_through_kamailio(start_ivr: Callable[..., Ivr], tmp_path: Path) -> None:
+    port = free_port()
+    with Kamailio(port, password="secret"):
+        ivr = start_ivr(mode="register", server="127.0.0.1", server_port=port,
+                        username="ivr", password="secret")
+        assert ivr.engine.endpoint.registered
+        result = sipp(f"127.0.0.1:{port}", "uac_digit.xml", tmp_path,
+                      "-key", "pcap", str(PCAP / "dtmf_2833_2.pcap"), "-d", "2500")
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        assert wait_until(lambda: len(ivr.messages()) == 1)
+
+
+def test_wrong_registrar_password_is_a_clear_startup_error(
+        start_ivr: Callable[..., Ivr]) -> None:
+    port = free_port()
+    with Kamailio(port, password="secret"):
+        with pytest.raises(VoiceError) as info:
+            start_ivr(mode="register", server="127.0.0.1", server_port=port,
+                      username="ivr", password="wrong")
+    message = str(info.value)
+    assert f"registration of ivr at 127.0.0.1:{port} failed" in message
+    assert "wrong password?" in message
+
+
+def test_unreachable_registrar_fails_within_seconds(start_ivr: Callable[..., Ivr]) -> None:
+    started = time.monotonic()
+    with pytest.raises(VoiceError, match="did not answer"):
+        start_ivr(mode="register", server="127.0.0.1", server_port=free_port(),
+                  username="ivr", password="x")
+    assert time.monotonic() - started < 15
