@@ -141,8 +141,8 @@ class Dispatcher:
             return
         transport = self.transports[name]
         if not transport.healthy():
-            self.store.mark_retry(message.id, min(30.0, self.retry.base * 2),
-                                  f"transport {name} not ready")
+            self.store.release(message.id, min(30.0, self.retry.base * 2),
+                               f"transport {name} not ready")
             return
         self._buckets[name].wait(self._stop)
         with self._slots[name]:

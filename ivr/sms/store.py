@@ -365,13 +365,18 @@ class SqliteStore:
             db.execute("INSERT INTO events (message_id, status, at, detail) VALUES (?,?,?,?)",
                        (message_id, "queued", now, f"retry in {delay:.1f} s: {error}"))
 
-    def release(self, message_id: str) -> None:
-        """Give a claimed message back untouched (graceful shutdown)."""
+    def release(self, message_id: str, delay: float = 0.0, reason: str = "") -> None:
+        """Give a claimed message back without counting an attempt (graceful shutdown, or
+        a transport that is not ready: a modem re-initialising must not use up retries)."""
         now = self._now()
         with self._tx() as db:
             db.execute("UPDATE messages SET status = 'queued', claimed_by = NULL, "
                        "lease_until = 0, attempts = MAX(attempts - 1, 0), next_attempt_at = ? "
-                       "WHERE id = ? AND status = 'sending'", (now, message_id))
+                       "WHERE id = ? AND status = 'sending'", (now + delay, message_id))
+            if reason:
+                db.execute("INSERT INTO events (message_id, status, at, detail) "
+                           "VALUES (?,?,?,?)", (message_id, "queued", now,
+                                                f"released for {delay:.1f} s: {reason}"))
 
     def mark_failed(self, message_id: str, error_code: int, error: str,
                     hook: ChangeHook) -> None:
@@ -398,6 +403,9 @@ class SqliteStore:
                       since: float) -> str | None:
         part = self._match(db, report, since)
         if part is None:
+            # Kept until matched or older than the matching window (Jasmin keeps 86400 s,
+            # gammu pairs within 600 s); expired ones are dropped as new ones arrive.
+            db.execute("DELETE FROM unmatched_reports WHERE received_at < ?", (since,))
             db.execute("INSERT INTO unmatched_reports (transport, provider_id, reference, "
                        "recipient, status, error_code, error_text, received_at, raw) "
                        "VALUES (?,?,?,?,?,?,?,?,?)",
