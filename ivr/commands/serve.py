@@ -74,7 +74,12 @@ def _banner(settings: Settings, demo: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import logging
+
     from ivr.service import Runtime
+
+    if not args.verbose:  # a server logs its calls and messages unless asked otherwise
+        logging.getLogger().setLevel(logging.INFO)
 
     settings = settings_from_args(args)
     runtime = Runtime(settings)
