@@ -1,0 +1,231 @@
+"""The Ozeki command API on a real waitress server, with the real SMS pipeline and a real
+callback receiver: the seed 004 example verbatim, every error path, DeliveryReportURL."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from callback_receiver import CallbackReceiver
+from lxml import etree
+
+from ivr.api.app import HttpServer, create_app, serve_http
+from ivr.commands.user import user_store_path
+from ivr.config import Settings
+from ivr.service import Services, _callback_formats
+from ivr.sms.message import Status
+from ivr.sms.submit import build_sms_service
+from ivr.users import UserStore
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "api"
+SMSID = "SmsId"
+
+
+class Api:
+    def __init__(self, server: HttpServer, services: Services) -> None:
+        self.base = f"http://127.0.0.1:{server.port}"
+        self.services = services
+
+    def get(self, query: str, **kw: object) -> requests.Response:
+        return requests.get(f"{self.base}/api?{query}", timeout=10, **kw)  # type: ignore[arg-type]
+
+    def code(self, response: requests.Response) -> int:
+        return int(etree.fromstring(response.content).findtext("Code") or 0)
+
+
+@pytest.fixture
+def api(make_settings: Callable[..., Settings]) -> Iterator[Api]:
+    settings = make_settings()
+    settings.http.port = 0
+    services = Services(settings=settings,
+                        sms=build_sms_service(settings, callback_formats=_callback_formats()),
+                        users=UserStore(user_store_path(settings.ivr.data_dir)))
+    services.users.ensure_demo_user()
+    services.users.add("smsonly", "password1", {"sms"})
+    services.sms.start()
+    server = serve_http(create_app(settings, services), "127.0.0.1", 0, threads=4)
+    yield Api(server, services)
+    server.stop()
+    services.sms.stop()
+
+
+def seed_query(report_url: str) -> str:
+    # The example URL of seed 004, verbatim, with the report URL pointed at our receiver.
+    return ("command=SendSms&Username=HTTP_User_1&Password=qwe123&Sender=%2b0615546669"
+            "&Recipient=%2b0615546670&Message=Hello+world&DeliveryReportURL=" + report_url)
+
+
+def test_seed_example_returns_documented_xml_and_reports_delivery(
+        api: Api, receiver: CallbackReceiver) -> None:
+    response = api.get(seed_query(receiver.url + "/smsdelivered.php"))
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/xml")
+    root = etree.fromstring(response.content)
+    assert root.tag == "OzApi_CommandResult_SendSms"
+    assert root.nsmap == {"xsd": "http://www.w3.org/2001/XMLSchema",
+                          "xsi": "http://www.w3.org/2001/XMLSchema-instance"}
+    assert [c.tag for c in root] == ["Code", "Message", "SmsId"]
+    assert (root.findtext("Code"), root.findtext("Message")) == (
+        "200", "Command successfully executed")
+    sms_id = root.findtext(SMSID) or ""
+    golden = (DATA / "ozeki_sendsms_ok.xml").read_text().replace(
+        "7d678b16-0e81-4a05-805b-851e4794495e", sms_id)
+    assert response.text == golden
+    stored = api.services.sms.get(sms_id)          # durable before the answer
+    assert stored is not None and stored.recipient == "+0615546670"
+    [hit] = receiver.wait_for(1)
+    assert hit.path == "/smsdelivered.php" and hit.method == "GET"
+    assert hit.query["NotificationName"] == "SMSDeliveryReport"
+    assert (hit.query["SmsId"], hit.query["DeliveryStatus"]) == (sms_id, "Delivered")
+    assert (hit.query["Recipient"], hit.query["Sender"]) == ("+0615546670", "+0615546669")
+    assert hit.headers["X-Ivr-Signature"].startswith("sha256=")
+
+
+def test_post_form_misspelt_report_url_and_case_insensitive_names(
+        api: Api, receiver: CallbackReceiver) -> None:
+    response = requests.post(f"{api.base}/api", timeout=10, data={
+        "COMMAND": "sendSMS", "username": "HTTP_User_1", "PASSWORD": "qwe123",
+        "recipient": "+36201234567", "message": "Árvíztűrő tükörfúrógép",
+        "DelivaryReportURL": receiver.url + "/dlr?order=5"})
+    assert api.code(response) == 200
+    [hit] = receiver.wait_for(1)
+    assert hit.query["order"] == "5" and hit.query["DeliveryStatus"] == "Delivered"
+
+
+def test_several_recipients_get_one_message_each(api: Api) -> None:
+    response = api.get("command=SendSms&Username=HTTP_User_1&Password=qwe123"
+                       "&Recipient=%2B3611111,%2B3622222;%2B3633333&Message=hi")
+    ids = [e.text for e in etree.fromstring(response.content).findall(SMSID)]
+    assert len(ids) == 3 and len(set(ids)) == 3
+    assert [api.services.sms.get(i).recipient for i in ids] == [  # type: ignore[union-attr]
+        "+3611111", "+3622222", "+3633333"]
+
+
+def test_json_format(api: Api) -> None:
+    response = api.get("command=SendSms&Username=HTTP_User_1&Password=qwe123"
+                       "&Recipient=%2B3611111&Message=hi&format=json")
+    body = json.loads(response.text)
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert body["Code"] == 200 and len(body["SmsId"]) == 36
+    accept = api.get("command=SendSms&Username=HTTP_User_1&Password=qwe123&Recipient=%2B3611"
+                     "&Message=hi", headers={"Accept": "application/json"})
+    assert json.loads(accept.text)["Code"] == 200
+
+
+AUTH = "Username=HTTP_User_1&Password=qwe123"
+
+
+@pytest.mark.parametrize(("query", "code", "message"), [
+    ("command=Dance&" + AUTH, 301, "Not implemented command: 'Dance'"),
+    ("", 301, "Not implemented command: ''"),
+    ("command=SendSms&Recipient=%2B361&Message=x", 304, "Authentication required"),
+    ("command=SendSms&Username=HTTP_User_1&Password=bad&Recipient=%2B3611&Message=x", 305,
+     "Authentication failed, bad username or password"),
+    ("command=SendSms&" + AUTH + "&Message=x", 302,
+     "Missing or invalid parameter 'Recipient' for command 'SendSms'"),
+    ("command=SendSms&" + AUTH + "&Recipient=%2B3611", 302,
+     "Missing or invalid parameter 'Message' for command 'SendSms'"),
+    ("command=SendSms&" + AUTH + "&Recipient=call+me&Message=x", 302,
+     "Missing or invalid parameter 'Recipient' for command 'SendSms'"),
+    ("command=SendSms&" + AUTH + "&Recipient=%2B3611&Message=" + "x" * 1700, 302,
+     "Missing or invalid parameter 'Message' for command 'SendSms'"),
+    ("command=SendSms&" + AUTH + "&Recipient=%2B3611&Message=x&Sender=WayTooLongSender", 302,
+     "Missing or invalid parameter 'Sender' for command 'SendSms'"),
+    ("command=SendSms&" + AUTH + "&Recipient=%2B3611&Message=x&DeliveryReportURL=ftp://x",
+     302, "Missing or invalid parameter 'DeliveryReportURL' for command 'SendSms'"),
+    ("command=ListActiveCalls&Username=smsonly&Password=password1", 306,
+     "User is not allowed to use API in ACL"),
+    ("command=ListActiveCalls&" + AUTH, 303, "Command 'ListActiveCalls' cannot be used here"),
+    ("command=Hangup&" + AUTH + "&CallId=x", 303, "Command 'Hangup' cannot be used here"),
+])
+def test_error_codes_and_templates(api: Api, query: str, code: int, message: str) -> None:
+    response = api.get(query)
+    root = etree.fromstring(response.content)
+    assert response.status_code == 200
+    assert int(root.findtext("Code") or 0) == code
+    assert (root.findtext("Message") or "").startswith(message)
+    assert root.find(SMSID) is None
+
+
+def test_demo_user_refused_from_another_address_is_307(api: Api) -> None:
+    from ivr.errors import AuthError
+
+    with pytest.raises(AuthError) as info:
+        api.services.users.authenticate("HTTP_User_1", "qwe123", "192.0.2.7")
+    assert info.value.reason == "forbidden"   # rendered as 307 ForbiddenAddress by the view
+
+
+def test_rate_limit_has_its_own_code(api: Api) -> None:
+    api.services.users.add("limited", "password1", {"sms"}, rate_limit_per_minute=2)
+    query = "command=SendSms&Username=limited&Password=password1&Recipient=%2B3611&Message=x"
+    codes = [api.code(api.get(query)) for _ in range(3)]
+    assert codes == [200, 200, 429]
+    assert api.get(query).status_code == 429
+
+
+def test_repeated_bad_passwords_lock_the_address(api: Api) -> None:
+    bad = "command=SendSms&Username=smsonly&Password=nope&Recipient=%2B3611&Message=x"
+    assert [api.code(api.get(bad)) for _ in range(5)] == [305] * 5
+    good = "command=SendSms&Username=smsonly&Password=password1&Recipient=%2B3611&Message=x"
+    assert api.code(api.get(good)) == 429
+
+
+def test_failed_message_is_reported_failed(make_settings: Callable[..., Settings],
+                                           receiver: CallbackReceiver) -> None:
+    settings = make_settings({"loop": r"loopback://?delay=0.05&fail=^\+999"})
+    services = Services(settings=settings,
+                        sms=build_sms_service(settings, callback_formats=_callback_formats()),
+                        users=UserStore(user_store_path(settings.ivr.data_dir)))
+    services.users.ensure_demo_user()
+    services.sms.start()
+    server = serve_http(create_app(settings, services), "127.0.0.1", 0, threads=2)
+    try:
+        url = urllib.parse.quote(receiver.url + "/dlr", safe="")
+        response = requests.get(f"http://127.0.0.1:{server.port}/api?command=SendSms&" + AUTH +
+                                f"&Recipient=%2B999123&Message=x&DeliveryReportURL={url}",
+                                timeout=10)
+        sms_id = etree.fromstring(response.content).findtext(SMSID)
+        [hit] = receiver.wait_for(1)
+        assert (hit.query["SmsId"], hit.query["DeliveryStatus"]) == (sms_id, "Failed")
+        assert hit.query["ErrorCode"] == "30003"
+        assert services.sms.get(sms_id or "").status == Status.FAILED  # type: ignore[union-attr]
+    finally:
+        server.stop()
+        services.sms.stop()
+
+
+def test_receiver_down_for_a_while_still_gets_the_report(api: Api) -> None:
+    receiver = CallbackReceiver().start()
+    port = receiver.port
+    receiver.stop()
+    api.services.sms.callbacks.base_delay = 0.1  # type: ignore[attr-defined]
+    api.services.sms.callbacks.max_delay = 0.2  # type: ignore[attr-defined]
+    response = api.get(seed_query(f"http://127.0.0.1:{port}/dlr"))
+    sms_id = etree.fromstring(response.content).findtext(SMSID)
+    time.sleep(1.5)
+    receiver = CallbackReceiver(port=port).start()
+    try:
+        [hit] = receiver.wait_for(1, timeout=15)
+        assert hit.query["SmsId"] == sms_id and hit.query["DeliveryStatus"] == "Delivered"
+    finally:
+        receiver.stop()
+
+
+def test_request_id_header_and_no_traceback_leak(api: Api) -> None:
+    response = requests.get(f"{api.base}/api?command=SendSms", timeout=10,
+                            headers={"X-Request-Id": "abc123"})
+    assert response.headers["X-Request-Id"] == "abc123"
+    missing = requests.get(f"{api.base}/nowhere", timeout=10)
+    assert missing.status_code == 404 and "Traceback" not in missing.text
+
+
+def test_openapi_lists_every_dialect(api: Api) -> None:
+    spec = requests.get(f"{api.base}/openapi.json", timeout=10).json()
+    assert spec["openapi"].startswith("3.")
+    paths = set(spec["paths"])
+    assert "/api" in paths and "/send_message/" in paths and "/api/message" in paths
