@@ -54,7 +54,7 @@ class CallbackReceiver:
         hit = Hit(request.method, request.path, dict(parse_qsl(request.query_string.decode())),
                   dict(parse_qsl(body.decode("utf-8", "replace")))
                   if request.mimetype == "application/x-www-form-urlencoded" else {},
-                  dict(request.headers), request.url, body)
+                  dict(request.headers), self._raw_url(request), body)
         with self._lock:
             self.hits.append(hit)
             status = self.status
@@ -62,6 +62,15 @@ class CallbackReceiver:
             print(f"{hit.method} {hit.url} {hit.form or ''}", flush=True)
         return Response("ok" if status < 300 else "error", status=status)(environ,
                                                                           start_response)
+
+    @staticmethod
+    def _raw_url(request: Request) -> str:
+        """The URL exactly as requested: the signature covers these bytes, and werkzeug's
+        ``request.url`` re-quotes the query (``%3A`` comes back as ``:``)."""
+        raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+        if not raw:
+            return str(request.url)
+        return f"{request.scheme}://{request.host}{raw}"
 
     def start(self) -> CallbackReceiver:
         self._server = make_server(self.host, self.port, self._app, threaded=True)

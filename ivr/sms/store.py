@@ -478,8 +478,34 @@ class SqliteStore:
                        (message_id, status.value, url, method, json.dumps(params), now, now))
 
     # -- inbound -------------------------------------------------------------------------
-    def insert_inbound(self, message: Message) -> None:
-        self.insert(message)
+    def insert_inbound(self, message: Message, provider_id: str = "") -> bool:
+        """Store a received message; ``False`` (nothing stored) for a repeat of one already
+        stored with the same transport and provider id — a modem re-delivers +CMT when our
+        +CNMA was late, an SMSC re-sends deliver_sm after a lost deliver_sm_resp (§7 #7)."""
+        now = self._now()
+        key = canonical_ids(provider_id)[0] if provider_id else ""
+        try:
+            with self._tx() as db:
+                if key:
+                    seen = db.execute(
+                        "SELECT m.id FROM parts p JOIN messages m ON m.id = p.message_id "
+                        "WHERE m.direction = 'inbound' AND m.transport = ? AND "
+                        "p.provider_id = ?", (message.transport, key)).fetchone()
+                    if seen is not None:
+                        return False
+                db.execute(f"INSERT INTO messages ({_MESSAGE_COLUMNS}, next_attempt_at) "
+                           f"VALUES ({','.join('?' * 27)})", (*self._row(message), now))
+                db.execute("INSERT INTO parts (message_id, idx, provider_id, status, "
+                           "submitted_at, updated_at) VALUES (?, 0, ?, ?, ?, ?)",
+                           (message.id, key, message.status.value, now, now))
+                db.execute("INSERT INTO events (message_id, status, at, detail) "
+                           "VALUES (?,?,?,?)", (message.id, message.status.value, now,
+                                                f"received via {message.transport}"))
+        except Exception as exc:
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(f"cannot store inbound message {message.id}: {exc}") from None
+        return True
 
     # -- callbacks -----------------------------------------------------------------------
     def callbacks_due(self, limit: int = 20) -> list[CallbackJob]:

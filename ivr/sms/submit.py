@@ -43,9 +43,13 @@ def default_callback_params(message: Message, status: Status) -> dict[str, str]:
     """Generic parameters for a status change (used when no dialect formatter matches)."""
     if status in (Status.QUEUED, Status.SENDING):
         return {}
+    when = message.delivered_at if status == Status.DELIVERED else message.updated_at
     return {"NotificationName": "SMSDeliveryReport", "SmsId": message.id,
             "Recipient": message.recipient, "Sender": message.sender,
-            "Status": status.value, "ErrorCode": str(message.error_code or "")}
+            "Status": status.value, "DeliveryStatus": status.value,
+            "DeliveryTime": when.isoformat() if when else "",
+            "Segments": str(message.segments), "ErrorCode": str(message.error_code or ""),
+            "ErrorMessage": message.error_message if message.error_code else ""}
 
 
 class SmsService:
@@ -155,7 +159,10 @@ class SmsService:
                           recipient=sms.recipient, body=sms.body, status=Status.RECEIVED,
                           created_at=when, updated_at=when, transport=sms.transport,
                           source=f"transport:{sms.transport}")
-        self.store.insert_inbound(message)
+        if not self.store.insert_inbound(message, sms.provider_id):
+            log.info("inbound from %s via %s with provider id %r already stored; repeat "
+                     "ignored", sms.sender, sms.transport, sms.provider_id)
+            return
         log.info("[sms %s] received from %s via %s", message.id, sms.sender, sms.transport)
 
     def _callback_for(self, message: Message,

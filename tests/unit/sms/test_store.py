@@ -177,3 +177,17 @@ def test_query_filters_sort_and_paging(store: SqliteStore, clock: Clock) -> None
     assert [m.id for m in rest] == ["m1", "m0"]
     only, total = store.query(MessageQuery(recipient="+3611"))
     assert total == 2 and {m.id for m in only} == {"m1", "m3"}
+
+
+def test_repeated_inbound_is_stored_once(store: SqliteStore) -> None:
+    def inbound(mid: str) -> Message:
+        received = message(mid, parts=0, status=Status.RECEIVED, transport="modem")
+        received.direction = Direction.INBOUND
+        return received
+
+    assert store.insert_inbound(inbound("in1"), provider_id="00A7")
+    assert not store.insert_inbound(inbound("in2"), provider_id="a7")   # same id, respelled
+    assert store.insert_inbound(inbound("in3"), provider_id="a8")
+    assert store.insert_inbound(inbound("in4"))                          # no id: always kept
+    found, total = store.query(MessageQuery(direction="inbound"))
+    assert total == 3 and {m.id for m in found} == {"in1", "in3", "in4"}
