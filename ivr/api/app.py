@@ -78,7 +78,7 @@ class HttpServer:
     def __init__(self, app: Flask, host: str, port: int, threads: int) -> None:
         self._server: Any = create_server(app, host=host, port=port, threads=threads,
                                            ident="ivr", clear_untrusted_proxy_headers=True)
-        self.port: int = self._server.effective_port
+        self.port = int(self._server.effective_port)  # waitress gives it as a str
         self.host = host
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
 
