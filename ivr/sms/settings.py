@@ -25,6 +25,8 @@ class SmsSettings:
     default_sender: str = ""
     callback_retry_period: float = 86400.0       # keep retrying a callback this long
     callback_timeout: float = 10.0
+    callback_retry_base: float = 2.0             # first callback retry delay, doubling...
+    callback_retry_max: float = 600.0            # ...up to this many seconds between tries
     callback_hmac_key: str = ""                   # "" = generated and stored in data dir
     callback_allow: list[str] = field(default_factory=list)   # CIDRs/hosts always allowed
     callback_deny: list[str] = field(default_factory=lambda: ["169.254.0.0/16", "fe80::/10"])

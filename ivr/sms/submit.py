@@ -71,7 +71,8 @@ class SmsService:
         self.callbacks = CallbackSender(
             store, callback_key or secrets.token_bytes(32),
             UrlPolicy(settings.callback_allow, settings.callback_deny),
-            retry_period=settings.callback_retry_period, timeout=settings.callback_timeout)
+            retry_period=settings.callback_retry_period, timeout=settings.callback_timeout,
+            base_delay=settings.callback_retry_base, max_delay=settings.callback_retry_max)
         self._started = False
 
     # -- accepting -----------------------------------------------------------------------

@@ -59,9 +59,7 @@ def test_receiver_down_then_up_gets_every_report(make_settings: Callable[..., Se
     receiver = CallbackReceiver().start()
     port = receiver.port
     receiver.stop()                       # the application is down
-    service = build_sms_service(make_settings())
-    service.callbacks.base_delay = 0.1
-    service.callbacks.max_delay = 0.3
+    service = build_sms_service(make_settings(callback_retry_base=0.1, callback_retry_max=0.3))
     service.start()
     try:
         ids = [service.submit_sms(SmsRequest(recipient=f"+361000000{i}", body="x",
@@ -153,3 +151,25 @@ def test_inbound_is_stored_as_received(make_settings: Callable[..., Settings]) -
     service.on_inbound(InboundSms("loopback", "+3620111", "+3620999", "hello back"))
     [message], total = service.query(MessageQuery(direction="inbound"))
     assert (total, message.status, message.body) == (1, Status.RECEIVED, "hello back")
+
+
+def test_callback_gives_up_after_the_retry_period(make_settings: Callable[..., Settings]) -> None:
+    receiver = CallbackReceiver().start()
+    port = receiver.port
+    receiver.stop()                       # down for longer than the retry period
+    service = build_sms_service(make_settings(callback_retry_base=0.05, callback_retry_max=0.1,
+                                              callback_retry_period=0.6))
+    service.start()
+    try:
+        sms_id = service.submit_sms(SmsRequest(recipient="+3611", body="x",
+                                               callback_url=f"http://127.0.0.1:{port}/dlr"))
+        service.run_until_final([sms_id], 10)
+        deadline = time.monotonic() + 15
+        while any(state == "pending" for _, state, _ in service.store.callback_states(sms_id)):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        states = service.store.callback_states(sms_id)
+        assert [(s, st) for s, st, _ in states] == [("sent", "failed"), ("delivered", "failed")]
+        assert all(attempts >= 3 for _, _, attempts in states)
+    finally:
+        service.stop()
