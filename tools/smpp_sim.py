@@ -70,6 +70,7 @@ class Submit:
     payload: bytes
     text: str
     concat: tuple[int, int, int] | None   # (reference, total, sequence) from the UDH
+    dest_ton: int = 0
     message_id: str = ""
     status: int = ROK
     at: float = field(default_factory=time.monotonic)
@@ -182,11 +183,16 @@ class HappySMSC:
         self.stop()
 
     def _accept(self) -> None:
+        # close() does not wake a thread blocked in accept() on Linux: poll the stop flag.
+        self._listener.settimeout(0.2)
         while not self._stopped.is_set():
             try:
                 sock, _ = self._listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            sock.settimeout(None)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             session = _Session(self, sock)
             with self.lock:
@@ -295,7 +301,8 @@ class HappySMSC:
                         destination=_s(pdu.destination_addr), esm_class=pdu.esm_class or 0,
                         data_coding=pdu.data_coding or 0,
                         registered_delivery=pdu.registered_delivery or 0, payload=payload,
-                        text=_text(pdu.data_coding or 0, body), concat=concat)
+                        text=_text(pdu.data_coding or 0, body), concat=concat,
+                        dest_ton=pdu.dest_addr_ton or 0)
         with self.lock:
             self.submits.append(submit)
             count = len(self.submits)
@@ -372,7 +379,7 @@ class HappySMSC:
             return
         target.send(_make(
             "deliver_sm", next(target.seq), esm_class=0x04,
-            source_addr=submit.destination, destination_addr=submit.source,
+            source_addr=submit.destination, source_addr_ton=submit.dest_ton, destination_addr=submit.source,
             data_coding=0, short_message=text.encode("ascii", "replace"), **extra))
 
     def _any_receiver(self) -> _Session | None:
@@ -381,6 +388,14 @@ class HappySMSC:
                 if session.bound in ("receiver", "transceiver") and not session.closed:
                     return session
         return None
+
+    def send_enquire_link(self) -> int:
+        """Probe every bound session (SMPP 3.4 §4.11); returns how many were probed."""
+        with self.lock:
+            sessions = [s for s in self.sessions if s.bound and not s.closed]
+        for session in sessions:
+            session.send(_make("enquire_link", next(session.seq)))
+        return len(sessions)
 
     def send_mo(self, source: str, destination: str, text: str) -> bool:
         """Push a mobile-originated SMS (deliver_sm, esm_class 0) to a bound receiver."""
