@@ -179,3 +179,11 @@ def test_deliver_and_report_round_trip(number: str, text: str, when: dt.datetime
 def test_gsm7_encode_escape_counts() -> None:
     assert gsm7_encode("€") == b"\x1b\x65"
     assert decode_submit(encode_submit("+1555", "{€}", validity_minutes=None).hex).text == "{€}"
+
+
+@pytest.mark.parametrize("case", GOLDEN["submit_decode"], ids=lambda c: c["text"][:12])
+def test_decode_submits_produced_by_gammu(case: dict) -> None:
+    sub = decode_submit(case["hex"])
+    assert (sub.recipient, sub.text, sub.dcs, sub.status_report) == (
+        case["recipient"], case["text"], case["dcs"], case["status_report"])
+    assert sub.concat == (Concat(*case["concat"]) if case["concat"] else None)
