@@ -46,6 +46,15 @@ class _Bucket:
         self.last = time.monotonic()
         self.lock = threading.Lock()
 
+    def time_to_token(self) -> float:
+        """Seconds until a token is available (0 = now); does not take it."""
+        if self.rate <= 0:
+            return 0.0
+        with self.lock:
+            tokens = min(max(1.0, self.rate),
+                         self.tokens + (time.monotonic() - self.last) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
     def wait(self, stop: threading.Event) -> None:
         if self.rate <= 0:
             return
@@ -77,6 +86,8 @@ class Dispatcher:
         self._slots = {name: threading.BoundedSemaphore(max(1, t.max_in_flight))
                        for name, t in transports.items()}
         self._buckets = {name: _Bucket(t.rate_limit) for name, t in transports.items()}
+        self._in_flight = dict.fromkeys(transports, 0)
+        self._count_lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Condition()
         self._pending_wake = False
@@ -103,23 +114,45 @@ class Dispatcher:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
 
-    def _idle(self) -> None:
+    def _saturated(self) -> tuple[list[str], float]:
+        """Transports that cannot take a message now (window full or no rate token), and
+        the seconds until the first rate token frees up (a window slot wakes us itself)."""
+        busy: list[str] = []
+        soonest = 1.0
+        with self._count_lock:
+            for name, transport in self.transports.items():
+                if self._in_flight[name] >= max(1, transport.max_in_flight):
+                    busy.append(name)
+                    continue
+                wait = self._buckets[name].time_to_token()
+                if wait > 0:
+                    busy.append(name)
+                    soonest = min(soonest, wait)
+        return busy, soonest
+
+    def _idle(self, busy: bool, token_in: float) -> None:
         wait = self.store.next_due_in()
+        timeout = min(1.0, wait if wait is not None else 1.0)
+        if busy:
+            # Due messages of saturated transports are waiting: sleep until a token is
+            # due or a send finishes (wake()), not in a tight claim loop.
+            timeout = max(timeout, min(token_in, 1.0), 0.01)
         with self._wake:
             if not self._pending_wake:
-                self._wake.wait(min(1.0, wait if wait is not None else 1.0))
+                self._wake.wait(timeout)
             self._pending_wake = False
 
     def _run(self, worker: str) -> None:
         while not self._stop.is_set():
             try:
-                claimed = self.store.claim_due(worker, self.lease_seconds, 1)
+                busy, token_in = self._saturated()
+                claimed = self.store.claim_due(worker, self.lease_seconds, 1, busy)
             except Exception:
                 log.exception("%s: cannot claim messages", worker)
                 self._stop.wait(1.0)
                 continue
             if not claimed:
-                self._idle()
+                self._idle(bool(busy), token_in)
                 continue
             for message in claimed:
                 if self._stop.is_set():
@@ -134,7 +167,12 @@ class Dispatcher:
 
     def _dispatch(self, message: Message) -> None:
         try:
-            name = self.router.route(message.recipient, message.sender, message.transport)
+            explicit = message.transport
+            if explicit and explicit not in self.transports:
+                log.warning("[sms %s] transport %r is no longer configured; routing again",
+                            message.id, explicit)
+                explicit = ""
+            name = self.router.route(message.recipient, message.sender, explicit)
         except SmsError as exc:
             log.error("[sms %s] %s", message.id, exc)
             self.store.mark_failed(message.id, 30008, str(exc), self.hook)
@@ -144,13 +182,21 @@ class Dispatcher:
             self.store.release(message.id, min(30.0, self.retry.base * 2),
                                f"transport {name} not ready")
             return
-        self._buckets[name].wait(self._stop)
-        with self._slots[name]:
-            try:
-                result = transport.send(message)
-            except TransportError as exc:
-                self._failed(message, name, exc)
-                return
+        # Counted from here, so at most max_in_flight workers ever wait on one transport.
+        with self._count_lock:
+            self._in_flight[name] += 1
+        try:
+            self._buckets[name].wait(self._stop)
+            with self._slots[name]:
+                try:
+                    result = transport.send(message)
+                except TransportError as exc:
+                    self._failed(message, name, exc)
+                    return
+        finally:
+            with self._count_lock:
+                self._in_flight[name] -= 1
+            self.wake()     # a window slot is free: a worker may claim for it now
         log.info("[sms %s] sent via %s (%d part(s), attempt %d)", message.id, name,
                  message.segments, message.attempts)
         early = self.store.mark_sent(message.id, name, result.provider_ids, result.references,

@@ -19,7 +19,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,15 +270,24 @@ class SqliteStore:
                         (message_id,))]
 
     # -- dispatch ------------------------------------------------------------------------
-    def claim_due(self, worker: str, lease_seconds: float, limit: int = 1) -> list[Message]:
+    def claim_due(self, worker: str, lease_seconds: float, limit: int = 1,
+                  exclude: Sequence[str] = ()) -> list[Message]:
         """Queued messages that are due, plus SENDING ones whose lease expired (a crashed
-        worker), marked SENDING and leased to ``worker``."""
+        worker), marked SENDING and leased to ``worker``.
+
+        ``exclude`` names transports that are saturated right now (window full, rate limit
+        reached): their messages stay queued, so a slow modem never ties up the workers
+        that could serve an SMPP link (no head-of-line blocking across transports).
+        """
         now = self._now()
+        skip = ""
+        if exclude:
+            skip = f" AND transport NOT IN ({','.join('?' * len(exclude))})"
         with self._tx() as db:
             ids = [r[0] for r in db.execute(
-                "SELECT id FROM messages WHERE (status = 'queued' AND next_attempt_at <= ?) "
-                "OR (status = 'sending' AND lease_until < ?) ORDER BY next_attempt_at LIMIT ?",
-                (now, now, limit))]
+                "SELECT id FROM messages WHERE (status = 'queued' AND next_attempt_at <= ? "
+                f"OR status = 'sending' AND lease_until < ?){skip} "
+                "ORDER BY next_attempt_at LIMIT ?", (now, now, *exclude, limit))]
             for mid in ids:
                 db.execute("UPDATE messages SET status = 'sending', claimed_by = ?, "
                            "lease_until = ?, attempts = attempts + 1, updated_at = ? "

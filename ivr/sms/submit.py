@@ -122,10 +122,19 @@ class SmsService:
             updated_at=created, owner=request.owner, callback_url=request.callback_url,
             callback_method=request.callback_method.upper(),
             callback_format=request.callback_format, client_ref=request.client_ref,
-            transport=request.transport, request_status_report=request.request_status_report,
+            transport=self._route(recipient, sender, request.transport),
+            request_status_report=request.request_status_report,
             silent=request.silent, content_type=request.content_type,
             disposition_notification=request.disposition_notification,
             source=request.source, parts=[Part(i) for i in range(segmented.count)])
+
+    def _route(self, recipient: str, sender: str, explicit: str) -> str:
+        """Route at acceptance, so the stored message names its transport and the
+        dispatcher can skip messages of a saturated transport when claiming."""
+        try:
+            return self.router.route(recipient, sender, explicit)
+        except SmsError as exc:
+            raise ValidationError("Transport", str(exc)) from None
 
     # -- reading -------------------------------------------------------------------------
     def get(self, message_id: str) -> Message | None:

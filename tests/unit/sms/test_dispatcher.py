@@ -133,3 +133,27 @@ def test_stop_releases_claims_and_restart_sends_them(
         assert sorted({mid for mid, _ in gate.sent}) == sorted(ids)
     finally:
         again.stop()
+
+
+def test_slow_transport_does_not_block_the_others(
+        make_settings: Callable[..., Settings]) -> None:
+    slow = GateTransport("slow", rate_limit=2.0, max_in_flight=1)   # a modem-like route
+    slow.ready.set()
+    settings = make_settings({"loopback": "loopback://?delay=0"}, workers=4)
+    service = build_sms_service(settings, extra_transports={"slow": slow})
+    service.start()
+    try:
+        for n in range(20):                     # a backlog on the slow route, queued first
+            service.submit_sms(SmsRequest(recipient=f"+3630{n:07d}", body="x",
+                                          transport="slow"))
+        started = time.monotonic()
+        fast = [service.submit_sms(SmsRequest(recipient=f"+3620{n:07d}", body="x"))
+                for n in range(20)]
+        done = service.run_until_final(fast, 20)
+        elapsed = time.monotonic() - started
+        assert all(m.status == Status.DELIVERED for m in done)
+        # The slow route needs ~10 s for its backlog; the fast one must not wait for it.
+        assert elapsed < 5.0, elapsed
+        assert len(slow.sent) < 20
+    finally:
+        service.stop()
