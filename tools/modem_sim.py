@@ -439,21 +439,29 @@ class ModemSim:
         timer.start()
 
     # ------------------------------------------------------------ inbound
-    def inject_sms(self, sender: str, text: str) -> int:
-        """A message arrives from the network: store it and announce it (CNMI mt)."""
+    def inject_sms(self, sender: str, text: str, *, concat_ref: int = 7) -> list[int]:
+        """A message arrives from the network: store each part and announce it (CNMI mt).
+
+        Returns the storage indexes (empty when delivered directly as +CMT)."""
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        segmented = split_message(text)
+        indexes: list[int] = []
         with self.lock:
-            encoding = split_message(text).encoding
-            deliver = pdu.encode_deliver(sender, text, now, encoding=encoding, smsc=self.smsc)
-            if self.cnmi[1] == 2 and self.cmgf == 0:
-                self._write(f"\r\n+CMT: ,{_tpdu_len(deliver)}\r\n{deliver}\r\n"
-                            .encode("ascii"))
-                return -1
-            index = max(self.storage, default=0) + 1
-            self.storage[index] = Stored(index, deliver, sender, text, now)
-            if self.cnmi[1] == 1:
-                self.emit(f'+CMTI: "SM",{index}')
-            return index
+            for seq, part in enumerate(segmented.parts, start=1):
+                concat = (pdu.Concat(concat_ref, segmented.count, seq)
+                          if segmented.count > 1 else None)
+                deliver = pdu.encode_deliver(sender, part, now, encoding=segmented.encoding,
+                                             smsc=self.smsc, concat=concat)
+                if self.cnmi[1] == 2 and self.cmgf == 0:
+                    self._write(f"\r\n+CMT: ,{_tpdu_len(deliver)}\r\n{deliver}\r\n"
+                                .encode("ascii"))
+                    continue
+                index = max(self.storage, default=0) + 1
+                self.storage[index] = Stored(index, deliver, sender, part, now)
+                indexes.append(index)
+                if self.cnmi[1] == 1:
+                    self.emit(f'+CMTI: "SM",{index}')
+        return indexes
 
     def _cmd_cmgr(self, body: str) -> list[str]:
         try:

@@ -373,15 +373,18 @@ def decode_deliver(pdu_hex: str) -> Deliver:
 
 
 def encode_deliver(sender: str, text: str, timestamp: dt.datetime, *,
-                   encoding: str | None = None, smsc: str = "") -> str:
-    """An SMS-DELIVER (single part), as a simulator hands it to AT+CMGR. Returns hex."""
+                   encoding: str | None = None, smsc: str = "",
+                   concat: Concat | None = None) -> str:
+    """An SMS-DELIVER (one part), as a simulator hands it to AT+CMGR. Returns hex."""
     encoding = encoding or split_message(text).encoding
-    udl, ud = _user_data(text, encoding, b"")
+    udh = _concat_udh(concat) if concat else b""
+    udl, ud = _user_data(text, encoding, udh)
     smsc_field = b"\x00"
     if smsc:
         addr = encode_address(smsc)
         smsc_field = bytes((len(addr) - 1,)) + addr[1:]
-    tpdu = bytes((0x04,)) + encode_address(sender)  # 0x04: TP-MMS, no more messages
+    # 0x04: TP-MMS (no more messages waiting); 0x40: TP-UDHI
+    tpdu = bytes((0x04 | (TP_UDHI if udh else 0),)) + encode_address(sender)
     tpdu += bytes((0x00, DCS_GSM7 if encoding == "gsm7" else DCS_UCS2))
     tpdu += _encode_timestamp(timestamp) + bytes((udl,)) + ud
     return (smsc_field + tpdu).hex().upper()

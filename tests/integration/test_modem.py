@@ -221,3 +221,21 @@ def test_from_url_values() -> None:
     assert (s.device, s.baudrate, s.pin, s.mode, s.smsc, s.status_report) == (
         "/dev/ttyUSB2", 9600, "1234", "text", "+4477001", False)
     assert (t.rate_limit, t.max_in_flight) == (0.1, 1)
+
+
+def test_long_inbound_is_reassembled_once(run: Callable) -> None:
+    sim, transport, events = run()
+    text = "Долгое сообщение, " * 12          # UCS-2, 4 parts
+    assert len(sim.inject_sms("+15550004444", text, concat_ref=99)) == 4
+    assert wait_until(lambda: len(events.inbound) == 1)
+    assert events.inbound[0].body == text and events.inbound[0].provider_id.startswith("mo-")
+    assert wait_until(lambda: not sim.storage)
+
+
+def test_direct_cmt_delivery(run: Callable) -> None:
+    sim, transport, events = run()
+    with sim.lock:
+        sim.cnmi[1] = 2             # the modem was configured for +CMT (mt=2) by someone else
+    sim.inject_sms("+15550005555", "direct")
+    assert wait_until(lambda: len(events.inbound) == 1)
+    assert events.inbound[0].body == "direct"

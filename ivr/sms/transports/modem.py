@@ -19,6 +19,7 @@ recipient and a time window as well). Inbound messages (``+CMTI`` then ``AT+CMGR
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import queue
 import random
@@ -107,7 +108,7 @@ class ModemTransport:
         self._threads: list[threading.Thread] = []
         self._last_io = time.monotonic()
         self._concat_ref = random.randrange(256)
-        self._partial: dict[tuple[str, int, int], tuple[float, dict[int, str]]] = {}
+        self._partial: dict[tuple[str, int, int], tuple[float, dict[int, tuple[str, str]]]] = {}
         self.inits = 0
 
     # ------------------------------------------------------------ lifecycle
@@ -477,22 +478,28 @@ class ModemTransport:
                 del self._partial[key]
                 log.warning("[modem %s] incomplete inbound from %s: %d of %d parts", self.name,
                             key[0], len(parts), key[2])
-                self._emit_inbound(key[0], "".join(parts[i] for i in sorted(parts)), None, "")
+                self._emit_inbound(key[0], "".join(parts[i][0] for i in sorted(parts)), None,
+                                   "".join(parts[i][1] for i in sorted(parts)))
         key = (sms.sender, sms.concat.reference, sms.concat.total)
         _, parts = self._partial.setdefault(key, (now, {}))
-        parts[sms.concat.sequence] = sms.text
+        parts[sms.concat.sequence] = (sms.text, raw)
         if len(parts) == sms.concat.total:
             del self._partial[key]
-            self._emit_inbound(sms.sender, "".join(parts[i] for i in sorted(parts)),
-                               sms.timestamp, raw)
+            self._emit_inbound(sms.sender, "".join(parts[i][0] for i in sorted(parts)),
+                               sms.timestamp, "".join(parts[i][1] for i in sorted(parts)))
 
     def _emit_inbound(self, sender: str, text: str, when: dt.datetime | None,
                       raw: str) -> None:
-        log.info("[modem %s] inbound SMS from %s (%d chars)", self.name, sender, len(text))
+        # The provider id is a digest of the PDU(s) (which include the SC timestamp): the
+        # same message read again after a crash before AT+CMGD, or re-delivered by the
+        # network, gets the same id and the store drops the repeat.
+        digest = hashlib.sha256((raw or f"{sender}|{when}|{text}").encode()).hexdigest()[:24]
+        log.info("[modem %s] inbound SMS from %s (%d chars) id %s", self.name, sender,
+                 len(text), digest)
         if self._events is not None:
             self._events.on_inbound(InboundSms(transport=self.name, sender=sender,
                                                recipient="", body=text, received_at=when,
-                                               provider_id=""))
+                                               provider_id=f"mo-{digest}"))
 
 
 def _mr(final: Final) -> int | None:
