@@ -21,7 +21,7 @@ from flask import Blueprint, Response, request
 from ivr.api.auth import RateLimiter
 from ivr.api.render import OzekiResult, error, render_json, render_xml
 from ivr.call import SmsRequest
-from ivr.errors import AuthError, SmsError, ValidationError
+from ivr.errors import AuthError, IvrError, SmsError, ValidationError
 from ivr.sms.message import Message, Status
 
 __all__ = ["COMMANDS", "OPENAPI_PATHS", "delivery_report_params", "make_blueprint",
@@ -172,7 +172,11 @@ def make_blueprint(services: Any) -> Blueprint:
                 raise _Failure(error(command, 302, "Dialled", command))
             if not script:
                 raise _Failure(error(command, 302, "Url", command))
-            return OzekiResult(command, fields=[("CallId", calls.originate(number, script))])
+            try:
+                call_id = calls.originate(number, script)
+            except IvrError as exc:
+                raise _Failure(error(command, 402, number, "Failed", detail=str(exc))) from None
+            return OzekiResult(command, fields=[("CallId", call_id)])
         call_id = params.get("callid", "")
         if not call_id:
             raise _Failure(error(command, 302, "CallId", command))

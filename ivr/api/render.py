@@ -31,6 +31,7 @@ STATUS: dict[int, tuple[str, str]] = {
     305: ("Authentication failed", "Authentication failed, bad username or password"),
     306: ("Forbidden User", "User is not allowed to use API in ACL"),
     307: ("ForbiddenAddress", "Use API from this address is forbidden"),
+    402: ("CallConnectFailed", "Call connect to '{0}' failed with result state '{1}'"),
     429: ("RateLimited", "Too many requests: at most {0} per minute for user '{1}'"),
     501: ("SmsDestinationNotFound", "Destination of the SMS is not found"),
     601: ("CallNotFound", "Call not found with ID '{0}'"),

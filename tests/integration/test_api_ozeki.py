@@ -229,3 +229,19 @@ def test_openapi_lists_every_dialect(api: Api) -> None:
     assert spec["openapi"].startswith("3.")
     paths = set(spec["paths"])
     assert "/api" in paths and "/send_message/" in paths and "/api/message" in paths
+
+
+def test_call_commands_reach_the_sip_side(api: Api) -> None:
+    from ivr.voice.calls import CallControl
+
+    api.services.calls = CallControl()
+    listing = etree.fromstring(api.get("command=ListActiveCalls&" + AUTH).content)
+    assert listing.findtext("Code") == "200" and listing.find("ActiveCalls") is not None
+    missing = etree.fromstring(api.get("command=Hangup&" + AUTH + "&CallId=nope").content)
+    assert (missing.findtext("Code"), missing.findtext("Message")) == (
+        "601", "Call not found with ID 'nope'")
+    call = etree.fromstring(api.get("command=Call&" + AUTH + "&Dialled=100&Url=http://a/b")
+                            .content)
+    assert call.findtext("Code") == "402"
+    assert (call.findtext("Message") or "").startswith(
+        "Call connect to '100' failed with result state 'Failed'")
