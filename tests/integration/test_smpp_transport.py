@@ -179,6 +179,18 @@ def test_throttling_is_retryable_and_retries_get_through(
     events.wait_reports(10)
 
 
+def test_throttled_part_of_a_long_message_is_resubmitted_alone(
+        connect: Callable[..., tuple[SmppTransport, Events]],
+        smsc_factory: Callable[..., HappySMSC]) -> None:
+    smsc = smsc_factory(ThrottlingSMSC, every=2)
+    transport, _ = connect(smsc)
+    msg = message(LONG_GSM)
+    result = transport.send(msg)
+    assert len(result.provider_ids) == msg.segments == len(smsc.accepted())   # no duplicates
+    assert smsc.messages() == [("36201234567", LONG_GSM)]
+    assert len(smsc.submits) > msg.segments
+
+
 def test_rejected_destination_is_permanent(connect: Callable[..., tuple[SmppTransport, Events]],
                                            smsc_factory: Callable[..., HappySMSC]) -> None:
     smsc = smsc_factory(RejectingSMSC, reject=r"^999")

@@ -54,6 +54,7 @@ __all__ = ["SmppTransport", "from_url", "canonical_ids"]
 log = logging.getLogger(__name__)
 
 MAX_PDU = 64 * 1024
+_RESUBMIT_CODES = frozenset({"ESME_RTHROTTLED", "ESME_RMSGQFUL"})
 ESME_RX_T_APPN = 0x64        # SMPP 3.4 §5.1.3: "ESME receiver temporary app error" → resend
 
 
@@ -275,27 +276,65 @@ class SmppTransport:
         except ValueError as exc:
             raise TransportError(f"cannot encode message: {exc}", code="ENCODING",
                                  retryable=False, error_code=30008) from None
-        pendings: list[_Pending] = []
         deadline = time.monotonic() + self.submit_timeout
-        try:
-            for fields in pdus:
-                self._bucket.wait(self._stop)
-                if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                    raise TransportError(f"SMPP {self.name}: window full, submit timeout",
-                                         code="TIMEOUT", retryable=True, error_code=30090)
-                pending = _Pending(self._next_seq())
-                pendings.append(pending)
-                self._submit(pending, fields, message.id)
-            ids = [self._await(pending, deadline, message.id) for pending in pendings]
-        finally:
-            with self._lock:
-                for pending in pendings:
-                    self._pending.pop(pending.sequence, None)
-            for _ in pendings:
-                self._slots.release()
+        results: list[str | TransportError] = self._submit_parts(
+            [(i, f) for i, f in enumerate(pdus)], deadline, message.id)
+        backoff = 0.1
+        # Once one part is accepted, a throttled sibling is resubmitted here rather than the
+        # whole message by the dispatcher: resending accepted parts would duplicate them on
+        # the handset (Jasmin #796 shows what requeueing whole messages does).
+        while any(isinstance(r, str) for r in results) and any(
+                isinstance(r, TransportError) for r in results):
+            errors = [r for r in results if isinstance(r, TransportError)]
+            if not all(e.code in _RESUBMIT_CODES for e in errors) or \
+                    time.monotonic() + backoff >= deadline or self._stop.wait(backoff):
+                break
+            backoff = min(2.0, backoff * 2)
+            redo = [(i, pdus[i]) for i, r in enumerate(results) if isinstance(r, TransportError)]
+            log.info("[sms %s] SMPP %s resubmitting %d throttled part(s)", message.id,
+                     self.name, len(redo))
+            for (i, _), outcome in zip(redo, self._submit_parts(redo, deadline, message.id),
+                                       strict=True):
+                results[i] = outcome
+        errors = [r for r in results if isinstance(r, TransportError)]
+        if errors:   # a permanent error wins: retrying cannot fix that part
+            raise next((e for e in errors if not e.retryable), errors[0])
+        ids = [r for r in results if isinstance(r, str)]
         log.info("[sms %s] SMPP %s accepted %d part(s): %s", message.id, self.name,
                  len(ids), ",".join(ids))
         return SubmitResult(provider_ids=ids)
+
+    def _submit_parts(self, parts: list[tuple[int, dict[str, Any]]], deadline: float,
+                      message_id: str) -> list[str | TransportError]:
+        """Pipeline the parts into the window, then collect one id or error per part."""
+        pendings: list[tuple[int, _Pending]] = []
+        outcomes: list[str | TransportError | None] = [None] * len(parts)
+        try:
+            for k, (_index, fields) in enumerate(parts):
+                self._bucket.wait(self._stop)
+                if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                    break
+                pending = _Pending(self._next_seq())
+                pendings.append((k, pending))
+                try:
+                    self._submit(pending, fields, message_id)
+                except TransportError as exc:
+                    pending.error = exc
+                    pending.done.set()
+            for k, pending in pendings:
+                try:
+                    outcomes[k] = self._await(pending, deadline, message_id)
+                except TransportError as exc:
+                    outcomes[k] = exc
+        finally:
+            with self._lock:
+                for _, pending in pendings:
+                    self._pending.pop(pending.sequence, None)
+            for _ in pendings:
+                self._slots.release()
+        return [TransportError(f"SMPP {self.name}: window full until the submit timeout",
+                               code="TIMEOUT", retryable=True, error_code=30090)
+                if outcome is None else outcome for outcome in outcomes]
 
     def _submit(self, pending: _Pending, fields: dict[str, Any], message_id: str) -> None:
         link = self._link
