@@ -91,3 +91,10 @@ def test_overrides_skip_none() -> None:
     settings = apply_overrides(Settings(), {"http.port": 1234, "sip.bind_host": None})
     assert settings.http.port == 1234
     assert settings.sip.bind_host == "127.0.0.1"
+
+
+def test_shipped_sip_conf_example_loads() -> None:
+    root = Path(__file__).resolve().parents[2]
+    settings = load_settings([root / "sip.conf.example"])
+    assert settings.sip.mode == "direct" and settings.sip.bind_host == "127.0.0.1"
+    assert settings.sip.default_script == "ozml_scripts/menu.xml"
