@@ -142,6 +142,8 @@ def _decode_smsc(data: bytes) -> tuple[str, int]:
     length = data[0]
     if length == 0:
         return "", 1
+    if length + 1 > len(data) or length > 11:     # TS 24.011 §8.2.5.1: at most 12 octets
+        raise PduError(f"SMSC field length {length} runs past the PDU", 0)
     toa = data[1]
     digits = _unswap_digits(data[2:1 + length], (length - 1) * 2).rstrip("F")
     return ("+" if toa & 0x70 == 0x10 else "") + digits, 1 + length

@@ -512,9 +512,13 @@ def _mr(final: Final) -> int | None:
 def _text_mode_ok(message: Message) -> bool:
     """Text mode carries one part of printable ASCII (IRA) only; anything else goes as PDU."""
     body = message.body
-    return (not message.silent and body.isascii() and all(32 <= ord(c) < 127 or c in "\r\n"
-                                                          for c in body)
-            and split_message(body, "gsm7").count == 1)
+    if message.silent or not body.isascii() or not all(32 <= ord(c) < 127 or c in "\r\n"
+                                                        for c in body):
+        return False
+    try:
+        return split_message(body, "gsm7").count == 1
+    except ValueError:          # ASCII but not GSM 03.38 (e.g. a backtick)
+        return False
 
 
 def _looks_hex(text: str) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ivr.sms.transports.at import AtParser, Final, Prompt, Urc, parse_fields, transport_error
 
@@ -98,3 +100,25 @@ def test_cme_and_plain_error_mapping() -> None:
     assert not transport_error(Final(False, [], "CME", 4, "+CME ERROR: 4")).retryable
     plain = transport_error(Final(False, [], "ERROR", None, "ERROR"))
     assert plain.retryable and plain.code == "ERROR"
+
+
+STREAM = (b"\r\n+CMTI: \"SM\",1\r\n\r\n+CREG: 0,1\r\n\r\nOK\r\n\r\n+CDS: 25\r\n"
+          b"00064D0B915155214365F7\r\n\r\nRING\r\n\r\n+CMS ERROR: 330\r\n")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, len(STREAM) - 1), max_size=12, unique=True))
+def test_events_do_not_depend_on_read_boundaries(cuts: list[int]) -> None:
+    points = [0, *sorted(cuts), len(STREAM)]
+    p = AtParser()
+    p.begin("AT+CREG?")
+    events: list = []
+    for a, b in zip(points, points[1:], strict=False):
+        events += p.feed(STREAM[a:b])
+    assert events == [
+        Urc("+CMTI", '"SM",1'),
+        Final(True, ["+CREG: 0,1"]),
+        Urc("+CDS", "25", "00064D0B915155214365F7"),
+        Urc("RING", "RING"),
+        Urc("+CMS ERROR", "330"),       # no command pending: reported, not swallowed
+    ]

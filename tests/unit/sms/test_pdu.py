@@ -187,3 +187,13 @@ def test_decode_submits_produced_by_gammu(case: dict) -> None:
     assert (sub.recipient, sub.text, sub.dcs, sub.status_report) == (
         case["recipient"], case["text"], case["dcs"], case["status_report"])
     assert sub.concat == (Concat(*case["concat"]) if case["concat"] else None)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=180))
+def test_decoders_reject_garbage_only_with_pdu_error(data: bytes) -> None:
+    for decode in (decode_pdu, decode_submit, decode_deliver, decode_status_report):
+        try:
+            decode(data.hex())
+        except PduError:
+            pass
