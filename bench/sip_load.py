@@ -1,0 +1,124 @@
+"""Concurrent calls: SIPp places N simultaneous calls of a menu script (digit pressed), for
+N = 10, 50, 100, 200. Reported per level: failed calls, answer time (SIPp's response time of
+the INVITE), RTP pacing measured on the RTP we receive (a Python sink that the SDP points
+every call's audio at; gaps per stream, mean and p99), and the IVR process's CPU.
+Run: .venv/bin/python bench/sip_load.py [--levels 10,50,100,200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "tests" / "data" / "sip" / "press2.xml"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RtpSink:
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.arrivals: dict[int, list[float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                packet = self.sock.recv(2048)
+            except TimeoutError:
+                continue
+            if len(packet) >= 12 and packet[1] & 0x7F == 0:
+                ssrc = int.from_bytes(packet[8:12], "big")
+                self.arrivals.setdefault(ssrc, []).append(time.monotonic())
+
+    def stop(self) -> tuple[int, float, float]:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+        gaps = [(b - a) * 1000 for times in self.arrivals.values()
+                for a, b in zip(times, times[1:], strict=False)]
+        gaps.sort()
+        if not gaps:
+            return 0, 0.0, 0.0
+        return len(self.arrivals), statistics.fmean(gaps), gaps[int(len(gaps) * 0.99)]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_level(calls: int, workdir: Path) -> dict[str, object]:
+    sip_port = free_port()
+    config = workdir / "ivr.conf"
+    config.write_text(f"[ivr]\ndata_dir = {workdir}/var\n[sms]\ndatabase_url = "
+                      f"sqlite:///{workdir}/var/ivr.db\n[sip]\nrtp_port_low = 40000\n"
+                      "rtp_port_high = 41000\n")
+    ivr = subprocess.Popen([sys.executable, "-m", "ivr.cli", "serve", "--no-http", "--config",
+                            str(config), "--script", str(SCRIPT), "--sip-port", str(sip_port)],
+                           cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(2.0)
+    sink = RtpSink()
+    cpu_before, started = cpu_seconds(ivr.pid), time.monotonic()
+    rate = max(1, calls // 5)
+    result = subprocess.run(
+        ["sipp", f"127.0.0.1:{sip_port}", "-sf", str(ROOT / "tools/sipp/uac_load.xml"),
+         "-s", "ivr", "-i", "127.0.0.1", "-p", str(free_port()), "-mp", "46000",
+         "-key", "pcap", "/usr/share/sip-tester/dtmf_2833_2.pcap",
+         "-key", "sink_port", str(sink.port), "-d", "4000", "-r", str(rate), "-l", str(calls),
+         "-m", str(calls), "-nostdin", "-timeout", "90", "-trace_stat", "-stf",
+         str(workdir / "stat.csv"), "-fd", "1"],
+        cwd=workdir, capture_output=True, text=True, timeout=120)
+    elapsed = time.monotonic() - started
+    cpu = (cpu_seconds(ivr.pid) - cpu_before) / elapsed * 100
+    streams, mean_gap, p99_gap = sink.stop()
+    ivr.send_signal(signal.SIGTERM)
+    ivr.wait(30)
+    rows = list(csv.DictReader(open(glob.glob(str(workdir / "stat.csv"))[0]), delimiter=";"))
+    last = rows[-1]
+    answer = last.get("ResponseTime1(C)", "")
+    return {"calls": calls, "ok": int(last["SuccessfulCall(C)"]),
+            "failed": int(last["FailedCall(C)"]), "answer": answer, "streams": streams,
+            "gap_mean": mean_gap, "gap_p99": p99_gap, "cpu": cpu, "sipp_rc": result.returncode}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--levels", default="10,50,100,200")
+    args = parser.parse_args()
+    print(f"command: {' '.join(sys.argv)}")
+    print(f"{'calls':>5} {'ok':>5} {'failed':>6} {'answer (SIPp avg)':>18} {'RTP streams':>11} "
+          f"{'gap mean ms':>11} {'gap p99 ms':>10} {'IVR CPU %':>9}")
+    for level in (int(x) for x in args.levels.split(",")):
+        with tempfile.TemporaryDirectory(prefix="ivr-sipload-") as tmp:
+            r = run_level(level, Path(tmp))
+        print(f"{r['calls']:>5} {r['ok']:>5} {r['failed']:>6} {r['answer']:>18} "
+              f"{r['streams']:>11} {r['gap_mean']:>11.2f} {r['gap_p99']:>10.1f} "
+              f"{r['cpu']:>9.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
