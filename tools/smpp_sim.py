@@ -533,12 +533,16 @@ def main() -> int:
     smsc: HappySMSC = (ThrottlingSMSC(args.host, args.port, every=args.throttle_every, **common)
                        if args.throttle_every else HappySMSC(args.host, args.port, **common))
     smsc.start()
-    print(f"SMSC simulator on {args.host}:{smsc.port} (system_id={args.system_id})")
+    print(f"SMSC simulator on {args.host}:{smsc.port} (system_id={args.system_id})", flush=True)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         smsc.stop()
+    accepted = smsc.accepted()
+    unique = {(s.destination, s.concat, s.text) for s in accepted}
+    print(f"accepted {len(accepted)} submit_sm, {len(accepted) - len(unique)} duplicate(s), "
+          f"{smsc.binds} bind(s)", flush=True)
     return 0
 
 
