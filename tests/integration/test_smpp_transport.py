@@ -191,6 +191,20 @@ def test_throttled_part_of_a_long_message_is_resubmitted_alone(
     assert len(smsc.submits) > msg.segments
 
 
+def test_long_messages_share_a_small_window_without_deadlock(
+        connect: Callable[..., tuple[SmppTransport, Events]],
+        smsc_factory: Callable[..., HappySMSC]) -> None:
+    smsc = smsc_factory()
+    transport, _ = connect(smsc, "window=2&submit_timeout=20")
+    bodies = [f"{n} " + LONG_GSM for n in range(4)]       # 4 messages x 4 parts, 2 slots
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda b: transport.send(message(b)), bodies))
+    assert time.monotonic() - started < 10      # slots return per answer, not per message
+    assert [len(r.provider_ids) for r in results] == [message(b).segments for b in bodies]
+    assert sorted(t for _, t in smsc.messages()) == sorted(bodies)
+
+
 def test_rejected_destination_is_permanent(connect: Callable[..., tuple[SmppTransport, Events]],
                                            smsc_factory: Callable[..., HappySMSC]) -> None:
     smsc = smsc_factory(RejectingSMSC, reject=r"^999")

@@ -319,19 +319,17 @@ class SmppTransport:
                 try:
                     self._submit(pending, fields, message_id)
                 except TransportError as exc:
-                    pending.error = exc
-                    pending.done.set()
+                    self._finish(pending, error=exc)
             for k, pending in pendings:
                 try:
                     outcomes[k] = self._await(pending, deadline, message_id)
                 except TransportError as exc:
                     outcomes[k] = exc
-        finally:
-            with self._lock:
-                for _, pending in pendings:
-                    self._pending.pop(pending.sequence, None)
-            for _ in pendings:
-                self._slots.release()
+        finally:   # late answers after a timeout are ignored; their slots come back here
+            for _, pending in pendings:
+                self._finish(pending, error=TransportError(
+                    f"SMPP {self.name}: send abandoned", code="TIMEOUT", retryable=True,
+                    error_code=30090))
         return [TransportError(f"SMPP {self.name}: window full until the submit timeout",
                                code="TIMEOUT", retryable=True, error_code=30090)
                 if outcome is None else outcome for outcome in outcomes]
@@ -465,10 +463,9 @@ class SmppTransport:
             with self._lock:
                 pending = self._pending.get(seq)
             if pending is not None:
-                pending.status = pdu.status if pdu.command == "submit_sm_resp" else \
-                    (pdu.status or 0x08)
-                pending.message_id = _s(getattr(pdu, "message_id", ""))
-                pending.done.set()
+                self._finish(pending, status=pdu.status if pdu.command == "submit_sm_resp"
+                             else (pdu.status or 0x08),
+                             message_id=_s(getattr(pdu, "message_id", "")))
         elif pdu.command == "deliver_sm":
             status = self._on_deliver(pdu)
             link.write(_make("deliver_sm_resp", seq,
@@ -530,11 +527,25 @@ class SmppTransport:
         with self._lock:
             pending = list(self._pending.values())
         for item in pending:
-            if not item.done.is_set():
-                item.error = TransportError(f"SMPP {self.name} link lost before "
-                                            f"submit_sm_resp ({reason})", code="DISCONNECTED",
-                                            retryable=True)
-                item.done.set()
+            self._finish(item, error=TransportError(
+                f"SMPP {self.name} link lost before submit_sm_resp ({reason})",
+                code="DISCONNECTED", retryable=True))
+
+    def _finish(self, pending: _Pending, *, status: int | None = None, message_id: str = "",
+                error: TransportError | None = None) -> None:
+        """Resolve a submit exactly once and give its window slot back at that moment.
+
+        The slot follows the PDU, not the send() call: a long message waiting for its last
+        parts must not hold slots whose answers already came, or two long messages could
+        each hold half the window and wait for the other until the timeout.
+        """
+        with self._lock:
+            if pending.done.is_set():
+                return
+            self._pending.pop(pending.sequence, None)
+            pending.status, pending.message_id, pending.error = status, message_id, error
+            pending.done.set()
+        self._slots.release()
 
 
 def _int(name: str, params: dict[str, str], key: str, default: int | None) -> int | None:
