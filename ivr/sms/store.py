@@ -23,13 +23,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ivr.errors import StoreError
 from ivr.sms.message import FINAL_STATUSES, Direction, Message, Part, Status
 from ivr.sms.transports.base import DeliveryReport
 
-__all__ = ["MessageQuery", "CallbackJob", "SqliteStore", "ChangeHook", "canonical_ids",
+__all__ = ["MessageQuery", "CallbackJob", "Store", "SqliteStore", "ChangeHook", "canonical_ids",
            "open_store"]
 
 # (message after the change, new status) -> (url, method, params) to call back, or None
@@ -138,6 +138,37 @@ def _ts(value: float | None) -> dt.datetime | None:
 
 def _epoch(value: dt.datetime | None) -> float | None:
     return None if value is None else value.timestamp()
+
+
+class Store(Protocol):
+    """What the service, the dispatcher and the callback worker need from storage.
+
+    Implemented by :class:`SqliteStore` and ``store_postgres.PostgresStore``; the contract
+    tests in ``tests/unit/sms/test_store.py`` run on both.
+    """
+
+    def close(self) -> None: ...
+    def insert(self, message: Message) -> None: ...
+    def get(self, message_id: str) -> Message | None: ...
+    def query(self, q: MessageQuery) -> tuple[list[Message], int]: ...
+    def events(self, message_id: str) -> list[tuple[dt.datetime | None, str, str]]: ...
+    def claim_due(self, worker: str, lease_seconds: float, limit: int = 1,
+                  exclude: Sequence[str] = ()) -> list[Message]: ...
+    def next_due_in(self) -> float | None: ...
+    def mark_sent(self, message_id: str, transport: str, provider_ids: list[str],
+                  references: list[int | None], hook: ChangeHook) -> list[DeliveryReport]: ...
+    def mark_retry(self, message_id: str, delay: float, error: str) -> None: ...
+    def release(self, message_id: str, delay: float = 0.0, reason: str = "") -> None: ...
+    def mark_failed(self, message_id: str, error_code: int, error: str,
+                    hook: ChangeHook) -> None: ...
+    def apply_report(self, report: DeliveryReport, hook: ChangeHook,
+                     modem_window: float = ...) -> Message | None: ...
+    def insert_inbound(self, message: Message, provider_id: str = "") -> bool: ...
+    def callbacks_due(self, limit: int = 20) -> list[CallbackJob]: ...
+    def next_callback_in(self) -> float | None: ...
+    def callback_done(self, job_id: int, state: str = "done", error: str = "") -> None: ...
+    def callback_retry(self, job_id: int, delay: float, error: str) -> None: ...
+    def callback_states(self, message_id: str) -> list[tuple[str, str, int]]: ...
 
 
 class SqliteStore:
@@ -432,9 +463,13 @@ class SqliteStore:
                        (message_id, report.status.value, now,
                         f"part {idx + 1}: repeated report ignored (already {previous.value})"))
             return message_id
+        # HTTP providers give one id for the whole message, stored on every part: the report
+        # then covers each part with that id (SMPP/modem parts have their own ids/references).
         db.execute("UPDATE parts SET status = ?, error_code = ?, updated_at = ? "
-                   "WHERE message_id = ? AND idx = ?",
-                   (report.status.value, report.error_code, now, message_id, idx))
+                   "WHERE message_id = ? AND (idx = ? OR (provider_id != '' AND provider_id = "
+                   "(SELECT provider_id FROM parts WHERE message_id = ? AND idx = ?)))",
+                   (report.status.value, report.error_code, now, message_id, idx, message_id,
+                    idx))
         statuses = [Status(r[0]) for r in db.execute(
             "SELECT status FROM parts WHERE message_id = ?", (message_id,))]
         current = Status(db.execute("SELECT status FROM messages WHERE id = ?",
@@ -567,7 +602,7 @@ def _aggregate(parts: list[Status]) -> Status:
     return Status.SENT
 
 
-def open_store(database_url: str) -> SqliteStore:
+def open_store(database_url: str) -> Store:
     """``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or ``postgresql://...``."""
     if database_url.startswith(("postgresql://", "postgres://")):
         from ivr.sms.store_postgres import PostgresStore

@@ -24,7 +24,7 @@ from ivr.sms.message import Direction, Message, Part, Status, new_message_id
 from ivr.sms.numbers import normalize_number, normalize_sender
 from ivr.sms.routing import Router
 from ivr.sms.settings import SmsSettings
-from ivr.sms.store import MessageQuery, SqliteStore, open_store
+from ivr.sms.store import MessageQuery, Store, open_store
 from ivr.sms.transports.base import DeliveryReport, InboundSms, Transport
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def default_callback_params(message: Message, status: Status) -> dict[str, str]:
 
 
 class SmsService:
-    def __init__(self, settings: SmsSettings, store: SqliteStore,
+    def __init__(self, settings: SmsSettings, store: Store,
                  transports: Mapping[str, Transport], *, clock: Clock | None = None,
                  callback_formats: Mapping[str, CallbackFormatter] | None = None,
                  callback_key: bytes = b"") -> None:
@@ -232,7 +232,8 @@ def build_sms_service(settings: Settings,
                       extra_transports: Mapping[str, Transport] | None = None) -> SmsService:
     from ivr.sms.transports import build_transport
 
-    transports: dict[str, Transport] = {name: build_transport(name, url)
+    public_url = settings.http.public_url or f"http://{settings.http.host}:{settings.http.port}"
+    transports: dict[str, Transport] = {name: build_transport(name, url, public_url)
                                         for name, url in settings.sms.transports.items()}
     transports.update(extra_transports or {})
     if not transports:

@@ -16,20 +16,25 @@ from ivr.sms.transports.base import Transport
 
 __all__ = ["build_transport", "SCHEMES"]
 
-SCHEMES = {"loopback": "loopback", "modem": "modem", "smpp": "smpp", "http": "http",
-           "https": "http", "sip": "sip_message_transport"}
+SCHEMES = {"loopback": "ivr.sms.transports.loopback", "modem": "ivr.sms.transports.modem",
+           "smpp": "ivr.sms.transports.smpp", "http": "ivr.sms.transports.http",
+           "https": "ivr.sms.transports.http", "sip": "ivr.voice.sip_message"}
 
 
-def build_transport(name: str, url: str) -> Transport:
+def build_transport(name: str, url: str, public_url: str = "") -> Transport:
+    """``public_url`` is how providers reach our delivery-report webhooks (HTTP presets)."""
     scheme = urlsplit(url).scheme.lower()
     module_name = SCHEMES.get(scheme.split("+")[0])
     if module_name is None:
         raise ConfigError(f"transport {name}: unknown scheme {scheme!r} in {url!r} "
                           f"(known: {', '.join(sorted(SCHEMES))})")
     try:
-        module = importlib.import_module(f"ivr.sms.transports.{module_name}")
+        module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         raise ConfigError(f"transport {name}: the {scheme} transport is not available in this "
                           f"build ({exc.name})") from None
+    if module_name == "ivr.sms.transports.http":
+        built: Transport = module.from_url(name, url, public_url=public_url)
+        return built
     transport: Transport = module.from_url(name, url)
     return transport
