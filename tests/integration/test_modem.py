@@ -239,3 +239,42 @@ def test_direct_cmt_delivery(run: Callable) -> None:
     sim.inject_sms("+15550005555", "direct")
     assert wait_until(lambda: len(events.inbound) == 1)
     assert events.inbound[0].body == "direct"
+
+
+def test_messages_stored_while_down_are_read_at_start(tmp_path: Path) -> None:
+    sim = ModemSim(link=str(tmp_path / "ttyDOWN")).start()
+    try:
+        long_text = "Stored while the gateway was down. " * 6       # 2 GSM-7 parts
+        sim.inject_sms("+15550006666", long_text)                   # CNMI not set: no +CMTI
+        sim.inject_sms("+15550007777", "short one")
+        assert len(sim.storage) == 3
+        transport = from_url("gsm", f"modem://{sim.link}?{FAST}")
+        events = Events()
+        transport.start(events)
+        try:
+            assert wait_until(lambda: len(events.inbound) == 2)
+            assert sorted((s.sender, s.body) for s in events.inbound) == [
+                ("+15550006666", long_text), ("+15550007777", "short one")]
+            assert wait_until(lambda: not sim.storage)
+        finally:
+            transport.stop()
+    finally:
+        sim.stop()
+
+
+def test_half_received_long_message_stays_on_sim(run: Callable) -> None:
+    sim, transport, events = run()
+    with sim.lock:
+        sim.cnmi[1] = 0                         # keep parts quiet, then announce only one
+    sim.inject_sms("+15550008888", "x" * 300, concat_ref=5)
+    with sim.lock:
+        sim.cnmi[1] = 1
+    sim.emit('+CMTI: "SM",1')
+    assert sim.wait_for(lambda: "AT+CMGR=1" in sim.counters.commands)
+    sim.emit('+CMTI: "SM",2')
+    assert wait_until(lambda: len(events.inbound) == 1)
+    assert events.inbound[0].body == "x" * 300
+    assert wait_until(lambda: not sim.storage)
+    commands = sim.counters.commands
+    # part 1 was deleted only after part 2 was read and the whole message reported
+    assert commands.index("AT+CMGD=1") > commands.index("AT+CMGR=2")

@@ -18,6 +18,7 @@ recipient and a time window as well). Inbound messages (``+CMTI`` then ``AT+CMGR
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -25,7 +26,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -108,7 +109,9 @@ class ModemTransport:
         self._threads: list[threading.Thread] = []
         self._last_io = time.monotonic()
         self._concat_ref = random.randrange(256)
-        self._partial: dict[tuple[str, int, int], tuple[float, dict[int, tuple[str, str]]]] = {}
+        # (sender, concat ref, total) -> (first seen, {seq: (text, pdu, SIM index)})
+        self._partial: dict[tuple[str, int, int],
+                            tuple[float, dict[int, tuple[str, str, int | None]]]] = {}
         self.inits = 0
 
     # ------------------------------------------------------------ lifecycle
@@ -163,6 +166,7 @@ class ModemTransport:
                 delay = self.settings.reopen_delay
                 self._broken.clear()
                 self._ready.set()
+                self._urcs.put(Urc("SCAN", ""))     # read what arrived while we were away
                 log.info("[modem %s] ready on %s", self.name, self.settings.device)
             if self._stopped.wait(min(1.0, self.settings.keepalive / 2)):
                 return
@@ -417,6 +421,8 @@ class ModemTransport:
             fields = parse_fields(urc.text)
             if len(fields) >= 2 and fields[1].isdigit():
                 self._read_stored(fields[0], int(fields[1]))
+        elif urc.name == "SCAN":
+            self._scan_stored()
         elif urc.name == "+CMT":
             if self.settings.mode == "pdu" or _looks_hex(urc.payload):
                 self._inbound(pdu.decode_deliver(urc.payload), urc.payload)
@@ -427,25 +433,59 @@ class ModemTransport:
     def _read_stored(self, memory: str, index: int) -> None:
         if memory and memory != "SM":
             self._command(f'AT+CPMS="{memory}"', check=False)
-        mode = self.settings.mode
-        if mode == "text":
-            self._command("AT+CMGF=0")
-        try:
+        if self._tracked(index):
+            return
+        with self._pdu_mode():
             final = self._command(f"AT+CMGR={index}")
-        finally:
-            if mode == "text":
-                self._command("AT+CMGF=1", check=False)
         body = [line for line in final.lines if not line.startswith("+CMGR:")]
         if not body:
             log.warning("[modem %s] CMGR=%d returned no PDU", self.name, index)
             return
-        decoded = pdu.decode_pdu(body[0])
+        self._stored_pdu(index, body[0])
+
+    def _scan_stored(self) -> None:
+        """After (re)initialising: pick up messages that arrived while we were not listening
+        (AT+CMGL=4, "all", TS 27.005 §3.4.2) and parts of half-received long messages."""
+        with self._pdu_mode():
+            final = self._command("AT+CMGL=4", timeout=self.settings.send_timeout,
+                                  check=False)
+        lines = final.lines
+        for i, line in enumerate(lines):
+            if line.startswith("+CMGL:") and i + 1 < len(lines):
+                index = parse_fields(line[6:])[0]
+                if index.isdigit() and not self._tracked(int(index)):
+                    try:
+                        self._stored_pdu(int(index), lines[i + 1])
+                    except pdu.PduError as exc:
+                        log.warning("[modem %s] stored message %s undecodable: %s",
+                                    self.name, index, exc)
+
+    def _stored_pdu(self, index: int, raw: str) -> None:
+        decoded = pdu.decode_pdu(raw)
         if isinstance(decoded, pdu.StatusReport):
-            self._report(decoded, body[0])
+            self._report(decoded, raw)
+            done = [index]
         else:
-            self._inbound(decoded, body[0])
-        # Deleted only after the event was handed over: the service stores it durably first.
-        self._command(f"AT+CMGD={index}", check=False)
+            done = self._inbound(decoded, raw, index)
+        # Deleted only after the event was handed over (the service stores it durably
+        # first); parts of an incomplete long message stay on the SIM until it is whole.
+        for stored in done:
+            self._command(f"AT+CMGD={stored}", check=False)
+
+    def _tracked(self, index: int) -> bool:
+        return any(index == part[2] for _, parts in self._partial.values()
+                   for part in parts.values())
+
+    @contextlib.contextmanager
+    def _pdu_mode(self) -> Iterator[None]:
+        text = self.settings.mode == "text"
+        if text:
+            self._command("AT+CMGF=0")
+        try:
+            yield
+        finally:
+            if text and self._port is not None:
+                self._command("AT+CMGF=1", check=False)
 
     def _report(self, report: pdu.StatusReport, raw: str) -> None:
         log.info("[modem %s] status report TP-MR %d to %s: TP-ST 0x%02X -> %s", self.name,
@@ -468,25 +508,34 @@ class ModemTransport:
                                       _text_time(fields[5]), st, pdu.status_from_tp_st(st),
                                       pdu.error_code_from_tp_st(st)), text)
 
-    def _inbound(self, sms: pdu.Deliver, raw: str) -> None:
+    def _inbound(self, sms: pdu.Deliver, raw: str, index: int | None = None) -> list[int]:
+        """Report a received message once it is whole; return the SIM indexes now done."""
+        here = [] if index is None else [index]
         if sms.concat is None or sms.concat.total <= 1:
             self._emit_inbound(sms.sender, sms.text, sms.timestamp, raw)
-            return
+            return here
+        done: list[int] = []
         now = time.monotonic()
         for key, (first_seen, parts) in list(self._partial.items()):
             if now - first_seen > self.settings.concat_timeout:
                 del self._partial[key]
                 log.warning("[modem %s] incomplete inbound from %s: %d of %d parts", self.name,
                             key[0], len(parts), key[2])
-                self._emit_inbound(key[0], "".join(parts[i][0] for i in sorted(parts)), None,
-                                   "".join(parts[i][1] for i in sorted(parts)))
+                done += self._emit_parts(key[0], parts, None)
         key = (sms.sender, sms.concat.reference, sms.concat.total)
         _, parts = self._partial.setdefault(key, (now, {}))
-        parts[sms.concat.sequence] = (sms.text, raw)
+        parts[sms.concat.sequence] = (sms.text, raw, index)
         if len(parts) == sms.concat.total:
             del self._partial[key]
-            self._emit_inbound(sms.sender, "".join(parts[i][0] for i in sorted(parts)),
-                               sms.timestamp, "".join(parts[i][1] for i in sorted(parts)))
+            done += self._emit_parts(sms.sender, parts, sms.timestamp)
+        return done
+
+    def _emit_parts(self, sender: str, parts: dict[int, tuple[str, str, int | None]],
+                    when: dt.datetime | None) -> list[int]:
+        order = sorted(parts)
+        self._emit_inbound(sender, "".join(parts[i][0] for i in order), when,
+                           "".join(parts[i][1] for i in order))
+        return [idx for i in order if (idx := parts[i][2]) is not None]
 
     def _emit_inbound(self, sender: str, text: str, when: dt.datetime | None,
                       raw: str) -> None:
