@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
-from ivr.sms.store import CallbackJob, SqliteStore
+from ivr.sms.store import CallbackJob, Store
 
 __all__ = ["CallbackSender", "UrlPolicy", "sign", "with_query"]
 
@@ -80,7 +80,7 @@ class UrlPolicy:
 
 
 class CallbackSender:
-    def __init__(self, store: SqliteStore, key: bytes, policy: UrlPolicy, *,
+    def __init__(self, store: Store, key: bytes, policy: UrlPolicy, *,
                  retry_period: float = 86400.0, timeout: float = 10.0,
                  base_delay: float = 2.0, max_delay: float = 600.0,
                  now: Callable[[], float] | None = None) -> None:

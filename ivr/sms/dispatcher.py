@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ivr.errors import SmsError, TransportError
 from ivr.sms.message import Message
 from ivr.sms.routing import Router
-from ivr.sms.store import ChangeHook, SqliteStore
+from ivr.sms.store import ChangeHook, Store
 from ivr.sms.transports.base import DeliveryReport, Transport
 
 __all__ = ["Dispatcher", "RetryPolicy"]
@@ -71,7 +71,7 @@ class _Bucket:
 
 
 class Dispatcher:
-    def __init__(self, store: SqliteStore, transports: Mapping[str, Transport], router: Router,
+    def __init__(self, store: Store, transports: Mapping[str, Transport], router: Router,
                  hook: ChangeHook, on_early_reports: Callable[[list[DeliveryReport]], None], *,
                  workers: int = 4, lease_seconds: float = 120.0,
                  retry: RetryPolicy = RetryPolicy()) -> None:
@@ -211,8 +211,10 @@ class Dispatcher:
                         exc.message, exc.code, message.attempts, delay)
             self.store.mark_retry(message.id, delay, f"{exc.code}: {exc.message}")
             return
-        code = exc.error_code if not exc.retryable else (30090 if "timeout" in
-                                                          exc.message.lower() else 30008)
+        # Retries exhausted: 30090 when the peer never answered (SMPP submit timeout),
+        # else 30008; a permanent error keeps the transport's own code.
+        no_answer = exc.error_code == 30090 or "timeout" in exc.message.lower()
+        code = exc.error_code if not exc.retryable else (30090 if no_answer else 30008)
         why = exc.message if not exc.retryable else \
             f"gave up after {message.attempts} attempts: {exc.message}"
         log.error("[sms %s] %s: failed permanently: %s (%s)", message.id, name, why, exc.code)
