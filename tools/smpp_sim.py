@@ -26,6 +26,7 @@ import datetime as dt
 import itertools
 import logging
 import re
+import signal
 import socket
 import struct
 import threading
@@ -532,6 +533,10 @@ def main() -> int:
         receipt_delay=args.receipt_delay, undeliver=args.undeliver)
     smsc: HappySMSC = (ThrottlingSMSC(args.host, args.port, every=args.throttle_every, **common)
                        if args.throttle_every else HappySMSC(args.host, args.port, **common))
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)   # a service manager stops us with SIGTERM
     smsc.start()
     print(f"SMSC simulator on {args.host}:{smsc.port} (system_id={args.system_id})", flush=True)
     try:
