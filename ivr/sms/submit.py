@@ -8,6 +8,7 @@ message before returning it: an id handed out is a message that survives a crash
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -222,8 +223,15 @@ def _callback_key(settings: Settings) -> bytes:
     path = Path(settings.ivr.data_dir) / "callback.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+        # Created 0600 from the start (no window where another user could read it), and
+        # O_EXCL so two processes starting together keep one key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32))
     return path.read_text().strip().encode()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from callback_receiver import CallbackReceiver
@@ -173,3 +174,13 @@ def test_callback_gives_up_after_the_retry_period(make_settings: Callable[..., S
         assert all(attempts >= 3 for _, _, attempts in states)
     finally:
         service.stop()
+
+
+def test_generated_callback_key_is_private_and_stable(
+        make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings()
+    first = build_sms_service(settings)
+    path = Path(settings.ivr.data_dir) / "callback.key"
+    assert path.stat().st_mode & 0o777 == 0o600
+    second = build_sms_service(settings)
+    assert first.callbacks.key == second.callbacks.key and len(first.callbacks.key) == 64
