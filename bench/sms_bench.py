@@ -5,6 +5,8 @@
 (b) messages/s store → dispatcher → SmppTransport → SMSC simulator (a separate process,
     ``tools/smpp_sim.py``, so it does not share our GIL) → delivery receipt → delivered,
     with p50/p99 of submit-to-delivered latency, and the duplicates the simulator counted.
+    All messages are submitted as one burst, so the latency includes time in the queue;
+(c) SmppTransport.send alone from 10 threads against the same simulator: the link's ceiling.
 Bounded in count and time. Run:
     .venv/bin/python bench/sms_bench.py [--count 2000] [--workers 8] [--timeout 120]
 """

@@ -221,7 +221,7 @@ class SmppTransport:
         return self._bound.is_set() and not self._stop.is_set()
 
     def wait_bound(self, timeout: float) -> bool:
-        """Block until bound (tests and ``ivr send-sms --wait`` use it)."""
+        """Block until bound or ``timeout``; for tests and tools that want to send at once."""
         return self._bound.wait(timeout)
 
     # -- sending ---------------------------------------------------------------------------
