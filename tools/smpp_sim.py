@@ -398,6 +398,19 @@ class HappySMSC:
             session.send(_make("enquire_link", next(session.seq)))
         return len(sessions)
 
+    def send_unbind(self) -> int:
+        """SMSC-initiated unbind (SMPP 3.4 §4.2), e.g. for maintenance; the ESME must answer
+        unbind_resp, after which the simulator closes the connection."""
+        with self.lock:
+            sessions = [s for s in self.sessions if s.bound and not s.closed]
+        for session in sessions:
+            session.send(_make("unbind", next(session.seq)))
+        return len(sessions)
+
+    def _on_unbind_resp(self, session: _Session, pdu: Any) -> None:
+        session.bound = ""
+        session.close()
+
     def send_mo(self, source: str, destination: str, text: str) -> bool:
         """Push a mobile-originated SMS (deliver_sm, esm_class 0) to a bound receiver."""
         target = self._any_receiver()

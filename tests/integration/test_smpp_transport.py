@@ -282,6 +282,28 @@ def test_enquire_link_both_ways(connect: Callable[..., tuple[SmppTransport, Even
     assert transport.healthy() and smsc.binds == 1
 
 
+def test_smsc_initiated_unbind_rebinds(connect: Callable[..., tuple[SmppTransport, Events]],
+                                       smsc_factory: Callable[..., HappySMSC]) -> None:
+    smsc = smsc_factory()
+    transport, _ = connect(smsc)
+    assert smsc.send_unbind() == 1
+    _wait(lambda: smsc.command_count("unbind_resp") == 1, 10, "unbind_resp")
+    _wait(lambda: smsc.binds == 2 and transport.healthy(), 15, "rebind")
+    assert transport.send(message("after maintenance")).provider_ids
+
+
+def test_throughput_cap_spaces_submits(connect: Callable[..., tuple[SmppTransport, Events]],
+                                       smsc_factory: Callable[..., HappySMSC]) -> None:
+    smsc = smsc_factory()
+    transport, _ = connect(smsc, "throughput=20")
+    started = time.monotonic()
+    for n in range(11):
+        transport.send(message(f"t{n}"))
+    assert time.monotonic() - started >= 0.45          # 1 token at start, then 20/s
+    times = [s.at for s in smsc.submits]
+    assert times[-1] - times[0] >= 0.45
+
+
 def test_inbound_sms(connect: Callable[..., tuple[SmppTransport, Events]],
                      smsc_factory: Callable[..., HappySMSC]) -> None:
     smsc = smsc_factory()
