@@ -88,12 +88,18 @@ class HttpServer:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Close the listener and every connection from inside waitress's own loop thread
+        (closing them from here races its select() and raises EBADF there); with its socket
+        map empty the loop returns, then the worker threads finish their requests."""
         server = self._server
-        while server._map:  # close the listener, the wake-up trigger and open channels
+
+        def close_all() -> None:
             for channel in list(server._map.values()):
                 channel.handle_close()
-        server.task_dispatcher.shutdown(timeout=timeout)
+
+        server.trigger.pull_trigger(close_all)
         self._thread.join(timeout)
+        server.task_dispatcher.shutdown(timeout=timeout)
 
 
 def serve_http(app: Flask, host: str, port: int, threads: int = 16) -> HttpServer:
