@@ -24,6 +24,7 @@ import datetime as dt
 import os
 import re
 import select
+import signal
 import sys
 import threading
 import time
@@ -595,15 +596,17 @@ def main(argv: list[str] | None = None) -> int:
                   report_delay=args.report_delay, report_status=args.report_status)
     sim: ModemSim = (PowerUpModem(not_ready=args.not_ready, **common) if args.not_ready
                      else ModemSim(**common))  # type: ignore[arg-type]
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     sim.start()
     print(sim.device, flush=True)
+    shown = 0
     try:
         while True:
-            time.sleep(1)
+            time.sleep(0.2)
             with sim.lock:
-                for part in sim.sent[len(getattr(sim, "_shown", [])):]:
-                    print(f"MR {part.mr} -> {part.recipient}: {part.text!r}", flush=True)
-                sim._shown = list(sim.sent)  # type: ignore[attr-defined]
+                new, shown = sim.sent[shown:], len(sim.sent)
+            for part in new:
+                print(f"MR {part.mr} -> {part.recipient}: {part.text!r}", flush=True)
     except KeyboardInterrupt:
         pass
     finally:

@@ -278,3 +278,42 @@ def test_half_received_long_message_stays_on_sim(run: Callable) -> None:
     commands = sim.counters.commands
     # part 1 was deleted only after part 2 was read and the whole message reported
     assert commands.index("AT+CMGD=1") > commands.index("AT+CMGR=2")
+
+
+def test_send_itself_detects_a_hung_modem(run: Callable) -> None:
+    sim, transport, _ = run(HungModem(), query="keepalive=60&timeout=1")
+    assert sim.wait_for(lambda: "AT+CMGL=4" in sim.counters.commands)   # start-up scan done
+    sim.hang(2.0)
+    with pytest.raises(TransportError) as err:
+        transport.send(message("+15551234567", "into the void"))
+    assert (err.value.code, err.value.retryable) == ("TIMEOUT", True)
+    assert not transport.healthy()
+    assert transport.wait_ready(20)
+    transport.send(message("+15551234567", "back"))
+    assert sim.texts() == ["back"]
+
+
+def test_simulator_runs_by_hand(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    link = tmp_path / "ttyHAND"
+    tool = Path(__file__).parents[2] / "tools" / "modem_sim.py"
+    proc = subprocess.Popen([sys.executable, str(tool), "--link", str(link),
+                             "--report-delay", "0.1"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == str(link)
+        transport = from_url("gsm", f"modem://{link}?{FAST}")
+        events = Events()
+        transport.start(events)
+        try:
+            assert transport.wait_ready(15)
+            assert transport.send(message("+15551234567", "by hand")).references == [0]
+            assert wait_until(lambda: len(events.reports) == 1)
+        finally:
+            transport.stop()
+        assert proc.stdout.readline().strip() == "MR 0 -> +15551234567: 'by hand'"
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0

@@ -113,6 +113,7 @@ class ModemTransport:
         self._partial: dict[tuple[str, int, int],
                             tuple[float, dict[int, tuple[str, str, int | None]]]] = {}
         self.inits = 0
+        self._init_thread = 0                     # the supervisor, while it initialises
 
     # ------------------------------------------------------------ lifecycle
     def start(self, events: TransportEvents) -> None:
@@ -255,6 +256,11 @@ class ModemTransport:
         """Run one command; ``data`` is written after the ``> `` prompt, ended by Ctrl-Z."""
         timeout = timeout or self.settings.command_timeout
         with self._command_lock:
+            if self._broken.is_set() and threading.get_ident() != self._init_thread:
+                # A command before us timed out: the modem's state is unknown until the
+                # supervisor has re-initialised it; do not queue behind it.
+                raise TransportError(f"modem {self.name} not ready (re-initialising)",
+                                     code="NOT_READY")
             while not self._finals.empty():      # drop results of a command that timed out
                 self._finals.get_nowait()
             with self._io_lock:
@@ -284,6 +290,7 @@ class ModemTransport:
     def _initialise(self) -> None:
         s = self.settings
         self.inits += 1
+        self._init_thread = threading.get_ident()
         # Some modems swallow the first command after open (autobaud): probe a few times.
         for attempt in range(3):
             try:
@@ -447,7 +454,7 @@ class ModemTransport:
         """After (re)initialising: pick up messages that arrived while we were not listening
         (AT+CMGL=4, "all", TS 27.005 §3.4.2) and parts of half-received long messages."""
         with self._pdu_mode():
-            final = self._command("AT+CMGL=4", timeout=self.settings.send_timeout,
+            final = self._command("AT+CMGL=4", timeout=3 * self.settings.command_timeout,
                                   check=False)
         lines = final.lines
         for i, line in enumerate(lines):
