@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from ivr.config import Settings, apply_overrides, load_settings
+from ivr.errors import ConfigError
 
 __all__ = ["register"]
 
@@ -78,10 +79,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     from ivr.service import Runtime
 
-    if not args.verbose:  # a server logs its calls and messages unless asked otherwise
-        logging.getLogger().setLevel(logging.INFO)
-
     settings = settings_from_args(args)
+    if not args.verbose:  # [ivr] log_level (INFO: a server logs its calls and messages)
+        level = logging.getLevelName(settings.ivr.log_level.upper())
+        if not isinstance(level, int):
+            raise ConfigError(f"[ivr] log_level {settings.ivr.log_level!r}: use DEBUG, INFO, "
+                              "WARNING or ERROR")
+        logging.getLogger().setLevel(level)
+
     runtime = Runtime(settings)
     demo = runtime.services.users.ensure_demo_user() if settings.http.demo_user else None
     stop = threading.Event()
