@@ -317,3 +317,20 @@ def test_simulator_runs_by_hand(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+
+
+def test_wrong_pin_is_entered_only_once(tmp_path: Path) -> None:
+    sim = ModemSim(link=str(tmp_path / "ttyPIN"), pin="1111").start()
+    transport = from_url("gsm", f"modem://{sim.link}?{FAST}&pin=2222")
+    transport.settings.reopen_delay = 0.05
+    transport.start(Events())
+    try:
+        assert wait_until(lambda: transport.inits >= 3, 15)
+        assert not transport.healthy()
+        assert sim.counters.commands.count('AT+CPIN="2222"') == 1
+        with pytest.raises(TransportError) as err:
+            transport.send(message("+15551234567", "x"))
+        assert err.value.retryable
+    finally:
+        transport.stop()
+        sim.stop()

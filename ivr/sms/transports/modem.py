@@ -114,6 +114,7 @@ class ModemTransport:
                             tuple[float, dict[int, tuple[str, str, int | None]]]] = {}
         self.inits = 0
         self._init_thread = 0                     # the supervisor, while it initialises
+        self._pin_rejected = False                # never send a wrong PIN twice
 
     # ------------------------------------------------------------ lifecycle
     def start(self, events: TransportEvents) -> None:
@@ -312,7 +313,17 @@ class ModemTransport:
             if not s.pin:
                 raise TransportError(f"modem {self.name}: SIM wants a PIN; add pin= to the "
                                      "URL", code="CPIN", retryable=False)
-            self._command(f'AT+CPIN="{s.pin}"')
+            if self._pin_rejected:
+                raise TransportError(f"modem {self.name}: the SIM refused pin= once; not "
+                                     "trying again (3 wrong PINs lock the SIM with a PUK)",
+                                     code="CPIN", retryable=False)
+            try:
+                self._command(f'AT+CPIN="{s.pin}"')
+            except TransportError:
+                self._pin_rejected = True
+                log.error("[modem %s] SIM rejected the configured PIN; fix pin= and restart",
+                          self.name)
+                raise
         self._wait_registration()
         if s.smsc:
             self._command(f'AT+CSCA="{s.smsc}",{145 if s.smsc.startswith("+") else 129}')
