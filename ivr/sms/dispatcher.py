@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from ivr.errors import SmsError, TransportError
 from ivr.sms.message import Message
+from ivr.sms.ratelimit import TokenBucket
 from ivr.sms.routing import Router
 from ivr.sms.store import ChangeHook, Store
 from ivr.sms.transports.base import DeliveryReport, Transport
@@ -39,37 +40,6 @@ class RetryPolicy:
         return raw * random.uniform(0.8, 1.2)
 
 
-class _Bucket:
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.tokens = 1.0
-        self.last = time.monotonic()
-        self.lock = threading.Lock()
-
-    def time_to_token(self) -> float:
-        """Seconds until a token is available (0 = now); does not take it."""
-        if self.rate <= 0:
-            return 0.0
-        with self.lock:
-            tokens = min(max(1.0, self.rate),
-                         self.tokens + (time.monotonic() - self.last) * self.rate)
-        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
-
-    def wait(self, stop: threading.Event) -> None:
-        if self.rate <= 0:
-            return
-        while not stop.is_set():
-            with self.lock:
-                now = time.monotonic()
-                self.tokens = min(max(1.0, self.rate), self.tokens + (now - self.last) * self.rate)
-                self.last = now
-                if self.tokens >= 1.0:
-                    self.tokens -= 1.0
-                    return
-                need = (1.0 - self.tokens) / self.rate
-            stop.wait(need)
-
-
 class Dispatcher:
     def __init__(self, store: Store, transports: Mapping[str, Transport], router: Router,
                  hook: ChangeHook, on_early_reports: Callable[[list[DeliveryReport]], None], *,
@@ -85,7 +55,7 @@ class Dispatcher:
         self.retry = retry
         self._slots = {name: threading.BoundedSemaphore(max(1, t.max_in_flight))
                        for name, t in transports.items()}
-        self._buckets = {name: _Bucket(t.rate_limit) for name, t in transports.items()}
+        self._buckets = {name: TokenBucket(t.rate_limit) for name, t in transports.items()}
         self._in_flight = dict.fromkeys(transports, 0)
         self._count_lock = threading.Lock()
         self._stop = threading.Event()

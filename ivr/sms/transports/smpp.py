@@ -39,6 +39,7 @@ from smpplib import smpp
 from ivr.errors import ConfigError, TransportError
 from ivr.sms.encoding import gsm7_decode, gsm7_encode, split_message
 from ivr.sms.message import Message
+from ivr.sms.ratelimit import TokenBucket
 from ivr.sms.transports.base import DeliveryReport, InboundSms, SubmitResult, TransportEvents
 from ivr.sms.transports.smpp_receipt import (
     canonical_ids,
@@ -104,28 +105,6 @@ class _Link:
         return out
 
 
-class _TokenBucket:
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.tokens = 1.0
-        self.last = time.monotonic()
-        self.lock = threading.Lock()
-
-    def wait(self, stop: threading.Event) -> None:
-        if self.rate <= 0:
-            return
-        while not stop.is_set():
-            with self.lock:
-                now = time.monotonic()
-                self.tokens = min(max(1.0, self.rate), self.tokens + (now - self.last) * self.rate)
-                self.last = now
-                if self.tokens >= 1.0:
-                    self.tokens -= 1.0
-                    return
-                need = (1.0 - self.tokens) / self.rate
-            stop.wait(need)
-
-
 def _make(command: str, sequence: int, **fields: Any) -> Any:
     """smpplib's make_pdu with an explicit sequence_number (2.2.4 ignores the ``sequence``
     keyword when no client object is given and writes 0)."""
@@ -188,7 +167,7 @@ class SmppTransport:
         self._seq = 0
         self._pending: dict[int, _Pending] = {}
         self._slots = threading.BoundedSemaphore(window)
-        self._bucket = _TokenBucket(throughput)
+        self._bucket = TokenBucket(throughput)
         self._link: _Link | None = None
         self._bound = threading.Event()
         self._stop = threading.Event()
