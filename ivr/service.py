@@ -69,14 +69,20 @@ class Runtime:
         self._http: Any = None
 
     def start(self) -> None:
+        from ivr.api.notify import Notifier
+
         settings, services = self.settings, self.services
+        notifier = Notifier(settings.http.notification_url).start()
+        services.notifier = notifier
+        if settings.http.notification_url:
+            services.sms.final_listeners.append(notifier.sms_final)
         services.sms.start()
         if settings.sip.enabled:
             from ivr.ozml.interpreter import Interpreter
             from ivr.voice.engine import VoiceEngine
 
             interpreter = Interpreter(settings.ozml, services.sms, base_dir=".")
-            self._voice = VoiceEngine(settings, interpreter)
+            self._voice = VoiceEngine(settings, interpreter, notify=notifier.notify)
             self._voice.start()
             services.calls = self._voice.calls
         if settings.http.enabled:
@@ -96,3 +102,5 @@ class Runtime:
             except Exception:  # shutting down: log and keep stopping the rest
                 log.exception("error while stopping %s", name)
         self.services.sms.stop()
+        if self.services.notifier is not None:
+            self.services.notifier.stop()

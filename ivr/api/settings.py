@@ -17,3 +17,4 @@ class HttpSettings:
     demo_user: bool = False          # create HTTP_User_1/qwe123 (make run only)
     max_segments: int = 10
     rate_limit_per_minute: int = 600  # per user, 0 = unlimited
+    notification_url: str = ""       # receives CallConnected/CallEnded/SmsDelivered (POST form)

@@ -75,6 +75,8 @@ class SmsService:
             retry_period=settings.callback_retry_period, timeout=settings.callback_timeout,
             base_delay=settings.callback_retry_base, max_delay=settings.callback_retry_max)
         self._started = False
+        # Called with a message when a delivery report made it final (ivr.api.notify).
+        self.final_listeners: list[Callable[[Message], None]] = []
 
     # -- accepting -----------------------------------------------------------------------
     def submit(self, request: SmsRequest) -> Message:
@@ -154,6 +156,9 @@ class SmsService:
         log.info("[sms %s] part report %s -> message %s", message.id, report.status.value,
                  message.status.value)
         self.callbacks.wake()
+        if message.is_final:
+            for listener in self.final_listeners:
+                listener(message)
 
     def _apply_all(self, reports: list[DeliveryReport]) -> None:
         """Early reports were applied by the store with the submit result; notify only."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from ivr.config import Settings
@@ -18,7 +20,8 @@ log = logging.getLogger(__name__)
 
 
 class VoiceEngine:
-    def __init__(self, settings: Settings, interpreter: Any) -> None:
+    def __init__(self, settings: Settings, interpreter: Any,
+                 notify: Callable[[str, dict[str, str]], None] | None = None) -> None:
         self.settings = settings
         self.interpreter = interpreter
         self.dialplan = Dialplan(settings.sip.dialplan, settings.sip.default_script)
@@ -28,6 +31,7 @@ class VoiceEngine:
         self.endpoint = SipEndpoint(settings.sip, self._on_invite)
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
+        self._notify = notify
 
     def start(self) -> None:
         self.endpoint.start()
@@ -43,6 +47,13 @@ class VoiceEngine:
         script = self.dialplan.script_for(leg.callee)
         variables = header_variables(leg.invite.headers)
         call = SipCall(leg, self.tts, self.settings.audio, variables)
+        if self._notify is not None:
+            notify = self._notify
+            leg.on_answer = lambda answered: notify("CallConnected", _call_params(answered))
+            leg.on_end = lambda ended: notify("CallEnded", {
+                **_call_params(ended), "Reason": ended.end_reason,
+                "TalkDuration": f"{max(0.0, time.time() - ended.answered_at):.0f}"
+                if ended.answered_at else "0"})
         self.calls.add(call)
         thread = threading.Thread(target=self._run, args=(call, script),
                                   name=f"call-{leg.call_id[:8]}", daemon=True)
@@ -58,3 +69,7 @@ class VoiceEngine:
             self.calls.remove(call.call_id)
             with self._lock:
                 self._threads.discard(threading.current_thread())
+
+
+def _call_params(leg: SipLeg) -> dict[str, str]:
+    return {"CallId": leg.call_id, "Caller": leg.caller, "Callee": leg.callee}

@@ -103,6 +103,7 @@ class SipLeg:
     event_pt: int | None = None
     on_dtmf: Callable[[str], None] | None = None
     on_end: Callable[[SipLeg], None] | None = None
+    on_answer: Callable[[SipLeg], None] | None = None
     created: float = field(default_factory=time.time)
     answered_at: float = 0.0
     _final: bytes = b""
@@ -157,6 +158,8 @@ class SipLeg:
                          daemon=True).start()
         log.info("[call %s] answered (%.0f ms after the INVITE)", self.call_id,
                  (self.answered_at - self.created) * 1000)
+        if self.on_answer is not None:
+            self.on_answer(self)
 
     def _retransmit_until_ack(self) -> None:
         interval, started = T1, time.monotonic()
