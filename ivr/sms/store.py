@@ -476,8 +476,14 @@ class SqliteStore:
                                     (message_id,)).fetchone()[0])
         new = _aggregate(statuses)
         if new != current and current not in FINAL_STATUSES and new in FINAL_STATUSES:
-            delivered_at = (report.done_at.timestamp() if report.done_at else now) \
-                if new == Status.DELIVERED else None
+            delivered_at = None
+            if new == Status.DELIVERED:
+                # The SMSC's "done date" has one-minute resolution and the SMSC's clock; when
+                # it lands before our own send time, the time the report arrived is truer.
+                sent_at = db.execute("SELECT sent_at FROM messages WHERE id = ?",
+                                     (message_id,)).fetchone()[0]
+                done = report.done_at.timestamp() if report.done_at else now
+                delivered_at = done if sent_at is None or done >= sent_at else now
             error_code = None if new == Status.DELIVERED else (report.error_code or 30008)
             db.execute("UPDATE messages SET status = ?, updated_at = ?, error_code = "
                        "COALESCE(?, error_code), delivered_at = COALESCE(?, delivered_at), "
