@@ -130,7 +130,9 @@ class SipLeg:
 
     # -- answering -----------------------------------------------------------------------
     def answer(self) -> None:
-        from pyVoIP.RTP import PayloadType, RTPClient, TransmitType
+        from pyVoIP.RTP import PayloadType, TransmitType
+
+        from ivr.voice.media import PacedRTPClient
 
         with self._lock:
             if self.state != "ringing":
@@ -141,8 +143,9 @@ class SipLeg:
             if self.event_pt is not None:
                 assoc[self.event_pt] = PayloadType.EVENT
             host = self.endpoint.settings.bind_host
-            rtp = RTPClient(assoc, host, self.rtp_port, self.offer.address, self.offer.port,
-                            TransmitType.SENDRECV, dtmf=self._digit)
+            rtp = PacedRTPClient(assoc, host, self.rtp_port, self.offer.address,
+                                 self.offer.port, TransmitType.SENDRECV, dtmf=self._digit,
+                                 clock=self.endpoint.media_clock)
             rtp.start()
             self.rtp = rtp
             body = sipmsg.answer_sdp(host, self.rtp_port, self.event_pt,
@@ -280,6 +283,9 @@ class SipEndpoint:
         self.settings = settings
         self.on_invite = on_invite
         self.ports = PortPool(settings.rtp_port_low, settings.rtp_port_high)
+        from ivr.voice.media import MediaClock
+
+        self.media_clock = MediaClock()
         self._sock: socket.socket | None = None
         self._legs: dict[str, SipLeg] = {}
         self._pending: dict[tuple[str, int, str], queue.Queue[sipmsg.SipMessage]] = {}
@@ -341,6 +347,7 @@ class SipEndpoint:
             except VoiceError as exc:
                 log.warning("unregister failed: %s", exc)
         self._stop.set()
+        self.media_clock.stop()
         if self._thread is not None:
             self._thread.join(2)
         if self._sock is not None:
