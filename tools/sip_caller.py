@@ -61,7 +61,9 @@ def _headers(text: str) -> dict[str, str]:
 
 def place_call(target: str, *, callee: str = "ivr", caller: str = "15550001111",
                digits: list[tuple[float, str]] | None = None, duration: float = 15.0,
-               hangup_after: float | None = None, local_ip: str = "127.0.0.1") -> CallResult:
+               hangup_after: float | None = None, local_ip: str = "127.0.0.1",
+               talk: tuple[float, float] | None = None) -> CallResult:
+    """``talk=(start, seconds)``: send a 440 Hz PCMU tone from ``start`` s after the answer."""
     host, _, port_text = target.partition(":")
     remote = (host, int(port_text or 5060))
     sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -136,6 +138,19 @@ def place_call(target: str, *, callee: str = "ivr", caller: str = "15550001111",
         sip.close()
         rtp.close()
         return result
+    if talk is not None:
+        def speak() -> None:
+            start, seconds = talk
+            time.sleep(start)
+            lin = b"".join(int(8000 * __import__("math").sin(2 * 3.14159 * 440 * i / 8000))
+                           .to_bytes(2, "little", signed=True) for i in range(160))
+            payload = audioop.lin2ulaw(lin, 2)
+            for n in range(int(seconds / 0.02)):
+                header = struct.pack("!BBHII", 0x80, 0, n & 0xFFFF, n * 160, 4242)
+                rtp.sendto(header + payload, remote_rtp)
+                time.sleep(0.02)
+
+        threading.Thread(target=speak, daemon=True).start()
     pending = sorted(digits or [])
     ssrc, seq = random.randint(1, 2**31), random.randint(0, 1000)
     end = answered_at[0] + duration

@@ -208,3 +208,27 @@ def test_unreachable_registrar_fails_within_seconds(start_ivr: Callable[..., Ivr
         start_ivr(mode="register", server="127.0.0.1", server_port=free_port(),
                   username="ivr", password="x")
     assert time.monotonic() - started < 15
+
+
+def test_record_keeps_caller_audio_until_finish_key(start_ivr: Callable[..., Ivr],
+                                                    tmp_path: Path) -> None:
+    import wave
+
+    from ivr.voice import audio
+
+    script = tmp_path / "record.xml"
+    script.write_text('<Response><Record Duration="20" FinishDigits="#" Beep="false"/>'
+                      "<SendSms Recipient=\"+3697\">$recordduration</SendSms></Response>")
+    ivr = start_ivr(script=str(script))
+    result = place_call(f"127.0.0.1:{ivr.port}", talk=(0.3, 2.0), digits=[(3.0, "#")],
+                        duration=10)
+    assert result.bye_from_ivr
+    [path] = list(Path(ivr.settings.audio.recordings_dir).glob("*.wav"))
+    with wave.open(str(path)) as recording:
+        assert (recording.getframerate(), recording.getnchannels()) == (8000, 1)
+        frames = recording.readframes(recording.getnframes())
+    seconds = len(frames) / 2 / 8000
+    assert 1.5 <= seconds <= 2.6, seconds                  # the 2 s the caller spoke
+    assert audio.rms_u8(audio.wav_to_u8(path.read_bytes())) > 10
+    assert wait_until(lambda: len(ivr.messages()) == 1)
+    assert 1.5 <= float(ivr.messages()[0].body) <= 2.6  # type: ignore[attr-defined]
