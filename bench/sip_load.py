@@ -1,7 +1,8 @@
 """Concurrent calls: SIPp places N simultaneous calls of a menu script (digit pressed), for
 N = 10, 50, 100, 200. Reported per level: failed calls, answer time (SIPp's response time of
 the INVITE), RTP pacing measured on the RTP we receive (a Python sink that the SDP points
-every call's audio at; gaps per stream, mean and p99), and the IVR process's CPU.
+every call's audio at; gaps per stream, mean and p99), and the IVR processes' CPU. With --processes N, N `ivr serve` processes run behind a local
+Kamailio dispatcher (tools/kamailio/dispatcher.cfg, round robin) that SIPp calls.
 Run: .venv/bin/python bench/sip_load.py [--levels 10,50,100,200]
 """
 
@@ -70,51 +71,76 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_level(calls: int, workdir: Path) -> dict[str, object]:
+def start_ivr(workdir: Path, index: int) -> tuple[subprocess.Popen[bytes], int]:
     sip_port = free_port()
-    config = workdir / "ivr.conf"
-    config.write_text(f"[ivr]\ndata_dir = {workdir}/var\n[sms]\ndatabase_url = "
-                      f"sqlite:///{workdir}/var/ivr.db\n[sip]\nrtp_port_low = 40000\n"
-                      "rtp_port_high = 41000\n")
+    low = 40000 + 1000 * index
+    config = workdir / f"ivr{index}.conf"
+    config.write_text(f"[ivr]\ndata_dir = {workdir}/var{index}\n[sms]\ndatabase_url = "
+                      f"sqlite:///{workdir}/var{index}/ivr.db\n[sip]\nrtp_port_low = {low}\n"
+                      f"rtp_port_high = {low + 999}\n")
     ivr = subprocess.Popen([sys.executable, "-m", "ivr.cli", "serve", "--no-http", "--config",
                             str(config), "--script", str(SCRIPT), "--sip-port", str(sip_port)],
                            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return ivr, sip_port
+
+
+def run_level(calls: int, workdir: Path, processes: int = 1) -> dict[str, object]:
+    ivrs = [start_ivr(workdir, i) for i in range(processes)]
     time.sleep(2.0)
+    balancer = None
+    target_port = ivrs[0][1]
+    if processes > 1:
+        sys.path.insert(0, str(ROOT / "tools"))
+        from kamailio.run import Kamailio
+
+        target_port = free_port()
+        balancer = Kamailio(target_port, dispatch_to=[f"127.0.0.1:{port}" for _, port in ivrs])
+        balancer.__enter__()
     sink = RtpSink()
-    cpu_before, started = cpu_seconds(ivr.pid), time.monotonic()
+    cpu_before = [cpu_seconds(ivr.pid) for ivr, _ in ivrs]
+    started = time.monotonic()
     rate = max(1, calls // 5)
-    result = subprocess.run(
-        ["sipp", f"127.0.0.1:{sip_port}", "-sf", str(ROOT / "tools/sipp/uac_load.xml"),
-         "-s", "ivr", "-i", "127.0.0.1", "-p", str(free_port()), "-mp", "46000",
-         "-key", "pcap", "/usr/share/sip-tester/dtmf_2833_2.pcap",
-         "-key", "sink_port", str(sink.port), "-d", "4000", "-r", str(rate), "-l", str(calls),
-         "-m", str(calls), "-nostdin", "-timeout", "90", "-trace_stat", "-stf",
-         str(workdir / "stat.csv"), "-fd", "1"],
-        cwd=workdir, capture_output=True, text=True, timeout=120)
-    elapsed = time.monotonic() - started
-    cpu = (cpu_seconds(ivr.pid) - cpu_before) / elapsed * 100
-    streams, mean_gap, p99_gap = sink.stop()
-    ivr.send_signal(signal.SIGTERM)
-    ivr.wait(30)
+    try:
+        result = subprocess.run(
+            ["sipp", f"127.0.0.1:{target_port}", "-sf", str(ROOT / "tools/sipp/uac_load.xml"),
+             "-s", "ivr", "-i", "127.0.0.1", "-p", str(free_port()), "-mp", "46000",
+             "-key", "pcap", "/usr/share/sip-tester/dtmf_2833_2.pcap",
+             "-key", "sink_port", str(sink.port), "-d", "4000", "-r", str(rate),
+             "-l", str(calls), "-m", str(calls), "-nostdin", "-timeout", "90", "-trace_stat",
+             "-stf", str(workdir / "stat.csv"), "-fd", "1"],
+            cwd=workdir, capture_output=True, text=True, timeout=120)
+        elapsed = time.monotonic() - started
+        cpu = sum(cpu_seconds(ivr.pid) - before
+                  for (ivr, _), before in zip(ivrs, cpu_before, strict=True)) / elapsed * 100
+    finally:
+        streams, mean_gap, p99_gap = sink.stop()
+        for ivr, _ in ivrs:
+            ivr.send_signal(signal.SIGTERM)
+        for ivr, _ in ivrs:
+            ivr.wait(30)
+        if balancer is not None:
+            balancer.__exit__(None, None, None)
     rows = list(csv.DictReader(open(glob.glob(str(workdir / "stat.csv"))[0]), delimiter=";"))
     last = rows[-1]
-    answer = last.get("ResponseTime1(C)", "")
     return {"calls": calls, "ok": int(last["SuccessfulCall(C)"]),
-            "failed": int(last["FailedCall(C)"]), "answer": answer, "streams": streams,
-            "gap_mean": mean_gap, "gap_p99": p99_gap, "cpu": cpu, "sipp_rc": result.returncode}
+            "failed": int(last["FailedCall(C)"]), "answer": last.get("ResponseTime1(C)", ""),
+            "streams": streams, "gap_mean": mean_gap, "gap_p99": p99_gap, "cpu": cpu,
+            "sipp_rc": result.returncode}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--levels", default="10,50,100,200")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="ivr serve processes behind a Kamailio dispatcher (1 = direct)")
     args = parser.parse_args()
     print(f"command: {' '.join(sys.argv)}")
     print(f"{'calls':>5} {'ok':>5} {'failed':>6} {'answer (SIPp avg)':>18} {'RTP streams':>11} "
-          f"{'gap mean ms':>11} {'gap p99 ms':>10} {'IVR CPU %':>9}")
+          f"{'gap mean ms':>11} {'gap p99 ms':>10} {'IVR CPU %':>9}   ({args.processes} process(es))")
     for level in (int(x) for x in args.levels.split(",")):
         with tempfile.TemporaryDirectory(prefix="ivr-sipload-") as tmp:
-            r = run_level(level, Path(tmp))
+            r = run_level(level, Path(tmp), args.processes)
         print(f"{r['calls']:>5} {r['ok']:>5} {r['failed']:>6} {r['answer']:>18} "
               f"{r['streams']:>11} {r['gap_mean']:>11.2f} {r['gap_p99']:>10.1f} "
               f"{r['cpu']:>9.0f}", flush=True)

@@ -16,15 +16,22 @@ CONFIG = Path(__file__).with_name("kamailio.cfg")
 
 
 class Kamailio:
-    def __init__(self, port: int, password: str = "secret", host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int, password: str = "secret", host: str = "127.0.0.1",
+                 dispatch_to: list[str] | None = None) -> None:
+        """A registrar; or, with ``dispatch_to`` ("host:port" list), a round-robin
+        load balancer in front of several IVR processes (dispatcher.cfg)."""
         self.host, self.port, self.password = host, port, password
+        self.dispatch_to = dispatch_to
         self._dir = Path(tempfile.mkdtemp(prefix="ivr-kamailio-"))
         self._pid_file = self._dir / "kamailio.pid"
 
     def __enter__(self) -> Kamailio:
         binary = shutil.which("kamailio") or "/usr/sbin/kamailio"
-        config = CONFIG.read_text().replace("LISTEN", f"{self.host}:{self.port}").replace(
-            "PASSWORD", self.password)
+        template = CONFIG.with_name("dispatcher.cfg") if self.dispatch_to else CONFIG
+        listing = self._dir / "dispatcher.list"
+        listing.write_text("".join(f"1 sip:{target}\n" for target in self.dispatch_to or []))
+        config = template.read_text().replace("LISTEN", f"{self.host}:{self.port}").replace(
+            "PASSWORD", self.password).replace("DISPATCHER_LIST", str(listing))
         path = self._dir / "kamailio.cfg"
         path.write_text(config)
         log = open(self._dir / "kamailio.log", "wb")
