@@ -232,3 +232,49 @@ def test_record_keeps_caller_audio_until_finish_key(start_ivr: Callable[..., Ivr
     assert audio.rms_u8(audio.wav_to_u8(path.read_bytes())) > 10
     assert wait_until(lambda: len(ivr.messages()) == 1)
     assert 1.5 <= float(ivr.messages()[0].body) <= 2.6  # type: ignore[attr-defined]
+
+
+def test_200_ok_is_retransmitted_until_the_ack(start_ivr: Callable[..., Ivr]) -> None:
+    """RFC 3261 timer G: a caller whose ACK is lost keeps getting the 200 (pyVoIP sent it once)."""
+    ivr = start_ivr()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sdp = ("v=0\r\no=t 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           f"m=audio {free_port()} RTP/AVP 0\r\n")
+    headers = (f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKnoack\r\n"
+               "From: <sip:a@127.0.0.1>;tag=t1\r\nTo: <sip:ivr@127.0.0.1>\r\n"
+               "Call-ID: no-ack-1\r\n")
+    invite = (f"INVITE sip:ivr@127.0.0.1:{ivr.port} SIP/2.0\r\n{headers}CSeq: 1 INVITE\r\n"
+              f"Contact: <sip:a@127.0.0.1:{port}>\r\nContent-Type: application/sdp\r\n"
+              f"Content-Length: {len(sdp)}\r\n\r\n{sdp}")
+    sock.sendto(invite.encode(), ("127.0.0.1", ivr.port))
+    sock.settimeout(0.2)
+    oks: list[float] = []
+    deadline = time.monotonic() + 2.2
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(65535)
+        except TimeoutError:
+            continue
+        if data.startswith(b"SIP/2.0 200"):
+            oks.append(time.monotonic())
+    assert len(oks) >= 3, oks                       # sent at 0 s, +0.5 s, +1.5 s
+    assert 0.35 <= oks[1] - oks[0] <= 0.8
+    to_tag = [line for line in data.decode().split("\r\n") if line.startswith("To:")][0]
+    ack = (f"ACK sip:ivr@127.0.0.1:{ivr.port} SIP/2.0\r\n"
+           + headers.replace("To: <sip:ivr@127.0.0.1>", to_tag) + "CSeq: 1 ACK\r\n"
+           "Content-Length: 0\r\n\r\n")
+    sock.sendto(ack.encode(), ("127.0.0.1", ivr.port))
+    time.sleep(0.3)
+    while True:  # drain what was in flight before the ACK
+        try:
+            sock.recv(65535)
+        except TimeoutError:
+            break
+    sock.settimeout(1.5)
+    with pytest.raises(TimeoutError):               # no more 200s once ACKed
+        while True:
+            if sock.recv(65535).startswith(b"SIP/2.0 200"):
+                break
+    sock.close()
