@@ -120,8 +120,12 @@ def run_level(calls: int, workdir: Path, processes: int = 1) -> dict[str, object
             ivr.wait(30)
         if balancer is not None:
             balancer.__exit__(None, None, None)
-    rows = list(csv.DictReader(open(glob.glob(str(workdir / "stat.csv"))[0]), delimiter=";"))
-    last = rows[-1]
+    stats = glob.glob(str(workdir / "stat.csv"))
+    rows = list(csv.DictReader(open(stats[0]), delimiter=";")) if stats else []
+    if not rows or result.returncode not in (0, 1):
+        print(f"SIPp exit {result.returncode}: {result.stderr[-800:] or result.stdout[-800:]}",
+              file=sys.stderr)
+    last = rows[-1] if rows else {"SuccessfulCall(C)": "0", "FailedCall(C)": str(calls)}
     return {"calls": calls, "ok": int(last["SuccessfulCall(C)"]),
             "failed": int(last["FailedCall(C)"]), "answer": last.get("ResponseTime1(C)", ""),
             "streams": streams, "gap_mean": mean_gap, "gap_p99": p99_gap, "cpu": cpu,
