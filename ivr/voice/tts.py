@@ -13,8 +13,11 @@ import contextlib
 import hashlib
 import io
 import logging
+import subprocess
 import tempfile
 import threading
+import time
+import wave
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -70,20 +73,50 @@ class Tts:
         with self._lock, tempfile.TemporaryDirectory(prefix="ivr-tts-") as tmp:
             target = Path(tmp) / "out.wav"
             try:
-                if self._engine is None:
-                    import pyttsx3
-
-                    self._engine = pyttsx3.init()
-                self._engine.setProperty("voice", voice)
-                self._engine.setProperty("rate", rate)
-                with contextlib.redirect_stdout(io.StringIO()):
-                    self._engine.save_to_file(text, str(target))
-                    self._engine.runAndWait()
-                data = target.read_bytes()
-            except Exception as exc:  # pyttsx3/espeak raise many types; report one
+                self._pyttsx3(text, voice, rate, target)
+            except Exception as exc:  # pyttsx3/espeak raise many types; fall back below
+                log.warning("pyttsx3 failed (%s); using the espeak-ng command", exc)
                 self._engine = None
-                raise VoiceError(f"text to speech failed for voice {voice!r}: {exc}") from None
+            if not _complete(target):
+                self._espeak_cli(text, voice, rate, target)
+            data = target.read_bytes()
         audio = wav_to_u8(data, "tts")
         log.debug("synthesised %.1f s for %r (voice %s, rate %d)", len(audio) / 8000,
                   text[:40], voice, rate)
         return audio
+
+    def _pyttsx3(self, text: str, voice: str, rate: int, target: Path) -> None:
+        if self._engine is None:
+            import pyttsx3
+
+            self._engine = pyttsx3.init()
+        self._engine.setProperty("voice", voice)
+        self._engine.setProperty("rate", rate)
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints "Audio saved to ..."
+            self._engine.save_to_file(text, str(target))
+            self._engine.runAndWait()
+            # pyttsx3 2.99's espeak driver may finish the WAV after runAndWait returns.
+            deadline = time.monotonic() + 3.0
+            while not _complete(target) and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+    @staticmethod
+    def _espeak_cli(text: str, voice: str, rate: int, target: Path) -> None:
+        """The same engine as a process: slower to start (~20 ms), but it cannot hang us."""
+        try:
+            subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(target),
+                            "--", text], check=True, capture_output=True, timeout=30)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise VoiceError(f"text to speech failed for voice {voice!r}: {exc}") from None
+        if not _complete(target):
+            raise VoiceError(f"text to speech produced no audio for voice {voice!r}")
+
+
+def _complete(path: Path) -> bool:
+    """A WAV file whose header is written and whose data length matches the file."""
+    try:
+        with wave.open(str(path)) as wav:
+            frames = wav.getnframes()
+            return frames > 0 and path.stat().st_size >= 44 + frames * wav.getsampwidth()
+    except (OSError, EOFError, wave.Error):
+        return False

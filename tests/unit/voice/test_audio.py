@@ -79,3 +79,9 @@ def test_tts_is_cached_on_disk_and_in_memory(tmp_path: Path) -> None:
     assert again == first
     other = tts.speak("Press one for sales.", rate=120)         # rate is part of the key
     assert audio.seconds(other) > audio.seconds(first)
+
+
+def test_espeak_cli_fallback_produces_audio(tmp_path: Path) -> None:
+    target = tmp_path / "out.wav"
+    Tts._espeak_cli("Fallback speech works.", "en", 170, target)
+    assert audio.seconds(audio.wav_to_u8(target.read_bytes())) > 0.8
