@@ -35,7 +35,7 @@ __all__ = ["MessageQuery", "CallbackJob", "Store", "SqliteStore", "ChangeHook", 
 # (message after the change, new status) -> (url, method, params) to call back, or None
 ChangeHook = Callable[[Message, Status], "tuple[str, str, dict[str, str]] | None"]
 
-_SCHEMA = """
+SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     id TEXT PRIMARY KEY, direction TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL,
     body TEXT NOT NULL, status TEXT NOT NULL, encoding TEXT NOT NULL, segments INTEGER NOT NULL,
@@ -183,7 +183,7 @@ class SqliteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(SQLITE_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the message store {self.path}: {exc}") from None
 

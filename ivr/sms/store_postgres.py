@@ -27,53 +27,23 @@ from typing import Any
 import psycopg
 
 from ivr.errors import StoreError
-from ivr.sms.store import SqliteStore
+from ivr.sms.store import SQLITE_SCHEMA, SqliteStore
 
 __all__ = ["PostgresStore", "translate"]
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    id TEXT PRIMARY KEY, rowid BIGSERIAL, direction TEXT NOT NULL, sender TEXT NOT NULL,
-    recipient TEXT NOT NULL,
-    body TEXT NOT NULL, status TEXT NOT NULL, encoding TEXT NOT NULL, segments INTEGER NOT NULL,
-    error_code INTEGER, error_message TEXT NOT NULL DEFAULT '',
-    created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
-    sent_at DOUBLE PRECISION, delivered_at DOUBLE PRECISION,
-    owner TEXT NOT NULL DEFAULT '', callback_url TEXT NOT NULL DEFAULT '',
-    callback_method TEXT NOT NULL DEFAULT 'GET', callback_format TEXT NOT NULL DEFAULT 'ozeki',
-    client_ref TEXT NOT NULL DEFAULT '', transport TEXT NOT NULL DEFAULT '',
-    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0,
-    claimed_by TEXT, lease_until DOUBLE PRECISION NOT NULL DEFAULT 0,
-    request_status_report INTEGER NOT NULL DEFAULT 1, silent INTEGER NOT NULL DEFAULT 0,
-    content_type TEXT NOT NULL DEFAULT 'text/plain',
-    disposition_notification TEXT NOT NULL DEFAULT '', source TEXT NOT NULL DEFAULT '');
-CREATE INDEX IF NOT EXISTS messages_due ON messages (status, next_attempt_at);
-CREATE INDEX IF NOT EXISTS messages_owner ON messages (owner, created_at);
-CREATE TABLE IF NOT EXISTS parts (
-    message_id TEXT NOT NULL REFERENCES messages(id), idx INTEGER NOT NULL,
-    provider_id TEXT NOT NULL DEFAULT '', reference INTEGER, status TEXT NOT NULL,
-    error_code INTEGER, submitted_at DOUBLE PRECISION, updated_at DOUBLE PRECISION,
-    PRIMARY KEY (message_id, idx));
-CREATE INDEX IF NOT EXISTS parts_provider ON parts (provider_id);
-CREATE INDEX IF NOT EXISTS parts_reference ON parts (reference, submitted_at);
-CREATE TABLE IF NOT EXISTS events (
-    id BIGSERIAL PRIMARY KEY, message_id TEXT NOT NULL, status TEXT NOT NULL,
-    at DOUBLE PRECISION NOT NULL, detail TEXT NOT NULL DEFAULT '');
-CREATE INDEX IF NOT EXISTS events_message ON events (message_id);
-CREATE TABLE IF NOT EXISTS callbacks (
-    id BIGSERIAL PRIMARY KEY, message_id TEXT NOT NULL, status TEXT NOT NULL,
-    url TEXT NOT NULL, method TEXT NOT NULL, params TEXT NOT NULL, state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at DOUBLE PRECISION NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL, last_error TEXT NOT NULL DEFAULT '');
-CREATE INDEX IF NOT EXISTS callbacks_due ON callbacks (state, next_attempt_at);
-CREATE TABLE IF NOT EXISTS unmatched_reports (
-    id BIGSERIAL PRIMARY KEY, transport TEXT NOT NULL, provider_id TEXT NOT NULL,
-    reference INTEGER, recipient TEXT NOT NULL, status TEXT NOT NULL, error_code INTEGER,
-    error_text TEXT NOT NULL, received_at DOUBLE PRECISION NOT NULL, raw TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS unmatched_provider ON unmatched_reports (provider_id)
-"""
+def _postgres_schema(sqlite_schema: str) -> str:
+    """The SQLite schema in PostgreSQL's dialect, so the two can never drift apart: REAL is
+    DOUBLE PRECISION, AUTOINCREMENT keys are BIGSERIAL, and messages gets the explicit
+    ``rowid`` that SQLite provides implicitly (paging orders by it)."""
+    schema = sqlite_schema.replace("id TEXT PRIMARY KEY, direction",
+                                   "id TEXT PRIMARY KEY, rowid BIGSERIAL, direction")
+    schema = schema.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+    return re.sub(r"\bREAL\b", "DOUBLE PRECISION", schema)
+
+
+_SCHEMA = _postgres_schema(SQLITE_SCHEMA)
 
 _CLAIM = re.compile(r"^SELECT id FROM messages WHERE \(status = 'queued'.*LIMIT \?$", re.S)
 _MAX = re.compile(r"\bMAX\(([^,()]+(?:\([^()]*\))?[^,()]*),\s*([^()]+)\)")
