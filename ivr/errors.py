@@ -96,12 +96,15 @@ class StoreError(IvrError):
 
 
 class AuthError(IvrError):
-    """Authentication or authorisation failed; ``reason`` is one of
-    ``missing``, ``bad_credentials``, ``forbidden``, ``rate_limited``."""
+    """Authentication or authorisation failed; ``reason`` is one of ``missing``,
+    ``bad_credentials``, ``forbidden`` (e.g. address not allowed), ``rate_limited`` (address
+    locked out after failed logins), ``not_permitted`` (the user lacks the permission) or
+    ``over_limit`` (the user's request rate, ``limit`` per minute, is used up)."""
 
-    def __init__(self, reason: str, message: str = "") -> None:
+    def __init__(self, reason: str, message: str = "", *, limit: int = 0) -> None:
         super().__init__(message or reason)
         self.reason = reason
+        self.limit = limit
 
 
 class ApiError(IvrError):

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, request
 
-from ivr.api.auth import RateLimiter
+from ivr.api.auth import RateLimiter, authorize
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, SmsError, ValidationError
 
@@ -111,9 +111,9 @@ def _answer(status: int, document: Mapping[str, str]) -> Response:
 
 
 def _auth_error(exc: AuthError) -> AcrobitsError:
-    if exc.reason == "rate_limited":
+    if exc.reason in ("rate_limited", "over_limit"):
         return AcrobitsError(429, "Too many requests, try again later")
-    if exc.reason == "forbidden":
+    if exc.reason in ("forbidden", "not_permitted"):
         return AcrobitsError(403, "This account may not send messages")
     return AcrobitsError(401, "Invalid username or password")
 
@@ -129,15 +129,11 @@ def make_blueprint(services: Any) -> Blueprint:
                                       request.query_string.decode("latin-1"),
                                       request.get_data(cache=False))
             try:
-                user = services.users.authenticate(send.username, send.password,
-                                                   request.remote_addr or "")
+                user = authorize(services, limiter, send.username, send.password,
+                                 request.remote_addr or "", "sms")
             except AuthError as exc:
                 log.info("acrobits: refused %r: %s", send.username, exc.reason)
                 raise _auth_error(exc) from None
-            if not user.may("sms"):
-                raise AcrobitsError(403, "This account may not send messages")
-            if not limiter.allow(user.name, user.rate_limit_per_minute):
-                raise AcrobitsError(429, "Too many requests, try again later")
             try:
                 message = services.sms.submit(SmsRequest(
                     recipient=send.to, body=send.body, owner=user.name,

@@ -1,11 +1,19 @@
-"""Per-user request rate limits for every API dialect (a token bucket per user)."""
+"""Admission of API users for every dialect: credentials, permission, request rate.
+
+Each dialect only maps the resulting :class:`~ivr.errors.AuthError` reason onto its own
+error shape; the sequence itself lives here once.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
-__all__ = ["RateLimiter"]
+from ivr.errors import AuthError
+from ivr.users import User
+
+__all__ = ["RateLimiter", "admit", "authorize"]
 
 
 class RateLimiter:
@@ -29,3 +37,20 @@ class RateLimiter:
                 return False
             self._buckets[key] = (tokens - 1.0, now)
             return True
+
+
+def admit(limiter: RateLimiter, user: User, permission: str) -> User:
+    """``user`` if it has ``permission`` and request budget left, else AuthError
+    (``not_permitted`` / ``over_limit``)."""
+    if not user.may(permission):
+        raise AuthError("not_permitted", f"user lacks the {permission!r} permission")
+    if not limiter.allow(user.name, user.rate_limit_per_minute):
+        raise AuthError("over_limit", f"{user.name} is over its request rate",
+                        limit=user.rate_limit_per_minute or limiter.default_per_minute)
+    return user
+
+
+def authorize(services: Any, limiter: RateLimiter, name: str, password: str,
+              remote_addr: str, permission: str) -> User:
+    """Authenticate ``name``/``password`` (UserStore reasons), then :func:`admit`."""
+    return admit(limiter, services.users.authenticate(name, password, remote_addr), permission)

@@ -26,7 +26,7 @@ from urllib.parse import unquote_plus
 
 from flask import Blueprint, Response, request
 
-from ivr.api.auth import RateLimiter
+from ivr.api.auth import RateLimiter, authorize
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, SmsError, ValidationError
 
@@ -127,9 +127,9 @@ def render(code: str, key: str = "", message: str = "OK") -> Response:
 
 
 def _auth_error(exc: AuthError) -> EnswitchError:
-    if exc.reason == "forbidden":
+    if exc.reason in ("forbidden", "not_permitted"):
         return EnswitchError("402", "", "Your role does not allow this.")
-    if exc.reason == "rate_limited":
+    if exc.reason in ("rate_limited", "over_limit"):
         return EnswitchError("403", "", "Your rate plan does not allow this.")
     return EnswitchError("401", "", "The authentication details provided are invalid.")
 
@@ -155,15 +155,11 @@ def make_blueprint(services: Any) -> Blueprint:
         try:
             params = parse_send_request(pairs)
             try:
-                user = services.users.authenticate(params.username, params.password,
-                                                   request.remote_addr or "")
+                user = authorize(services, limiter, params.username, params.password,
+                                 request.remote_addr or "", "sms")
             except AuthError as exc:
                 log.info("enswitch: refused %r: %s", params.username, exc.reason)
                 raise _auth_error(exc) from None
-            if not user.may("sms"):
-                raise EnswitchError("402", "", "Your role does not allow this.")
-            if not limiter.allow(user.name, user.rate_limit_per_minute):
-                raise EnswitchError("403", "", "Your rate plan does not allow this.")
             try:
                 message = services.sms.submit(SmsRequest(
                     recipient=params.cnumber, body=params.message, sender=params.snumber,

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, request
 
-from ivr.api.auth import RateLimiter
+from ivr.api.auth import RateLimiter, authorize
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, SmsError, ValidationError
 from ivr.sms.message import Message
@@ -140,10 +140,10 @@ def _answer(status: int, document: dict[str, Any]) -> Response:
 
 
 def _auth_error(exc: AuthError) -> JsonApiError:
-    if exc.reason == "rate_limited":
+    if exc.reason in ("rate_limited", "over_limit"):
         return JsonApiError(429, "rate_limited", "Too many requests, try again later",
                             "Rate limited")
-    if exc.reason == "forbidden":
+    if exc.reason in ("forbidden", "not_permitted"):
         return JsonApiError(403, "forbidden", "This account may not send messages",
                             "Forbidden")
     return JsonApiError(401, "authentication", "Please check your login and password",
@@ -188,17 +188,11 @@ def make_blueprint(services: Any) -> Blueprint:
         try:
             send = parse_message_request(pairs)
             try:
-                user = services.users.authenticate(send.login, send.password,
-                                                   request.remote_addr or "")
+                user = authorize(services, limiter, send.login, send.password,
+                                 request.remote_addr or "", "sms")
             except AuthError as exc:
                 log.info("jsonapi: refused %r: %s", send.login, exc.reason)
                 raise _auth_error(exc) from None
-            if not user.may("sms"):
-                raise JsonApiError(403, "forbidden", "This account may not send messages",
-                                   "Forbidden")
-            if not limiter.allow(user.name, user.rate_limit_per_minute):
-                raise JsonApiError(429, "rate_limited", "Too many requests, try again later",
-                                   "Rate limited")
         except JsonApiError as exc:
             return _answer(exc.status, render_errors([exc]))
         results: list[tuple[Recipient, Message | None]] = []

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, request
 
-from ivr.api.auth import RateLimiter
+from ivr.api.auth import RateLimiter, authorize
 from ivr.api.render import OzekiResult, error, render_json, render_xml
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, IvrError, SmsError, ValidationError
@@ -106,21 +106,20 @@ def make_blueprint(services: Any) -> Blueprint:
         if not name or not password:
             raise _Failure(error(command, 304))
         try:
-            user = services.users.authenticate(name, password, request.remote_addr or "")
+            return authorize(services, limiter, name, password, request.remote_addr or "",
+                             permission)
         except AuthError as exc:
             if exc.reason == "forbidden":
                 raise _Failure(error(command, 307, detail=str(exc))) from None
             if exc.reason == "rate_limited":
                 raise _Failure(error(command, 429, "?", name, detail=str(exc),
                                      http_status=429)) from None
+            if exc.reason == "not_permitted":
+                raise _Failure(error(command, 306, detail=str(exc))) from None
+            if exc.reason == "over_limit":
+                raise _Failure(error(command, 429, str(exc.limit), name,
+                                     http_status=429)) from None
             raise _Failure(error(command, 305)) from None
-        if not user.may(permission):
-            raise _Failure(error(command, 306, detail=f"user lacks the {permission!r} "
-                                 "permission"))
-        limit = user.rate_limit_per_minute or limiter.default_per_minute
-        if not limiter.allow(user.name, user.rate_limit_per_minute):
-            raise _Failure(error(command, 429, str(limit), user.name, http_status=429))
-        return user
 
     def send_sms(params: Mapping[str, str]) -> OzekiResult:
         user = authenticate("SendSms", params, "sms")

@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, request
 from lxml import etree
 
-from ivr.api.auth import RateLimiter
+from ivr.api.auth import RateLimiter, admit
 from ivr.call import SmsRequest
 from ivr.errors import ApiError, AuthError, SmsError, ValidationError
 from ivr.sms.message import Direction, Message, Status
@@ -337,11 +337,12 @@ def _authenticate(services: Any, limiter: RateLimiter, account_sid: str, as_json
         log.info("restcomm: user %s asked for account %s", user.name, account_sid)
         raise _Abort(_error(403, "The authenticated account may not access this account",
                             as_json))
-    if not user.may("sms"):
-        raise _Abort(_error(403, "This account may not use the SMS API", as_json))
-    if not limiter.allow(user.name, user.rate_limit_per_minute):
-        raise _Abort(_error(429, "Too many requests", as_json))
-    return user
+    try:
+        return admit(limiter, user, "sms")
+    except AuthError as exc:
+        if exc.reason == "over_limit":
+            raise _Abort(_error(429, "Too many requests", as_json)) from None
+        raise _Abort(_error(403, "This account may not use the SMS API", as_json)) from None
 
 
 class _Abort(Exception):
