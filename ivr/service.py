@@ -30,6 +30,7 @@ class Services:
     users: UserStore
     calls: Any = None      # ivr.voice.calls.CallControl when the SIP side runs, else None
     notifier: Any = None   # ivr.api notifications (CallConnected/CallEnded/SmsDelivered)
+    rate_limiter: Any = None  # ivr.api.auth.RateLimiter shared by every dialect
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, request
 
-from ivr.api.auth import RateLimiter, authorize
+from ivr.api.auth import authorize, shared_limiter
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, SmsError, ValidationError
 
@@ -121,7 +121,7 @@ def _auth_error(exc: AuthError) -> AcrobitsError:
 def make_blueprint(services: Any) -> Blueprint:
     """``/send_message/`` (and without the trailing slash) for GET and POST."""
     bp = Blueprint("acrobits", __name__)
-    limiter = RateLimiter(services.settings.http.rate_limit_per_minute)
+    limiter = shared_limiter(services)
 
     def send_message() -> Response:
         try:

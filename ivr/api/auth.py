@@ -13,7 +13,7 @@ from typing import Any
 from ivr.errors import AuthError
 from ivr.users import User
 
-__all__ = ["RateLimiter", "admit", "authorize"]
+__all__ = ["RateLimiter", "admit", "authorize", "shared_limiter"]
 
 
 class RateLimiter:
@@ -54,3 +54,13 @@ def authorize(services: Any, limiter: RateLimiter, name: str, password: str,
               remote_addr: str, permission: str) -> User:
     """Authenticate ``name``/``password`` (UserStore reasons), then :func:`admit`."""
     return admit(limiter, services.users.authenticate(name, password, remote_addr), permission)
+
+
+def shared_limiter(services: Any) -> RateLimiter:
+    """The one limiter of this ``services``: a user's rate applies across every dialect, not
+    once per API. Created when the first blueprint is built (single-threaded)."""
+    limiter: RateLimiter | None = getattr(services, "rate_limiter", None)
+    if limiter is None:
+        limiter = RateLimiter(services.settings.http.rate_limit_per_minute)
+        services.rate_limiter = limiter
+    return limiter

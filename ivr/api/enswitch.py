@@ -26,7 +26,7 @@ from urllib.parse import unquote_plus
 
 from flask import Blueprint, Response, request
 
-from ivr.api.auth import RateLimiter, authorize
+from ivr.api.auth import authorize, shared_limiter
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, SmsError, ValidationError
 
@@ -141,7 +141,7 @@ _SERVICE_KEYS = {"recipient": "cnumber", "message": "message", "sender": "snumbe
 def make_blueprint(services: Any) -> Blueprint:
     """``/api/json/messages/text/send/`` for GET and POST."""
     bp = Blueprint("enswitch", __name__)
-    limiter = RateLimiter(services.settings.http.rate_limit_per_minute)
+    limiter = shared_limiter(services)
 
     def send() -> Response:
         if request.content_length and request.content_length > MAX_REQUEST_BYTES:

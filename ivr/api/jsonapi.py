@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, request
 
-from ivr.api.auth import RateLimiter, authorize
+from ivr.api.auth import authorize, shared_limiter
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, SmsError, ValidationError
 from ivr.sms.message import Message
@@ -179,7 +179,7 @@ def _silent_refusal(services: Any, number: str, sender: str) -> JsonApiError | N
 def make_blueprint(services: Any) -> Blueprint:
     """``POST /api/message``."""
     bp = Blueprint("jsonapi", __name__)
-    limiter = RateLimiter(services.settings.http.rate_limit_per_minute)
+    limiter = shared_limiter(services)
 
     def message() -> Response:
         pairs = parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True)

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, request
 
-from ivr.api.auth import RateLimiter, authorize
+from ivr.api.auth import authorize, shared_limiter
 from ivr.api.render import OzekiResult, error, render_json, render_xml
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, IvrError, SmsError, ValidationError
@@ -99,7 +99,7 @@ class _Failure(Exception):
 
 def make_blueprint(services: Any) -> Blueprint:
     bp = Blueprint("ozeki", __name__)
-    limiter = RateLimiter(services.settings.http.rate_limit_per_minute)
+    limiter = shared_limiter(services)
 
     def authenticate(command: str, params: Mapping[str, str], permission: str) -> Any:
         name, password = params.get("username", ""), params.get("password", "")

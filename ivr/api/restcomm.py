@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, request
 from lxml import etree
 
-from ivr.api.auth import RateLimiter, admit
+from ivr.api.auth import RateLimiter, admit, shared_limiter
 from ivr.call import SmsRequest
 from ivr.errors import ApiError, AuthError, SmsError, ValidationError
 from ivr.sms.message import Direction, Message, Status
@@ -435,7 +435,7 @@ def _get_one(services: Any, limiter: RateLimiter, account_sid: str, sid: str,
 def make_blueprint(services: Any) -> Blueprint:
     """The Restcomm SMS endpoints under ``/api`` and ``/restcomm``."""
     bp = Blueprint("restcomm", __name__)
-    limiter = RateLimiter(services.settings.http.rate_limit_per_minute)
+    limiter = shared_limiter(services)
 
     def messages(account_sid: str, suffix: str = "") -> Response:
         try:

@@ -245,3 +245,12 @@ def test_call_commands_reach_the_sip_side(api: Api) -> None:
     assert call.findtext("Code") == "402"
     assert (call.findtext("Message") or "").startswith(
         "Call connect to '100' failed with result state 'Failed'")
+
+
+def test_rate_limit_is_shared_across_dialects(api: Api) -> None:
+    api.services.users.add("across", "password1", {"sms"}, rate_limit_per_minute=2)
+    ozeki = "command=SendSms&Username=across&Password=password1&Recipient=%2B3611&Message=x"
+    assert [api.code(api.get(ozeki)) for _ in range(2)] == [200, 200]
+    acrobits = requests.get(f"{api.base}/send_message/", timeout=10, params={
+        "from": "across", "password": "password1", "sms_to": "+3611", "sms_body": "x"})
+    assert acrobits.status_code == 429
