@@ -36,16 +36,10 @@ class Services:
 
 def _callback_formats() -> dict[str, Any]:
     """Dialect name -> CallbackFormatter, for SmsRequest.callback_format."""
-    formats: dict[str, Any] = {}
-    from ivr.api import ozeki
+    from ivr.api import ozeki, restcomm
 
-    formats["ozeki"] = ozeki.delivery_report_params
-    try:
-        from ivr.api import restcomm
-    except ImportError:  # the Restcomm dialect is optional in a trimmed install
-        return formats
-    formats["restcomm"] = restcomm.status_callback_params
-    return formats
+    return {"ozeki": ozeki.delivery_report_params,
+            "restcomm": restcomm.status_callback_params}
 
 
 def build_services(settings: Settings) -> Services:

@@ -7,6 +7,7 @@ message before returning it: an id handed out is a message that survives a crash
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import secrets
@@ -115,8 +116,6 @@ class SmsService:
         if request.callback_method.upper() not in ("GET", "POST"):
             raise ValidationError("CallbackMethod", "GET or POST")
         now = self.clock.now()
-        import datetime as dt
-
         created = dt.datetime.fromtimestamp(now, dt.UTC)
         return Message(
             id=new_message_id(), direction=Direction.OUTBOUND, sender=sender,
@@ -168,8 +167,6 @@ class SmsService:
         self.callbacks.wake()
 
     def on_inbound(self, sms: InboundSms) -> None:
-        import datetime as dt
-
         when = sms.received_at or dt.datetime.fromtimestamp(self.clock.now(), dt.UTC)
         message = Message(id=new_message_id(), direction=Direction.INBOUND, sender=sms.sender,
                           recipient=sms.recipient, body=sms.body, status=Status.RECEIVED,
