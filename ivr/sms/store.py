@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -32,7 +33,8 @@ from ivr.sms.transports.base import DeliveryReport
 __all__ = ["MessageQuery", "CallbackJob", "Store", "SqliteStore", "ChangeHook", "canonical_ids",
            "open_store"]
 
-# (message after the change, new status) -> (url, method, params) to call back, or None
+# (message after the change, new status) -> (url, method, params) to call back, or None.
+# Called only for messages that have a callback URL (the others cost no Message build).
 ChangeHook = Callable[[Message, Status], "tuple[str, str, dict[str, str]] | None"]
 
 SQLITE_SCHEMA = """
@@ -110,6 +112,9 @@ class CallbackJob:
     created_at: float
 
 
+_HEX = re.compile(r"[0-9a-f]+")
+
+
 def canonical_ids(raw: str) -> list[str]:
     """Every spelling an SMSC may use for one message id (Kannel's msg-id-type problem).
 
@@ -120,7 +125,7 @@ def canonical_ids(raw: str) -> list[str]:
     """
     value = raw.strip().lower()
     forms = [value.lstrip("0") or "0"]
-    if value and all(c in "0123456789abcdef" for c in value) and len(value) <= 32:
+    if value and len(value) <= 32 and _HEX.fullmatch(value):
         forms.append(str(int(value, 16)))
     if value.isdigit() and len(value) <= 38:
         forms.append(format(int(value), "x"))
@@ -172,11 +177,25 @@ class Store(Protocol):
 
 
 class SqliteStore:
+    """The embedded store: one SQLite file in WAL mode, ``synchronous=FULL``.
+
+    Writes go through one connection under a lock, with group commit (see :meth:`_tx`);
+    reads use a second connection, so they never wait for a commit's fsync and never see an
+    operation that is not yet durable.
+    """
+
     def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._now = clock
         self._lock = threading.RLock()
+        self._read_lock = threading.Lock()
+        self._commits = threading.Condition()
+        self._batch = 0              # the transaction that new operations join
+        self._durable = -1           # the newest batch whose COMMIT has returned
+        self._committing = False
+        self._failed: dict[int, str] = {}   # batch -> why its COMMIT failed
+        self._nesting = threading.local()
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                        timeout=30)
@@ -184,24 +203,98 @@ class SqliteStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SQLITE_SCHEMA)
+            self._reader = sqlite3.connect(self.path, check_same_thread=False,
+                                           isolation_level=None, timeout=30)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the message store {self.path}: {exc}") from None
 
     @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A connection that sees committed data only."""
+        with self._read_lock:
+            yield self._reader
+
+    @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One atomic operation, durable (committed and fsynced) when the block exits.
+
+        Group commit: operations from concurrent threads join one open transaction, each in
+        its own SAVEPOINT (a failing operation undoes only itself), and the first of them to
+        finish commits for all. Under load one fsync covers many API requests, dispatcher
+        claims and delivery reports instead of one each, and nobody acts on an operation
+        before it is durable, because nobody returns before then.
+        """
+        if getattr(self._nesting, "active", False):
+            yield self._db          # inside another operation of this thread: part of it
+            return
         with self._lock:
+            self._nesting.active = True
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
+                if not self._db.in_transaction:
+                    self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("SAVEPOINT operation")
+                try:
+                    yield self._db
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK TO operation")
+                        self._db.execute("RELEASE operation")
+                    else:           # SQLite rolled the whole transaction back (I/O error)
+                        self._fail_open_batch("the transaction was rolled back")
+                    raise
+                self._db.execute("RELEASE operation")
+                batch = self._batch
+            finally:
+                self._nesting.active = False
+        self._wait_durable(batch)
+
+    def _fail_open_batch(self, why: str) -> None:
+        with self._commits:
+            self._failed[self._batch] = why
+            self._batch += 1
+            self._commits.notify_all()
+
+    def _wait_durable(self, batch: int) -> None:
+        with self._commits:
+            while self._durable < batch and batch not in self._failed:
+                if not self._committing:
+                    self._committing = True
+                    break
+                self._commits.wait()
+            else:
+                if batch in self._failed:
+                    raise StoreError(f"the message store could not commit: "
+                                     f"{self._failed[batch]}")
+                return
+        error = ""
+        with self._lock:
+            committing = self._batch
+            try:
+                if self._db.in_transaction:
+                    self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                error = str(exc)
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-                raise
+            finally:
+                with self._commits:
+                    self._batch = committing + 1
+                    if error:
+                        self._failed[committing] = error
+                        for old in [b for b in self._failed if b < committing - 1000]:
+                            del self._failed[old]
+                    else:
+                        self._durable = committing
+                    self._committing = False
+                    self._commits.notify_all()
+        if error or batch in self._failed:
+            raise StoreError(f"the message store could not commit: "
+                             f"{error or self._failed[batch]}")
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
             self._db.close()
+            self._reader.close()
 
     # -- messages ------------------------------------------------------------------------
     def insert(self, message: Message) -> None:
@@ -229,12 +322,13 @@ class SqliteStore:
                 m.content_type, m.disposition_notification, m.source)
 
     def get(self, message_id: str) -> Message | None:
-        with self._lock:
-            row = self._db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?",
-                                   (message_id,)).fetchone()
-            return None if row is None else self._message(row)
+        with self._read() as db:
+            row = db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?",
+                             (message_id,)).fetchone()
+            return None if row is None else self._message(row, db)
 
-    def _message(self, row: Any) -> Message:
+    @staticmethod
+    def _message(row: Any, db: Any) -> Message:
         (mid, direction, sender, recipient, body, status, encoding, segments, error_code,
          error_message, created, updated, sent, delivered, owner, cb_url, cb_method, cb_format,
          client_ref, transport, attempts, srr, silent, content_type, disposition,
@@ -242,7 +336,7 @@ class SqliteStore:
         parts = [Part(index=int(idx), provider_id=str(pid), reference=ref,
                       status=Status(pstatus), error_code=perr,
                       submitted_at=_ts(sub), updated_at=_ts(upd))
-                 for idx, pid, ref, pstatus, perr, sub, upd in self._db.execute(
+                 for idx, pid, ref, pstatus, perr, sub, upd in db.execute(
                      "SELECT idx, provider_id, reference, status, error_code, submitted_at, "
                      "updated_at FROM parts WHERE message_id = ? ORDER BY idx", (mid,))]
         return Message(
@@ -277,26 +371,26 @@ class SqliteStore:
             args.append(q.created_to.timestamp())
         sort = q.sort if q.sort in _SORTABLE else "created_at"
         order = "DESC" if q.descending else "ASC"
-        with self._lock:
-            total = self._db.execute(f"SELECT COUNT(*) FROM messages WHERE {' AND '.join(where)}",
-                                     args).fetchone()[0]
+        with self._read() as db:
+            total = db.execute(f"SELECT COUNT(*) FROM messages WHERE {' AND '.join(where)}",
+                               args).fetchone()[0]
             if q.after_id:
-                anchor = self._db.execute(f"SELECT {sort}, rowid FROM messages WHERE id = ?",
-                                          (q.after_id,)).fetchone()
+                anchor = db.execute(f"SELECT {sort}, rowid FROM messages WHERE id = ?",
+                                    (q.after_id,)).fetchone()
                 if anchor is not None:
                     op = "<" if q.descending else ">"
                     where.append(f"({sort}, rowid) {op} (?, ?)")
                     args.extend(anchor)
-            rows = self._db.execute(
+            rows = db.execute(
                 f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
                 f"ORDER BY {sort} {order}, rowid {order} LIMIT ? OFFSET ?",
                 [*args, max(0, q.limit), max(0, q.offset)]).fetchall()
-            return [self._message(row) for row in rows], int(total)
+            return [self._message(row, db) for row in rows], int(total)
 
     def events(self, message_id: str) -> list[tuple[dt.datetime | None, str, str]]:
-        with self._lock:
+        with self._read() as db:
             return [(_ts(at), str(status), str(detail))
-                    for at, status, detail in self._db.execute(
+                    for at, status, detail in db.execute(
                         "SELECT at, status, detail FROM events WHERE message_id = ? ORDER BY id",
                         (message_id,))]
 
@@ -330,12 +424,12 @@ class SqliteStore:
     def _message_locked(self, message_id: str) -> Message | None:
         row = self._db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?",
                                (message_id,)).fetchone()
-        return None if row is None else self._message(row)
+        return None if row is None else self._message(row, self._db)
 
     def next_due_in(self) -> float | None:
         """Seconds until the next queued message is due (None when nothing waits)."""
-        with self._lock:
-            row = self._db.execute(
+        with self._read() as db:
+            row = db.execute(
                 "SELECT MIN(next_attempt_at) FROM messages WHERE status = 'queued'").fetchone()
         return None if row[0] is None else max(0.0, row[0] - self._now())
 
@@ -519,6 +613,10 @@ class SqliteStore:
                  detail: str, hook: ChangeHook) -> None:
         db.execute("INSERT INTO events (message_id, status, at, detail) VALUES (?,?,?,?)",
                    (message_id, status.value, now, detail))
+        row = db.execute("SELECT callback_url FROM messages WHERE id = ?",
+                         (message_id,)).fetchone()
+        if row is None or not row[0]:
+            return
         message = self._message_locked(message_id)
         callback = hook(message, status) if message is not None else None
         if callback is not None:
@@ -560,8 +658,8 @@ class SqliteStore:
     # -- callbacks -----------------------------------------------------------------------
     def callbacks_due(self, limit: int = 20) -> list[CallbackJob]:
         now = self._now()
-        with self._lock:
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT id, message_id, status, url, method, params, attempts, created_at "
                 "FROM callbacks WHERE state = 'pending' AND next_attempt_at <= ? "
                 "ORDER BY next_attempt_at, id LIMIT ?", (now, limit)).fetchall()
@@ -569,8 +667,8 @@ class SqliteStore:
                 for r in rows]
 
     def next_callback_in(self) -> float | None:
-        with self._lock:
-            row = self._db.execute("SELECT MIN(next_attempt_at) FROM callbacks "
+        with self._read() as db:
+            row = db.execute("SELECT MIN(next_attempt_at) FROM callbacks "
                                    "WHERE state = 'pending'").fetchone()
         return None if row[0] is None else max(0.0, row[0] - self._now())
 
@@ -585,8 +683,8 @@ class SqliteStore:
                        "last_error = ? WHERE id = ?", (self._now() + delay, error, job_id))
 
     def callback_states(self, message_id: str) -> list[tuple[str, str, int]]:
-        with self._lock:
-            return [(str(s), str(state), int(n)) for s, state, n in self._db.execute(
+        with self._read() as db:
+            return [(str(s), str(state), int(n)) for s, state, n in db.execute(
                 "SELECT status, state, attempts FROM callbacks WHERE message_id = ? ORDER BY id",
                 (message_id,))]
 

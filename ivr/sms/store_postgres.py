@@ -122,6 +122,13 @@ class PostgresStore(SqliteStore):
                         log.exception("PostgreSQL store: rollback failed")
                 raise
 
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        with self._lock:
+            conn: _Connection = self._db  # type: ignore[assignment]
+            conn.ensure_open()
+            yield conn
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
