@@ -14,10 +14,15 @@ The default of ``make run``: everything works end to end without a modem or an S
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import re
 import threading
+import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote, urlsplit
 
 from ivr.errors import ConfigError, TransportError
@@ -43,12 +48,13 @@ class LoopbackTransport:
         self.rate_limit = rate_limit
         self._events: TransportEvents | None = None
         self._lock = threading.Lock()
-        self._timers: set[threading.Timer] = set()
         self._stopped = threading.Event()
+        self._reports = _ReportScheduler(self._deliver)
 
     def start(self, events: TransportEvents) -> None:
         self._events = events
         self._stopped.clear()
+        self._reports.start(self.name)
 
     def healthy(self) -> bool:
         return not self._stopped.is_set()
@@ -80,27 +86,73 @@ class LoopbackTransport:
 
     def _later(self, report: DeliveryReport) -> None:
         if self.delay <= 0:
-            if self._events is not None:
-                self._events.on_delivery_report(report)
-            return
-        def fire() -> None:
-            with self._lock:
-                self._timers.discard(timer)
-            if self._events is not None and not self._stopped.is_set():
-                self._events.on_delivery_report(report)
+            self._deliver(report)
+        else:
+            self._reports.at(time.monotonic() + self.delay, report)
 
-        timer = threading.Timer(self.delay, fire)
-        timer.daemon = True
-        with self._lock:
-            self._timers.add(timer)
-        timer.start()
+    def _deliver(self, report: DeliveryReport) -> None:
+        if self._events is not None and not self._stopped.is_set():
+            self._events.on_delivery_report(report)
 
     def stop(self) -> None:
         self._stopped.set()
-        with self._lock:
-            timers, self._timers = list(self._timers), set()
-        for timer in timers:
-            timer.cancel()
+        self._reports.stop()
+
+
+class _ReportScheduler:
+    """Delivers reports when they fall due: one timer thread for all of them (a thread per
+    report cost more than the messages at a thousand a second), and a few threads that hand
+    them to the service, so their store writes share commits."""
+
+    def __init__(self, deliver: Callable[[DeliveryReport], None], threads: int = 4) -> None:
+        self._deliver = deliver
+        self._threads = threads
+        self._due: list[tuple[float, int, DeliveryReport]] = []
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._running = False
+        self._pool: ThreadPoolExecutor | None = None
+
+    def start(self, name: str) -> None:
+        with self._changed:
+            if self._running:
+                return
+            self._running = True
+            self._pool = ThreadPoolExecutor(self._threads, f"{name}-reports")
+        threading.Thread(target=self._run, name=f"{name}-report-clock", daemon=True).start()
+
+    def at(self, when: float, report: DeliveryReport) -> None:
+        with self._changed:
+            heapq.heappush(self._due, (when, next(self._order), report))
+            if self._due[0][2] is report:
+                self._changed.notify()
+
+    def stop(self) -> None:
+        """Drop the reports not yet due, as a network does when we disconnect."""
+        with self._changed:
+            self._running = False
+            self._due.clear()
+            pool, self._pool = self._pool, None
+            self._changed.notify()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while self._running and (not self._due or self._due[0][0] > time.monotonic()):
+                    self._changed.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                if not self._running or self._pool is None:
+                    return
+                now = time.monotonic()
+                while self._due and self._due[0][0] <= now:
+                    self._pool.submit(self._safely, heapq.heappop(self._due)[2])
+
+    def _safely(self, report: DeliveryReport) -> None:
+        try:
+            self._deliver(report)
+        except Exception:   # the service logs store errors; a report is not worth a thread
+            log.exception("loopback: could not deliver report for %s", report.provider_id)
 
 
 def from_url(name: str, url: str) -> LoopbackTransport:
