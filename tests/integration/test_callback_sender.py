@@ -1,0 +1,115 @@
+"""The callback sender against real HTTP servers on 127.0.0.1: a receiver that hangs does not
+hold back another application's reports, and the proxy environment is honoured."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from ivr.sms.callbacks import CallbackSender, UrlPolicy
+from ivr.sms.store import SqliteStore
+
+
+class Receiver:
+    """An HTTP server that records request lines; ``delay`` makes it hang first."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.paths: list[str] = []
+        self.arrived = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                time.sleep(delay)
+                receiver.paths.append(self.path)
+                receiver.arrived.set()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    backend = SqliteStore(tmp_path / "s.db")
+    yield backend
+    backend.close()
+
+
+def enqueue(store: SqliteStore, url: str, message_id: str = "m1") -> None:
+    now = time.time()
+    with store._tx() as db:
+        db.execute("INSERT INTO callbacks (message_id, status, url, method, params, state, "
+                   "next_attempt_at, created_at) VALUES (?, 'delivered', ?, 'GET', ?, "
+                   "'pending', ?, ?)", (message_id, url, json.dumps({"SmsId": message_id}),
+                                       now, now))
+
+
+def sender(store: SqliteStore, **kw: object) -> CallbackSender:
+    return CallbackSender(store, b"k" * 32, UrlPolicy([], []), **kw)  # type: ignore[arg-type]
+
+
+def test_a_hanging_receiver_does_not_hold_back_the_others(store: SqliteStore) -> None:
+    slow, fast = Receiver(delay=3.0), Receiver()
+    try:
+        enqueue(store, f"http://127.0.0.1:{slow.port}/dlr", "slow")
+        enqueue(store, f"http://127.0.0.1:{fast.port}/dlr", "fast")
+        callbacks = sender(store, timeout=10.0)
+        started = time.monotonic()
+        callbacks.start()
+        try:
+            assert fast.arrived.wait(5)
+            assert time.monotonic() - started < 1.5     # not after the slow one's 3 s
+            assert slow.arrived.wait(10)
+            deadline = time.monotonic() + 5
+            while [s for _, s, _ in store.callback_states("slow")] != ["done"]:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        finally:
+            callbacks.stop()
+        assert len(slow.paths) == 1 and len(fast.paths) == 1   # each sent exactly once
+    finally:
+        slow.close()
+        fast.close()
+
+
+def test_proxy_environment_is_used_and_no_proxy_respected(
+        store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy, direct = Receiver(), Receiver()
+    try:
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("no_proxy", "localhost")
+        for name in ("HTTP_PROXY", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        callbacks = sender(store)
+        # The policy still resolves the host itself, so use one that resolves here.
+        assert callbacks.deliver(_job(store, "http://127.0.0.2:7/dlr?a=1")) is True
+        assert proxy.paths and proxy.paths[0].startswith("http://127.0.0.2:7/dlr?a=1")
+        assert callbacks.deliver(_job(store, f"http://localhost:{direct.port}/dlr")) is True
+        assert direct.paths and direct.paths[0].startswith("/dlr?")
+    finally:
+        proxy.close()
+        direct.close()
+
+
+def _job(store: SqliteStore, url: str) -> object:
+    enqueue(store, url, url)
+    [job] = [j for j in store.callbacks_due(100) if j.url == url]
+    return job
