@@ -152,8 +152,7 @@ def make_blueprint(services: Any) -> Blueprint:
                                      detail=detail)) from None
             except SmsError as exc:
                 raise _Failure(error("SendSms", 501, detail=str(exc))) from None
-            ids.append(("SmsId", message.id))
-            log.info("SendSms by %s: %s to %s accepted", user.name, message.id, recipient)
+            ids.append(("SmsId", message.id))     # submit() logged it, with the user
         return OzekiResult("SendSms", fields=ids)
 
     def call_control(command: str, params: Mapping[str, str]) -> OzekiResult:

@@ -83,9 +83,9 @@ class SmsService:
     def submit(self, request: SmsRequest) -> Message:
         message = self._validate(request)
         self.store.insert(message)
-        log.info("[sms %s] accepted from %s for %s (%d part(s), %s)", message.id,
-                 request.source or request.owner or "?", message.recipient, message.segments,
-                 message.encoding)
+        log.info("[sms %s] accepted from %s%s for %s (%d part(s), %s)", message.id,
+                 request.source or "?", f" user {request.owner}" if request.owner else "",
+                 message.recipient, message.segments, message.encoding)
         self.dispatcher.wake()
         return message
 
