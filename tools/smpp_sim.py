@@ -411,8 +411,14 @@ class HappySMSC:
         session.bound = ""
         session.close()
 
-    def send_mo(self, source: str, destination: str, text: str) -> bool:
-        """Push a mobile-originated SMS (deliver_sm, esm_class 0) to a bound receiver."""
+    def send_mo(self, source: str, destination: str, text: str, *,
+                concat: tuple[int, int, int] | None = None, sar: bool = False) -> bool:
+        """Push a mobile-originated SMS (deliver_sm) to a bound receiver.
+
+        ``concat`` = (reference, total, sequence) makes it one part of a long message,
+        numbered by an 8-bit concatenation UDH (esm_class 0x40), or with ``sar`` by the
+        sar_msg_ref_num / sar_total_segments / sar_segment_seqnum TLVs instead.
+        """
         target = self._any_receiver()
         if target is None:
             return False
@@ -420,11 +426,19 @@ class HappySMSC:
             payload, coding = text.encode("latin-1"), 0x03
         except UnicodeEncodeError:
             payload, coding = text.encode("utf-16-be"), 0x08
+        fields: dict[str, Any] = {}
+        esm_class = 0
+        if concat is not None and sar:
+            fields = {"sar_msg_ref_num": concat[0], "sar_total_segments": concat[1],
+                      "sar_segment_seqnum": concat[2]}
+        elif concat is not None:
+            payload = bytes((5, 0x00, 3, concat[0] & 0xFF, concat[1], concat[2])) + payload
+            esm_class = 0x40
         target.send(_make("deliver_sm", next(target.seq),
-                                  esm_class=0, source_addr=source.lstrip("+"),
-                                  source_addr_ton=1 if source.startswith("+") else 0,
-                                  destination_addr=destination, data_coding=coding,
-                                  short_message=payload))
+                          esm_class=esm_class, source_addr=source.lstrip("+"),
+                          source_addr_ton=1 if source.startswith("+") else 0,
+                          destination_addr=destination, data_coding=coding,
+                          short_message=payload, **fields))
         return True
 
     # -- assertions ------------------------------------------------------------------------

@@ -148,7 +148,8 @@ def make_blueprint(services: Any) -> Blueprint:
             except ValidationError as exc:
                 detail = exc.message + (f"; accepted before it: {', '.join(i for _, i in ids)}"
                                         if ids else "")
-                raise _Failure(error("SendSms", 302, exc.param, "SendSms",
+                param = "DeliveryReportURL" if exc.param == "CallbackUrl" else exc.param
+                raise _Failure(error("SendSms", 302, param, "SendSms",
                                      detail=detail)) from None
             except SmsError as exc:
                 raise _Failure(error("SendSms", 501, detail=str(exc))) from None

@@ -376,8 +376,8 @@ def _send(services: Any, limiter: RateLimiter, account_sid: str, suffix: str) ->
     try:
         message = services.sms.submit(sms)
     except ValidationError as exc:
-        name = {"recipient": "To", "sender": "From", "message": "Body"}.get(exc.param.lower(),
-                                                                          exc.param)
+        name = {"recipient": "To", "sender": "From", "message": "Body",
+                "callbackurl": "StatusCallback"}.get(exc.param.lower(), exc.param)
         return _error(400, f"{name}: {exc.message}", as_json)
     except SmsError as exc:
         return _error(400, str(exc), as_json)

@@ -59,8 +59,12 @@ class UrlPolicy:
         except ValueError:
             return value.lower()  # a host name
 
-    def check(self, url: str) -> str:
-        """'' if ``url`` may be called, else the reason."""
+    def check(self, url: str, *, unresolvable_ok: bool = False) -> str:
+        """'' if ``url`` may be called, else the reason.
+
+        ``unresolvable_ok`` is for acceptance time: a name that does not resolve *now* may
+        resolve when the report is due (it is checked again before every attempt).
+        """
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return f"not an http(s) URL: {url!r}"
@@ -68,7 +72,10 @@ class UrlPolicy:
         try:
             addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
         except OSError as exc:
-            return f"cannot resolve {host}: {exc}"
+            if unresolvable_ok:
+                addresses = set()
+            else:
+                return f"cannot resolve {host}: {exc}"
         for rule in self.allow:
             if rule == host or any(not isinstance(rule, str) and
                                    ipaddress.ip_address(a.split("%")[0]) in rule
@@ -108,7 +115,7 @@ class CallbackSender:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._in_flight: set[int] = set()
+        self._in_flight: dict[int, str] = {}     # job id -> message id
         self._flight_lock = threading.Lock()
         self._slots = threading.Semaphore(self.senders)
         self._http = _Http(timeout)
@@ -134,16 +141,17 @@ class CallbackSender:
         while not self._stop.is_set():
             try:
                 with self._flight_lock:
-                    busy = set(self._in_flight)
+                    busy = set(self._in_flight.values())
+                # One job per message at a time, so its reports keep their order.
                 jobs = [j for j in self.store.callbacks_due(self.senders * 4 + len(busy))
-                        if j.id not in busy]
+                        if j.message_id not in busy]
                 for job in jobs:
                     self._slots.acquire()
                     if self._stop.is_set() or self._pool is None:
                         self._slots.release()
                         return
                     with self._flight_lock:
-                        self._in_flight.add(job.id)
+                        self._in_flight[job.id] = job.message_id
                     self._pool.submit(self._deliver_once, job)
                 if jobs:
                     continue
@@ -163,12 +171,14 @@ class CallbackSender:
             log.exception("[sms %s] callback job %d: unexpected error", job.message_id, job.id)
         finally:
             with self._flight_lock:
-                self._in_flight.discard(job.id)
+                self._in_flight.pop(job.id, None)
             self._slots.release()
             self._wake.set()
 
     def deliver(self, job: CallbackJob) -> bool:
-        reason = self.policy.check(job.url)
+        # Denied addresses end the job; a name that does not resolve right now is an
+        # attempt that failed, retried like any other (a DNS hiccup must not lose reports).
+        reason = self.policy.check(job.url, unresolvable_ok=True)
         if reason:
             log.warning("[sms %s] callback to %s refused: %s", job.message_id, job.url, reason)
             self.store.callback_done(job.id, "refused", reason)

@@ -62,6 +62,7 @@ class Dispatcher:
         self._wake = threading.Condition()
         self._pending_wake = False
         self._threads: list[threading.Thread] = []
+        self._sending: dict[str, str] = {}    # message id -> worker, while its send runs
 
     def wake(self) -> None:
         with self._wake:
@@ -75,6 +76,22 @@ class Dispatcher:
                                       name=f"sms-worker-{n}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        keeper = threading.Thread(target=self._keep_leases, name="sms-leases", daemon=True)
+        keeper.start()
+        self._threads.append(keeper)
+
+    def _keep_leases(self) -> None:
+        """Renew the claims of sends still running, at a third of the lease."""
+        while not self._stop.wait(max(0.05, self.lease_seconds / 3)):
+            with self._count_lock:
+                by_worker: dict[str, list[str]] = {}
+                for message_id, worker in self._sending.items():
+                    by_worker.setdefault(worker, []).append(message_id)
+            for worker, ids in by_worker.items():
+                try:
+                    self.store.renew_leases(worker, ids, self.lease_seconds)
+                except Exception:
+                    log.exception("cannot renew the leases of %s", worker)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -128,12 +145,17 @@ class Dispatcher:
                 if self._stop.is_set():
                     self.store.release(message.id)
                     continue
+                with self._count_lock:
+                    self._sending[message.id] = worker
                 try:
                     self._dispatch(message)
                 except Exception:  # never lose the message to a bug: back off and retry
                     log.exception("[sms %s] unexpected dispatch error", message.id)
                     self.store.mark_retry(message.id, self.retry.delay(message.attempts),
                                           "internal error")
+                finally:
+                    with self._count_lock:
+                        self._sending.pop(message.id, None)
 
     def _dispatch(self, message: Message) -> None:
         try:

@@ -218,7 +218,8 @@ def _user_data(text: str, encoding: str, udh: bytes) -> tuple[int, bytes]:
     return len(udh) + len(payload), udh + payload
 
 
-def _parse_udh(udh: bytes) -> Concat | None:
+def parse_udh(udh: bytes) -> Concat | None:
+    """The concatenation IE of a user data header (without its length octet)."""
     pos = 0
     while pos + 2 <= len(udh):
         iei, length = udh[pos], udh[pos + 1]
@@ -256,7 +257,7 @@ def _decode_user_data(data: bytes, pos: int, dcs: int, udhi: bool) -> tuple[str,
         if not ud:
             raise PduError("UDHI set but no header", pos + 1)
         udh = ud[:1 + ud[0]]
-    concat = _parse_udh(udh[1:]) if udh else None
+    concat = parse_udh(udh[1:]) if udh else None
     if alphabet == "gsm7":
         fill = (7 - (len(udh) * 8) % 7) % 7
         header_septets = (len(udh) * 8 + fill) // 7

@@ -21,7 +21,8 @@ class SmsSettings:
     max_attempts: int = 10
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 600.0
-    claim_lease_seconds: float = 120.0
+    claim_lease_seconds: float = 120.0          # renewed while a send still runs
+    inbound_concat_timeout: float = 600.0       # parts of a long inbound SMS wait this long
     default_sender: str = ""
     callback_retry_period: float = 86400.0       # keep retrying a callback this long
     callback_timeout: float = 10.0

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -69,11 +69,19 @@ CREATE TABLE IF NOT EXISTS callbacks (
     attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, created_at REAL NOT NULL,
     last_error TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS callbacks_due ON callbacks (state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS callbacks_message ON callbacks (message_id, state);
 CREATE TABLE IF NOT EXISTS unmatched_reports (
     id INTEGER PRIMARY KEY AUTOINCREMENT, transport TEXT NOT NULL, provider_id TEXT NOT NULL,
     reference INTEGER, recipient TEXT NOT NULL, status TEXT NOT NULL, error_code INTEGER,
     error_text TEXT NOT NULL, received_at REAL NOT NULL, raw TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS unmatched_provider ON unmatched_reports (provider_id);
+CREATE INDEX IF NOT EXISTS unmatched_age ON unmatched_reports (received_at);
+CREATE TABLE IF NOT EXISTS inbound_parts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, transport TEXT NOT NULL, sender TEXT NOT NULL,
+    recipient TEXT NOT NULL, reference INTEGER NOT NULL, total INTEGER NOT NULL,
+    sequence INTEGER NOT NULL, body TEXT NOT NULL, received_at REAL NOT NULL,
+    UNIQUE (transport, sender, reference, total, sequence));
+CREATE INDEX IF NOT EXISTS inbound_parts_age ON inbound_parts (received_at);
 """
 
 _MESSAGE_COLUMNS = (
@@ -135,6 +143,7 @@ def canonical_ids(raw: str) -> list[str]:
 # How far back a modem status report (TP-MR + recipient) may match a part: TP-MR wraps at
 # 255, so only recent parts are candidates; the newest one wins.
 _MODEM_WINDOW = 3 * 86400.0
+REPORT_MATCH_WINDOW = _MODEM_WINDOW   # unmatched reports older than this are dropped
 
 
 def _ts(value: float | None) -> dt.datetime | None:
@@ -169,6 +178,13 @@ class Store(Protocol):
     def apply_report(self, report: DeliveryReport, hook: ChangeHook,
                      modem_window: float = ...) -> Message | None: ...
     def insert_inbound(self, message: Message, provider_id: str = "") -> bool: ...
+    def insert_inbound_part(self, message: Message, reference: int, total: int,
+                            sequence: int) -> Message | None: ...
+    def flush_inbound_parts(self, before: float,
+                            new_id: Callable[[], str]) -> list[Message]: ...
+    def expire_unmatched_reports(self, before: float) -> int: ...
+    def renew_leases(self, worker: str, message_ids: Sequence[str],
+                     lease_seconds: float) -> None: ...
     def callbacks_due(self, limit: int = 20) -> list[CallbackJob]: ...
     def next_callback_in(self) -> float | None: ...
     def callback_done(self, job_id: int, state: str = "done", error: str = "") -> None: ...
@@ -538,8 +554,7 @@ class SqliteStore:
         part = self._match(db, report, since)
         if part is None:
             # Kept until matched or older than the matching window (Jasmin keeps 86400 s,
-            # gammu pairs within 600 s); expired ones are dropped as new ones arrive.
-            db.execute("DELETE FROM unmatched_reports WHERE received_at < ?", (since,))
+            # gammu pairs within 600 s); expire_unmatched_reports() drops the old ones.
             db.execute("INSERT INTO unmatched_reports (transport, provider_id, reference, "
                        "recipient, status, error_code, error_text, received_at, raw) "
                        "VALUES (?,?,?,?,?,?,?,?,?)",
@@ -630,7 +645,6 @@ class SqliteStore:
         """Store a received message; ``False`` (nothing stored) for a repeat of one already
         stored with the same transport and provider id — a modem re-delivers +CMT when our
         +CNMA was late, an SMSC re-sends deliver_sm after a lost deliver_sm_resp (§7 #7)."""
-        now = self._now()
         key = canonical_ids(provider_id)[0] if provider_id else ""
         try:
             with self._tx() as db:
@@ -641,27 +655,119 @@ class SqliteStore:
                         "p.provider_id = ?", (message.transport, key)).fetchone()
                     if seen is not None:
                         return False
-                db.execute(f"INSERT INTO messages ({_MESSAGE_COLUMNS}, next_attempt_at) "
-                           f"VALUES ({','.join('?' * 27)})", (*self._row(message), now))
-                db.execute("INSERT INTO parts (message_id, idx, provider_id, status, "
-                           "submitted_at, updated_at) VALUES (?, 0, ?, ?, ?, ?)",
-                           (message.id, key, message.status.value, now, now))
-                db.execute("INSERT INTO events (message_id, status, at, detail) "
-                           "VALUES (?,?,?,?)", (message.id, message.status.value, now,
-                                                f"received via {message.transport}"))
+                self._insert_inbound_locked(db, message, key,
+                                            f"received via {message.transport}")
         except Exception as exc:
             if isinstance(exc, StoreError):
                 raise
             raise StoreError(f"cannot store inbound message {message.id}: {exc}") from None
         return True
 
+    def _insert_inbound_locked(self, db: Any, message: Message, provider_id: str,
+                               detail: str) -> None:
+        now = self._now()
+        db.execute(f"INSERT INTO messages ({_MESSAGE_COLUMNS}, next_attempt_at) "
+                   f"VALUES ({','.join('?' * 27)})", (*self._row(message), now))
+        db.execute("INSERT INTO parts (message_id, idx, provider_id, status, "
+                   "submitted_at, updated_at) VALUES (?, 0, ?, ?, ?, ?)",
+                   (message.id, provider_id, message.status.value, now, now))
+        db.execute("INSERT INTO events (message_id, status, at, detail) "
+                   "VALUES (?,?,?,?)", (message.id, message.status.value, now, detail))
+
+    def insert_inbound_part(self, message: Message, reference: int, total: int,
+                            sequence: int) -> Message | None:
+        """Keep one part of a concatenated inbound message, durably (the peer was already
+        told we have it). The part that completes the set turns them into one stored
+        message, in the same transaction, and gets it back; a repeated part changes
+        nothing."""
+        now = self._now()
+        key = (message.transport, message.sender, reference, total)
+        where = "transport = ? AND sender = ? AND reference = ? AND total = ?"
+        try:
+            with self._tx() as db:
+                if db.execute(f"SELECT 1 FROM inbound_parts WHERE {where} AND sequence = ?",
+                              (*key, sequence)).fetchone() is None:
+                    db.execute("INSERT INTO inbound_parts (transport, sender, recipient, "
+                               "reference, total, sequence, body, received_at) "
+                               "VALUES (?,?,?,?,?,?,?,?)",
+                               (message.transport, message.sender, message.recipient,
+                                reference, total, sequence, message.body, now))
+                rows = db.execute(f"SELECT sequence, body, received_at FROM inbound_parts "
+                                  f"WHERE {where} ORDER BY sequence", key).fetchall()
+                if len(rows) < total:
+                    return None
+                db.execute(f"DELETE FROM inbound_parts WHERE {where}", key)
+                whole = replace(message, body="".join(r[1] for r in rows), segments=total,
+                                created_at=_ts(rows[0][2]), updated_at=_ts(now))
+                self._insert_inbound_locked(db, whole, "", f"received via {message.transport}"
+                                            f" in {total} parts (reference {reference})")
+                return whole
+        except Exception as exc:
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(f"cannot store part {sequence}/{total} of an inbound message "
+                             f"from {message.sender}: {exc}") from None
+
+    def flush_inbound_parts(self, before: float,
+                            new_id: Callable[[], str]) -> list[Message]:
+        """Sets still incomplete after the timeout become messages with the parts that did
+        arrive, so one lost part never holds the rest back for ever (as on the modem
+        path); the message's event names the missing parts."""
+        flushed: list[Message] = []
+        where = "transport = ? AND sender = ? AND reference = ? AND total = ?"
+        with self._tx() as db:
+            stale = db.execute("SELECT DISTINCT transport, sender, reference, total "
+                               "FROM inbound_parts WHERE received_at < ?", (before,)).fetchall()
+            for transport, sender, reference, total in stale:
+                key = (transport, sender, reference, total)
+                rows = db.execute(f"SELECT sequence, body, received_at, recipient FROM "
+                                  f"inbound_parts WHERE {where} ORDER BY sequence",
+                                  key).fetchall()
+                db.execute(f"DELETE FROM inbound_parts WHERE {where}", key)
+                missing = sorted(set(range(1, total + 1)) - {r[0] for r in rows})
+                when = _ts(rows[0][2])
+                message = Message(id=new_id(), direction=Direction.INBOUND, sender=sender,
+                                  recipient=rows[0][3], body="".join(r[1] for r in rows),
+                                  status=Status.RECEIVED, segments=total, created_at=when,
+                                  updated_at=when, transport=transport,
+                                  source=f"transport:{transport}")
+                self._insert_inbound_locked(
+                    db, message, "", f"received via {transport} INCOMPLETE: part(s) "
+                    f"{', '.join(map(str, missing))} of {total} never arrived "
+                    f"(reference {reference})")
+                flushed.append(message)
+        return flushed
+
+    # -- housekeeping --------------------------------------------------------------------
+    def expire_unmatched_reports(self, before: float) -> int:
+        """Drop reports that nothing matched within the window (Jasmin keeps 86400 s)."""
+        with self._tx() as db:
+            return int(db.execute("DELETE FROM unmatched_reports WHERE received_at < ?",
+                                  (before,)).rowcount)
+
+    def renew_leases(self, worker: str, message_ids: Sequence[str],
+                     lease_seconds: float) -> None:
+        """Keep claims alive while their sends still run (a modem sending ten parts, an
+        SMSC throttling us): an expired lease would let another worker send the same
+        message again."""
+        if not message_ids:
+            return
+        with self._tx() as db:
+            db.execute(f"UPDATE messages SET lease_until = ? WHERE status = 'sending' AND "
+                       f"claimed_by = ? AND id IN ({','.join('?' * len(message_ids))})",
+                       (self._now() + lease_seconds, worker, *message_ids))
+
     # -- callbacks -----------------------------------------------------------------------
     def callbacks_due(self, limit: int = 20) -> list[CallbackJob]:
+        """Due jobs, each the oldest pending one of its message: an application hears
+        "sent" before "delivered" even when "sent" needed retries."""
         now = self._now()
         with self._read() as db:
             rows = db.execute(
                 "SELECT id, message_id, status, url, method, params, attempts, created_at "
-                "FROM callbacks WHERE state = 'pending' AND next_attempt_at <= ? "
+                "FROM callbacks c WHERE state = 'pending' AND next_attempt_at <= ? "
+                "AND NOT EXISTS (SELECT 1 FROM callbacks e WHERE e.message_id = c.message_id "
+                "AND e.state = 'pending' AND e.id < c.id) "
                 "ORDER BY next_attempt_at, id LIMIT ?", (now, limit)).fetchall()
         return [CallbackJob(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7])
                 for r in rows]

@@ -136,4 +136,5 @@ class PostgresStore(SqliteStore):
     def reset(self) -> None:
         """Empty every table (tests share one database between cases)."""
         with self._tx() as db:
-            db.execute("TRUNCATE messages, parts, events, callbacks, unmatched_reports")
+            db.execute("TRUNCATE messages, parts, events, callbacks, unmatched_reports, "
+                       "inbound_parts")

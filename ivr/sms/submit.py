@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -26,7 +27,7 @@ from ivr.sms.message import Direction, Message, Part, Status, new_message_id
 from ivr.sms.numbers import normalize_number, normalize_sender
 from ivr.sms.routing import Router
 from ivr.sms.settings import SmsSettings
-from ivr.sms.store import MessageQuery, Store, open_store
+from ivr.sms.store import REPORT_MATCH_WINDOW, MessageQuery, Store, open_store
 from ivr.sms.transports.base import DeliveryReport, InboundSms, Transport
 
 if TYPE_CHECKING:
@@ -76,6 +77,8 @@ class SmsService:
             retry_period=settings.callback_retry_period, timeout=settings.callback_timeout,
             base_delay=settings.callback_retry_base, max_delay=settings.callback_retry_max)
         self._started = False
+        self._housekeeping_stop = threading.Event()
+        self._housekeeping: threading.Thread | None = None
         # Called with a message when a delivery report made it final (ivr.api.notify).
         self.final_listeners: list[Callable[[Message], None]] = []
 
@@ -115,6 +118,11 @@ class SmsService:
                                   f"(configured: {', '.join(self.transports)})")
         if request.callback_method.upper() not in ("GET", "POST"):
             raise ValidationError("CallbackMethod", "GET or POST")
+        if request.callback_url:
+            # Refused now rather than accepted and never reported (checked again per try).
+            refused = self.callbacks.policy.check(request.callback_url, unresolvable_ok=True)
+            if refused:
+                raise ValidationError("CallbackUrl", refused)
         now = self.clock.now()
         created = dt.datetime.fromtimestamp(now, dt.UTC)
         return Message(
@@ -172,6 +180,17 @@ class SmsService:
                           recipient=sms.recipient, body=sms.body, status=Status.RECEIVED,
                           created_at=when, updated_at=when, transport=sms.transport,
                           source=f"transport:{sms.transport}")
+        if sms.concat is not None and sms.concat.total > 1:
+            whole = self.store.insert_inbound_part(message, sms.concat.reference,
+                                                   sms.concat.total, sms.concat.sequence)
+            if whole is None:
+                log.info("part %d of %d (reference %d) from %s via %s kept until the rest "
+                         "arrive", sms.concat.sequence, sms.concat.total, sms.concat.reference,
+                         sms.sender, sms.transport)
+            else:
+                log.info("[sms %s] received from %s via %s (%d parts)", whole.id, sms.sender,
+                         sms.transport, sms.concat.total)
+            return
         if not self.store.insert_inbound(message, sms.provider_id):
             log.info("inbound from %s via %s with provider id %r already stored; repeat "
                      "ignored", sms.sender, sms.transport, sms.provider_id)
@@ -196,11 +215,38 @@ class SmsService:
             transport.start(self)
         self.dispatcher.start()
         self.callbacks.start()
+        self._housekeeping_stop.clear()
+        self._housekeeping = threading.Thread(target=self._keep_house, name="sms-housekeeping",
+                                              daemon=True)
+        self._housekeeping.start()
         self._started = True
+
+    def _keep_house(self) -> None:
+        """Time-driven work no arrival triggers: flush long inbound messages whose missing
+        parts never came, and drop delivery reports nothing matched in the window."""
+        period = max(0.05, min(60.0, self.settings.inbound_concat_timeout / 4))
+        while not self._housekeeping_stop.wait(period):
+            self.housekeeping()
+
+    def housekeeping(self) -> None:
+        now = self.clock.now()
+        try:
+            for message in self.store.flush_inbound_parts(
+                    now - self.settings.inbound_concat_timeout, new_message_id):
+                log.warning("[sms %s] incomplete inbound from %s via %s stored after %.0f s "
+                            "without its missing parts", message.id, message.sender,
+                            message.transport, self.settings.inbound_concat_timeout)
+            dropped = self.store.expire_unmatched_reports(now - REPORT_MATCH_WINDOW)
+            if dropped:
+                log.warning("dropped %d delivery report(s) that matched no message in %.0f h",
+                            dropped, REPORT_MATCH_WINDOW / 3600)
+        except Exception:  # retried next period; the data stays in the store
+            log.exception("SMS housekeeping failed")
 
     def stop(self, timeout: float = 10.0) -> None:
         if not self._started:
             return
+        self._housekeeping_stop.set()
         self.dispatcher.stop(timeout)
         for transport in self.transports.values():
             try:

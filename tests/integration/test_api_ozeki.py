@@ -138,6 +138,9 @@ AUTH = "Username=HTTP_User_1&Password=qwe123"
      "Missing or invalid parameter 'Sender' for command 'SendSms'"),
     ("command=SendSms&" + AUTH + "&Recipient=%2B3611&Message=x&DeliveryReportURL=ftp://x",
      302, "Missing or invalid parameter 'DeliveryReportURL' for command 'SendSms'"),
+    ("command=SendSms&" + AUTH + "&Recipient=%2B3611&Message=x&DeliveryReportURL="
+     "http://169.254.169.254/latest/meta-data/", 302,     # denied by the callback policy
+     "Missing or invalid parameter 'DeliveryReportURL' for command 'SendSms'"),
     ("command=ListActiveCalls&Username=smsonly&Password=password1", 306,
      "User is not allowed to use API in ACL"),
     ("command=ListActiveCalls&" + AUTH, 303, "Command 'ListActiveCalls' cannot be used here"),

@@ -12,7 +12,7 @@ from callback_receiver import CallbackReceiver
 from ivr.call import SmsRequest
 from ivr.config import Settings
 from ivr.errors import ValidationError
-from ivr.sms.callbacks import sign
+from ivr.sms.callbacks import UrlPolicy, sign
 from ivr.sms.message import Status
 from ivr.sms.submit import build_sms_service
 
@@ -77,12 +77,25 @@ def test_receiver_down_then_up_gets_every_report(make_settings: Callable[..., Se
         service.stop()
 
 
-def test_link_local_callback_is_refused(make_settings: Callable[..., Settings]) -> None:
+def test_link_local_callback_is_refused_at_acceptance(
+        make_settings: Callable[..., Settings]) -> None:
+    service = build_sms_service(make_settings())
+    with pytest.raises(ValidationError) as info:
+        service.submit_sms(SmsRequest(recipient="+3612345678", body="x",
+                                      callback_url="http://169.254.169.254/latest"))
+    assert info.value.param == "CallbackUrl" and "169.254.0.0/16" in info.value.message
+
+
+def test_callback_policy_is_checked_again_before_each_attempt(
+        make_settings: Callable[..., Settings]) -> None:
+    """An address allowed at acceptance and denied since (a name now resolving to a
+    metadata address, a tightened policy) is refused when the report is due."""
     service = build_sms_service(make_settings())
     service.start()
     try:
         sms_id = service.submit_sms(SmsRequest(recipient="+3612345678", body="x",
-                                               callback_url="http://169.254.169.254/latest"))
+                                               callback_url="http://127.0.0.1:9/dlr"))
+        service.callbacks.policy = UrlPolicy([], ["127.0.0.0/8"])
         service.run_until_final([sms_id], 10)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
@@ -171,7 +184,9 @@ def test_callback_gives_up_after_the_retry_period(make_settings: Callable[..., S
             time.sleep(0.05)
         states = service.store.callback_states(sms_id)
         assert [(s, st) for s, st, _ in states] == [("sent", "failed"), ("delivered", "failed")]
-        assert all(attempts >= 3 for _, _, attempts in states)
+        # "delivered" waited behind "sent" (reports keep their order), inside the same
+        # period, so it may have had fewer tries of its own; it still had at least one.
+        assert states[0][2] >= 3 and states[1][2] >= 1
     finally:
         service.stop()
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ivr.sms.message import Message, Status
+from ivr.sms.pdu import Concat
 
 __all__ = ["DeliveryReport", "InboundSms", "SubmitResult", "Transport", "TransportEvents"]
 
@@ -47,12 +48,16 @@ class DeliveryReport:
 
 @dataclass(frozen=True)
 class InboundSms:
+    """A received message, or one part of a concatenated one (``concat`` set): the SMS
+    service keeps parts durably and stores the message when the last part arrives."""
+
     transport: str
     sender: str
     recipient: str
     body: str
     received_at: dt.datetime | None = None
     provider_id: str = ""
+    concat: Concat | None = None
 
 
 class TransportEvents(Protocol):

@@ -39,6 +39,7 @@ from smpplib import smpp
 from ivr.errors import ConfigError, TransportError
 from ivr.sms.encoding import gsm7_decode, gsm7_encode, split_message
 from ivr.sms.message import Message
+from ivr.sms.pdu import Concat, parse_udh
 from ivr.sms.ratelimit import TokenBucket
 from ivr.sms.transports.base import DeliveryReport, InboundSms, SubmitResult, TransportEvents
 from ivr.sms.transports.smpp_receipt import (
@@ -480,16 +481,17 @@ class SmppTransport:
                 if events is not None:
                     events.on_delivery_report(report)
                 return 0
-            body = payload
+            body, concat = payload, inbound_concat(pdu)
             if esm_class & 0x40 and payload:
                 body = payload[1 + payload[0]:]     # skip the UDH (TS 23.040 §9.2.3.24)
+                concat = parse_udh(payload[1:1 + payload[0]]) or concat
             coding = pdu.data_coding or 0
             text = (body.decode("utf-16-be", "replace") if coding == 0x08 else
                     body.decode("latin-1") if coding in (0x01, 0x03) else gsm7_decode(body))
             sender = _s(pdu.source_addr)
             sms = InboundSms(transport=self.name,
                              sender="+" + sender if pdu.source_addr_ton == 1 else sender,
-                             recipient=_s(pdu.destination_addr), body=text)
+                             recipient=_s(pdu.destination_addr), body=text, concat=concat)
             log.info("[smpp %s] inbound SMS from %s", self.name, sms.sender)
             if events is not None:
                 events.on_inbound(sms)
@@ -525,6 +527,17 @@ class SmppTransport:
             pending.status, pending.message_id, pending.error = status, message_id, error
             pending.done.set()
         self._slots.release()
+
+
+def inbound_concat(pdu: Any) -> Concat | None:
+    """A long MO message's part numbering from the SAR TLVs (SMPP 3.4 §5.3.2.22-24), which
+    some SMSCs use instead of a UDH; the UDH, when present, wins."""
+    total = getattr(pdu, "sar_total_segments", None)
+    sequence = getattr(pdu, "sar_segment_seqnum", None)
+    reference = getattr(pdu, "sar_msg_ref_num", None)
+    if not total or not sequence or reference is None:
+        return None
+    return Concat(int(reference), int(total), int(sequence))
 
 
 def _int(name: str, params: dict[str, str], key: str, default: int | None) -> int | None:

@@ -158,3 +158,23 @@ def test_slow_transport_does_not_block_the_others(
         assert len(slow.sent) < 20
     finally:
         service.stop()
+
+
+def test_a_long_send_keeps_its_lease(make_settings: Callable[..., Settings]) -> None:
+    """A send that outlives the claim lease (a modem sending many parts) must not let
+    another worker — here: another process on the same database — send it again."""
+    gate = GateTransport(hold=1.5)
+    gate.ready.set()
+    settings = make_settings(workers=1, claim_lease_seconds=0.3)
+    service = build_sms_service(settings, extra_transports={"gate": gate})
+    service.start()
+    try:
+        sms_id = service.submit_sms(SmsRequest(recipient="+3611", body="x", transport="gate"))
+        wait_until(lambda: bool(gate.in_flight))
+        time.sleep(0.9)                                  # three leases later
+        assert service.store.claim_due("other-process", 60) == []
+        wait_until(lambda: getattr(service.get(sms_id), "status", None) == Status.SENT)
+        message = service.get(sms_id)
+        assert message is not None and message.attempts == 1 and len(gate.sent) == 1
+    finally:
+        service.stop()

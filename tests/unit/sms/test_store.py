@@ -191,3 +191,54 @@ def test_repeated_inbound_is_stored_once(store: SqliteStore) -> None:
     assert store.insert_inbound(inbound("in4"))                          # no id: always kept
     found, total = store.query(MessageQuery(direction="inbound"))
     assert total == 3 and {m.id for m in found} == {"in1", "in3", "in4"}
+
+
+def inbound_part(body: str, mid: str) -> Message:
+    now = dt.datetime.fromtimestamp(1_800_000_000, dt.UTC)
+    return Message(id=mid, direction=Direction.INBOUND, sender="+3620", recipient="1234",
+                   body=body, status=Status.RECEIVED, created_at=now, updated_at=now,
+                   transport="smpp")
+
+
+def test_inbound_parts_become_one_message(store: SqliteStore) -> None:
+    assert store.insert_inbound_part(inbound_part("b", "p2"), 7, 2, 2) is None
+    assert store.insert_inbound_part(inbound_part("b", "p2x"), 7, 2, 2) is None   # repeat
+    whole = store.insert_inbound_part(inbound_part("a", "p1"), 7, 2, 1)
+    assert whole is not None and whole.body == "ab" and whole.segments == 2
+    stored = store.get(whole.id)
+    assert stored is not None and stored.body == "ab"
+    assert store.get("p2") is None                       # parts are not messages
+    assert store.flush_inbound_parts(1e12, lambda: "none") == []   # nothing left over
+
+
+def test_incomplete_inbound_is_flushed_after_the_timeout(store: SqliteStore,
+                                                         clock: Clock) -> None:
+    store.insert_inbound_part(inbound_part("first ", "p1"), 8, 3, 1)
+    store.insert_inbound_part(inbound_part("third", "p3"), 8, 3, 3)
+    assert store.flush_inbound_parts(clock.t - 1, lambda: "never") == []   # not old yet
+    clock.t += 601
+    [message] = store.flush_inbound_parts(clock.t - 600, lambda: "flushed")
+    assert message.id == "flushed" and message.body == "first third"
+    assert any("part(s) 2 of 3 never arrived" in d for _, _, d in store.events("flushed"))
+
+
+def test_unmatched_reports_expire_by_sweep(store: SqliteStore, clock: Clock) -> None:
+    report = DeliveryReport(transport="t", status=Status.DELIVERED, provider_id="abc")
+    assert store.apply_report(report, no_callbacks) is None
+    assert store.expire_unmatched_reports(clock.t - 10) == 0
+    clock.t += 100
+    assert store.expire_unmatched_reports(clock.t - 10) == 1
+    store.insert(message("m1"))
+    assert sent(store, "m1", ["abc"], transport="t") == []   # the expired one is gone
+
+
+def test_renewed_lease_keeps_other_workers_off(store: SqliteStore, clock: Clock) -> None:
+    store.insert(message("m1"))
+    [claimed] = store.claim_due("w1", 60)
+    clock.t += 50
+    store.renew_leases("w1", ["m1"], 60)
+    clock.t += 50                                        # past the first lease
+    assert store.claim_due("w2", 60) == []
+    store.renew_leases("w2", ["m1"], 600)                # not w2's claim: no effect
+    clock.t += 20
+    assert [m.id for m in store.claim_due("w2", 60)] == ["m1"]
