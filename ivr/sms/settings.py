@@ -10,6 +10,7 @@ __all__ = ["SmsSettings"]
 @dataclass
 class SmsSettings:
     database_url: str = "sqlite:///var/ivr.db"   # or postgresql://user:pw@host/db
+    database_pool_size: int = 8                  # PostgreSQL connections per process
     # name -> transport URL, e.g. loopback://, modem:///dev/ttyUSB0?baudrate=115200,
     # smpp://id:pw@host:2775, http+preset://... ; the first one is the default route.
     transports: dict[str, str] = field(default_factory=lambda: {"loopback": "loopback://"})

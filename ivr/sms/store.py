@@ -435,13 +435,21 @@ class SqliteStore:
                            "WHERE id = ?", (worker, now + lease_seconds, now, mid))
                 db.execute("INSERT INTO events (message_id, status, at, detail) "
                            "VALUES (?,?,?,?)", (mid, "sending", now, f"claimed by {worker}"))
-            return [m for m in (self._message_locked(mid) for mid in ids) if m is not None]
+            return [m for m in (self._message_in(db, mid) for mid in ids) if m is not None]
 
-    def _message_locked(self, message_id: str) -> Message | None:
-        row = self._db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?",
-                               (message_id,)).fetchone()
-        return None if row is None else self._message(row, self._db)
+    def _message_in(self, db: Any, message_id: str) -> Message | None:
+        row = db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?",
+                         (message_id,)).fetchone()
+        return None if row is None else self._message(row, db)
 
+    def _serialize_matching(self, db: Any, transport: str) -> None:
+        """Make matching work on one transport one transaction at a time.
+
+        A report and the submit result it belongs to (or two parts of one inbound
+        message) written by concurrent transactions would not see each other's rows and
+        neither would match. SQLite has one writer, so nothing to do; PostgreSQL takes a
+        transaction-level advisory lock (several connections, several processes).
+        """
     def next_due_in(self) -> float | None:
         """Seconds until the next queued message is due (None when nothing waits)."""
         with self._read() as db:
@@ -455,6 +463,7 @@ class SqliteStore:
         """Record the peer's acceptance; returns reports that had arrived before it."""
         now = self._now()
         with self._tx() as db:
+            self._serialize_matching(db, transport)
             for idx in range(max(len(provider_ids), len(references))):
                 pid = canonical_ids(provider_ids[idx])[0] if idx < len(provider_ids) and \
                     provider_ids[idx] else ""
@@ -546,8 +555,9 @@ class SqliteStore:
         """Match ``report`` to a part and update the message; None if unmatched (kept)."""
         now = self._now()
         with self._tx() as db:
+            self._serialize_matching(db, report.transport)
             message_id = self._apply_locked(db, report, hook, now, now - modem_window)
-            return None if message_id is None else self._message_locked(message_id)
+            return None if message_id is None else self._message_in(db, message_id)
 
     def _apply_locked(self, db: Any, report: DeliveryReport, hook: ChangeHook, now: float,
                       since: float) -> str | None:
@@ -632,7 +642,7 @@ class SqliteStore:
                          (message_id,)).fetchone()
         if row is None or not row[0]:
             return
-        message = self._message_locked(message_id)
+        message = self._message_in(db, message_id)
         callback = hook(message, status) if message is not None else None
         if callback is not None:
             url, method, params = callback
@@ -648,6 +658,7 @@ class SqliteStore:
         key = canonical_ids(provider_id)[0] if provider_id else ""
         try:
             with self._tx() as db:
+                self._serialize_matching(db, message.transport)
                 if key:
                     seen = db.execute(
                         "SELECT m.id FROM parts p JOIN messages m ON m.id = p.message_id "
@@ -685,6 +696,7 @@ class SqliteStore:
         where = "transport = ? AND sender = ? AND reference = ? AND total = ?"
         try:
             with self._tx() as db:
+                self._serialize_matching(db, message.transport)
                 if db.execute(f"SELECT 1 FROM inbound_parts WHERE {where} AND sequence = ?",
                               (*key, sequence)).fetchone() is None:
                     db.execute("INSERT INTO inbound_parts (transport, sender, recipient, "
@@ -812,12 +824,13 @@ def _aggregate(parts: list[Status]) -> Status:
     return Status.SENT
 
 
-def open_store(database_url: str) -> Store:
-    """``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or ``postgresql://...``."""
+def open_store(database_url: str, pool_size: int = 8) -> Store:
+    """``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or ``postgresql://...``
+    (``pool_size`` connections per process)."""
     if database_url.startswith(("postgresql://", "postgres://")):
         from ivr.sms.store_postgres import PostgresStore
 
-        return PostgresStore(database_url)
+        return PostgresStore(database_url, pool_size=pool_size)
     if database_url.startswith("sqlite:///"):
         return SqliteStore(database_url[len("sqlite:///"):])
     from ivr.errors import ConfigError

@@ -10,8 +10,9 @@ The SQL of :mod:`ivr.sms.store` is shared; this module only supplies what differ
 * the claim query gets ``FOR UPDATE SKIP LOCKED``, so several ``ivr serve`` processes on one
   database never claim the same message and never wait on each other's rows.
 
-Within one process, statements run on one connection under the store's lock, exactly as with
-SQLite; the connection is re-opened if the server dropped it.
+Within one process, transactions run side by side on a connection pool; matching of reports
+to submits (and of inbound parts to each other) takes a per-transport advisory lock, so it
+is race-free across connections and across processes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ivr.errors import StoreError
 from ivr.sms.store import SQLITE_SCHEMA, SqliteStore
@@ -60,22 +62,8 @@ def translate(sql: str) -> str:
 class _Connection:
     """The sqlite3.Connection subset the shared store uses, over one psycopg connection."""
 
-    def __init__(self, url: str, connect_timeout: int) -> None:
-        self.url = url
-        self.connect_timeout = connect_timeout
-        self.conn = self._open()
-
-    def _open(self) -> psycopg.Connection[Any]:
-        try:
-            return psycopg.connect(self.url, autocommit=True,
-                                   connect_timeout=self.connect_timeout)
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to the PostgreSQL message store: {exc}") from None
-
-    def ensure_open(self) -> None:
-        if self.conn.closed or self.conn.broken:
-            log.warning("PostgreSQL store connection lost; reconnecting")
-            self.conn = self._open()
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
         return self.conn.execute(translate(sql), tuple(params))
@@ -84,20 +72,31 @@ class _Connection:
         with self.conn.cursor() as cur:
             cur.executemany(translate(sql), [tuple(r) for r in rows])
 
-    def close(self) -> None:
-        self.conn.close()
-
 
 class PostgresStore(SqliteStore):
-    """``postgresql://user:password@host:5432/dbname`` on the shared store contract."""
+    """``postgresql://user:password@host:5432/dbname`` on the shared store contract.
+
+    A pool of connections (psycopg_pool, ``[sms] database_pool_size``), so API requests,
+    dispatcher workers and report handlers run their transactions side by side; each
+    connection is checked before use, so a restarted server costs no failed request.
+    """
 
     def __init__(self, url: str, clock: Callable[[], float] = time.time, *,
-                 connect_timeout: int = 10) -> None:
+                 connect_timeout: int = 10, pool_size: int = 8) -> None:
         # Deliberately not SqliteStore.__init__: no file, no PRAGMAs.
         self.url = url
         self._now = clock
-        self._lock = threading.RLock()
-        self._db = _Connection(url, connect_timeout)  # type: ignore[assignment]
+        self._nesting = threading.local()
+        try:
+            self._pool = ConnectionPool(url, min_size=1, max_size=max(1, pool_size),
+                                        kwargs={"autocommit": True,
+                                                "connect_timeout": connect_timeout},
+                                        check=ConnectionPool.check_connection,
+                                        timeout=connect_timeout, open=False,
+                                        name="ivr-store")
+            self._pool.open(wait=True, timeout=connect_timeout)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(f"cannot connect to the PostgreSQL message store: {exc}") from None
         with self._tx() as db:
             # Two processes starting at once must not race on CREATE ... IF NOT EXISTS.
             db.execute("SELECT pg_advisory_xact_lock(4242001)")
@@ -106,10 +105,21 @@ class PostgresStore(SqliteStore):
                     db.execute(statement)
 
     @contextmanager
+    def _connection(self) -> Iterator[_Connection]:
+        try:
+            with self._pool.connection() as conn:
+                yield _Connection(conn)
+        except PoolTimeout as exc:
+            raise StoreError(f"no PostgreSQL store connection available: {exc}") from None
+
+    @contextmanager
     def _tx(self) -> Iterator[Any]:
-        with self._lock:
-            conn: _Connection = self._db  # type: ignore[assignment]
-            conn.ensure_open()
+        current: _Connection | None = getattr(self._nesting, "connection", None)
+        if current is not None:
+            yield current           # inside another operation of this thread: part of it
+            return
+        with self._connection() as conn:
+            self._nesting.connection = conn
             try:
                 conn.execute("BEGIN")
                 yield conn
@@ -121,17 +131,19 @@ class PostgresStore(SqliteStore):
                     except psycopg.Error:
                         log.exception("PostgreSQL store: rollback failed")
                 raise
+            finally:
+                self._nesting.connection = None
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
-        with self._lock:
-            conn: _Connection = self._db  # type: ignore[assignment]
-            conn.ensure_open()
+        with self._connection() as conn:
             yield conn
 
+    def _serialize_matching(self, db: Any, transport: str) -> None:
+        db.execute("SELECT pg_advisory_xact_lock(4242002, hashtext(?))", (transport,))
+
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._pool.close()
 
     def reset(self) -> None:
         """Empty every table (tests share one database between cases)."""

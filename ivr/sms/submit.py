@@ -294,5 +294,6 @@ def build_sms_service(settings: Settings,
     transports.update(extra_transports or {})
     if not transports:
         raise SmsError("no SMS transport configured ([sms.transports])")
-    return SmsService(settings.sms, open_store(settings.sms.database_url), transports,
+    store = open_store(settings.sms.database_url, settings.sms.database_pool_size)
+    return SmsService(settings.sms, store, transports,
                       callback_formats=callback_formats, callback_key=_callback_key(settings))

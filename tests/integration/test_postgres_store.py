@@ -84,3 +84,53 @@ def test_two_stores_never_claim_the_same_message(postgres_url: str) -> None:
     assert not set(claimed["a"]) & set(claimed["b"])
     assert len(claimed["a"]) + len(claimed["b"]) == total
     setup.close()
+
+
+def test_concurrent_reports_and_submit_results_all_match(postgres_url: str) -> None:
+    """Pooled connections (and processes) write a message's submit result and the reports
+    of its parts at the same time, reports often first: every part must still match and
+    every message end delivered — no report left unmatched, no aggregation lost."""
+    from ivr.sms.transports.base import DeliveryReport
+
+    def no_hook(message: Message, status: Status) -> None:
+        return None
+
+    store = PostgresStore(postgres_url, pool_size=8)
+    other = PostgresStore(postgres_url, pool_size=4)     # a second process
+    store.reset()
+    now = dt.datetime.now(dt.UTC)
+    count, parts = 24, 3
+    for n in range(count):
+        store.insert(Message(id=f"c{n}", direction=Direction.OUTBOUND, sender="",
+                             recipient=f"+3640{n:06d}", body="x", segments=parts,
+                             created_at=now, updated_at=now, transport="smpp",
+                             parts=[Part(i) for i in range(parts)]))
+    assert len(store.claim_due("w", 60, limit=count)) == count
+    errors: list[BaseException] = []
+
+    def run(action: Callable[[], object]) -> None:
+        try:
+            action()
+        except BaseException as exc:   # surfaced by the assertion below
+            errors.append(exc)
+
+    def report(n: int, i: int) -> Callable[[], object]:
+        return lambda: other.apply_report(
+            DeliveryReport("smpp", Status.DELIVERED, provider_id=f"id-{n}-{i}"), no_hook)
+
+    def result(n: int) -> Callable[[], object]:
+        return lambda: store.mark_sent(f"c{n}", "smpp", [f"id-{n}-{i}" for i in range(parts)],
+                                       [], no_hook)
+
+    actions = [report(n, i) for n in range(count) for i in range(parts)]
+    actions += [result(n) for n in range(count)]
+    threads = [threading.Thread(target=run, args=(a,)) for a in actions[::-1]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    statuses = [store.get(f"c{n}").status for n in range(count)]  # type: ignore[union-attr]
+    assert statuses == [Status.DELIVERED] * count
+    store.close()
+    other.close()
