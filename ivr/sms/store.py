@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 import sqlite3
 import threading
@@ -35,6 +36,8 @@ __all__ = ["MessageQuery", "CallbackJob", "Store", "SqliteStore", "ChangeHook", 
 
 # (message after the change, new status) -> (url, method, params) to call back, or None.
 # Called only for messages that have a callback URL (the others cost no Message build).
+log = logging.getLogger(__name__)
+
 ChangeHook = Callable[[Message, Status], "tuple[str, str, dict[str, str]] | None"]
 
 SQLITE_SCHEMA = """
@@ -425,16 +428,24 @@ class SqliteStore:
         if exclude:
             skip = f" AND transport NOT IN ({','.join('?' * len(exclude))})"
         with self._tx() as db:
-            ids = [r[0] for r in db.execute(
-                "SELECT id FROM messages WHERE (status = 'queued' AND next_attempt_at <= ? "
-                f"OR status = 'sending' AND lease_until < ?){skip} "
-                "ORDER BY next_attempt_at LIMIT ?", (now, now, *exclude, limit))]
-            for mid in ids:
+            rows = db.execute(
+                "SELECT id, status, claimed_by FROM messages WHERE (status = 'queued' AND "
+                f"next_attempt_at <= ? OR status = 'sending' AND lease_until < ?){skip} "
+                "ORDER BY next_attempt_at LIMIT ?", (now, now, *exclude, limit)).fetchall()
+            ids = [r[0] for r in rows]
+            for mid, status, previous in rows:
                 db.execute("UPDATE messages SET status = 'sending', claimed_by = ?, "
                            "lease_until = ?, attempts = attempts + 1, updated_at = ? "
                            "WHERE id = ?", (worker, now + lease_seconds, now, mid))
+                # A lease that ran out means a worker died mid-send: the peer may already
+                # have the message, and this send may be a duplicate. Say so where ops look.
+                detail = f"claimed by {worker}" if status == "queued" else (
+                    f"claimed by {worker} after {previous}'s lease ran out: its send was "
+                    "interrupted, the peer may already have it (possible duplicate)")
                 db.execute("INSERT INTO events (message_id, status, at, detail) "
-                           "VALUES (?,?,?,?)", (mid, "sending", now, f"claimed by {worker}"))
+                           "VALUES (?,?,?,?)", (mid, "sending", now, detail))
+                if status != "queued":
+                    log.warning("[sms %s] %s", mid, detail)
             return [m for m in (self._message_in(db, mid) for mid in ids) if m is not None]
 
     def _message_in(self, db: Any, message_id: str) -> Message | None:

@@ -47,7 +47,9 @@ def _postgres_schema(sqlite_schema: str) -> str:
 
 _SCHEMA = _postgres_schema(SQLITE_SCHEMA)
 
-_CLAIM = re.compile(r"^SELECT id FROM messages WHERE \(status = 'queued'.*LIMIT \?$", re.S)
+_CLAIM = re.compile(
+    r"^SELECT id(, status, claimed_by)? FROM messages WHERE \(status = 'queued'.*LIMIT \?$",
+    re.S)
 _MAX = re.compile(r"\bMAX\(([^,()]+(?:\([^()]*\))?[^,()]*),\s*([^()]+)\)")
 
 

@@ -122,3 +122,11 @@ def test_kill_9_during_dispatch_loses_nothing(tmp_path: Path) -> None:
     # At-least-once: a duplicate needs a kill between the peer's acceptance and our commit
     # of it, a window of one transaction per worker.
     assert duplicates <= settings.sms.workers
+    # ...and each one is reported where ops look: the message's history says so.
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        flagged = {m for (m,) in conn.execute(
+            "SELECT message_id FROM events WHERE detail LIKE '%possible duplicate%'")}
+    finally:
+        conn.close()
+    assert {i for i, n in per_message.items() if n > 1} <= flagged

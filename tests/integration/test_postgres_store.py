@@ -25,6 +25,9 @@ from ivr.sms.submit import build_sms_service
      "SELECT id FROM messages WHERE (status = 'queued' AND next_attempt_at <= %s) "
      "OR (status = 'sending' AND lease_until < %s) ORDER BY next_attempt_at LIMIT %s "
      "FOR UPDATE SKIP LOCKED"),
+    ("SELECT id, status, claimed_by FROM messages WHERE (status = 'queued') LIMIT ?",
+     "SELECT id, status, claimed_by FROM messages WHERE (status = 'queued') LIMIT %s "
+     "FOR UPDATE SKIP LOCKED"),
     ("SELECT MIN(next_attempt_at) FROM messages", "SELECT MIN(next_attempt_at) FROM messages"),
 ])
 def test_translate(sqlite: str, postgres: str) -> None:

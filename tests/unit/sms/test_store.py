@@ -247,3 +247,15 @@ def test_renewed_lease_keeps_other_workers_off(store: SqliteStore, clock: Clock)
     store.renew_leases("w2", ["m1"], 600)                # not w2's claim: no effect
     clock.t += 20
     assert [m.id for m in store.claim_due("w2", 60)] == ["m1"]
+
+
+def test_reclaim_after_lost_lease_is_marked_possible_duplicate(store: SqliteStore,
+                                                               clock: Clock) -> None:
+    store.insert(message("m1"))
+    store.claim_due("w1", 10)
+    clock.t += 11                                   # w1 died mid-send
+    [again] = store.claim_due("w2", 10)
+    assert again.attempts == 2
+    details = [d for _, s, d in store.events("m1") if s == "sending"]
+    assert details[0] == "claimed by w1"
+    assert "w1's lease ran out" in details[1] and "possible duplicate" in details[1]
