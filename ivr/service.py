@@ -78,6 +78,7 @@ class Runtime:
 
             interpreter = Interpreter(settings.ozml, services.sms, base_dir=".")
             self._voice = VoiceEngine(settings, interpreter, notify=notifier.notify)
+            interpreter.originator = self._voice   # <Call> dials through the engine running it
             self._voice.start()
             services.calls = self._voice.calls
         if settings.http.enabled:

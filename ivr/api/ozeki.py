@@ -172,7 +172,7 @@ def make_blueprint(services: Any) -> Blueprint:
             if not script:
                 raise _Failure(error(command, 302, "Url", command))
             try:
-                call_id = calls.originate(number, script)
+                call_id = calls.originate(number, script, params.get("callerid", ""))
             except IvrError as exc:
                 raise _Failure(error(command, 402, number, "Failed", detail=str(exc))) from None
             return OzekiResult(command, fields=[("CallId", call_id)])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,9 +29,14 @@ log = logging.getLogger(__name__)
 
 
 class Originator(Protocol):
-    """Places an outbound call that runs the OzML at ``url`` once answered (``<Call>``)."""
+    """Places an outbound call that runs the OzML at ``url`` once answered (``<Call>``).
 
-    def originate(self, number: str, url: str, caller_id: str = "") -> str: ...
+    It returns the new call's id at once; ``on_failure(reason)`` is called later if the call
+    is refused or not answered (the calling script has moved on by then).
+    """
+
+    def originate(self, number: str, url: str, caller_id: str = "",
+                  on_failure: Callable[[str], None] | None = None) -> str: ...
 
 
 class _Hangup(Exception):
@@ -89,9 +94,10 @@ class Interpreter:
         self.base_dir = base_dir
 
     # -- entry point ---------------------------------------------------------------------
-    def run(self, call: Call, script: str) -> None:
+    def run(self, call: Call, script: str, notification: str = "IncomingCall") -> None:
         """Run ``script`` (file path or URL) on ``call`` until it ends; never raises for
-        script problems."""
+        script problems. ``notification`` names the first request: Ozeki posts
+        ``CallConnected`` to the Url of a call it placed, ``IncomingCall`` otherwise."""
         location = script if is_url(script) else resolve(script, self.base_dir + "/")
         session = _Session(call=call, location=location,
                            log=_CallLog(log, {"call_id": call.call_id}))
@@ -100,7 +106,7 @@ class Interpreter:
                                   "callid": call.call_id, "digits": ""})
         try:
             try:
-                current = self._fetch(session, location, "IncomingCall", first=True)
+                current = self._fetch(session, location, notification, first=True)
                 assert current is not None  # allow_empty is False
             except OzmlError as exc:
                 session.log.error("cannot start script: %s", exc)
@@ -282,16 +288,29 @@ class Interpreter:
     def _call_out(self, s: _Session, c: v.CallOut) -> None:
         number = expand_text(c.dialled, s.variables)
         url = resolve(expand_url(c.url, s.variables), s.location)
+        error_url = resolve(expand_url(c.error_url, s.variables), s.location) \
+            if c.error_url else ""
+
+        def failed(reason: str) -> None:
+            """The call was placed but refused or not answered: tell the ErrorUrl."""
+            s.log.warning("call to %s failed: %s", number, reason)
+            if error_url:
+                form = s.form("Error", {"Dialled": number, "ErrorMessage": reason})
+                try:
+                    self.fetcher.fetch(error_url, form, "POST")
+                except OzmlError as fetch_error:
+                    s.log.warning("ErrorUrl failed: %s", fetch_error)
+
         try:
             if self.originator is None:
                 raise IvrError("outbound calls are not available here")
-            call_id = self.originator.originate(number, url, expand_text(c.caller_id,
-                                                                         s.variables))
+            call_id = self.originator.originate(
+                number, url, expand_text(c.caller_id, s.variables),
+                on_failure=failed if error_url else None)
             s.log.info("originated call %s to %s", call_id, number)
         except IvrError as exc:
             s.log.warning("line %d: call to %s failed: %s", c.line, number, exc)
-            if c.error_url:
-                error_url = resolve(expand_url(c.error_url, s.variables), s.location)
+            if error_url:
                 try:
                     self._fetch(s, error_url, "Error", {"Dialled": number,
                                                          "ErrorMessage": str(exc)},

@@ -23,8 +23,9 @@ from pathlib import Path
 from ivr.call import CallEnded, PlayOutcome, Prompt, RecordResult, RecordSpec
 from ivr.errors import IvrError, VoiceError
 from ivr.voice import audio
+from ivr.voice.leg import SipLeg
 from ivr.voice.settings import AudioSettings
-from ivr.voice.sip import SipLeg, flush_rtp_output, pending_rtp_output
+from ivr.voice.sip import flush_rtp_output, pending_rtp_output
 from ivr.voice.tts import Tts
 
 __all__ = ["SipCall", "CallInfo", "CallControl"]
@@ -224,7 +225,7 @@ class CallInfo:
 class CallControl:
     """Active calls for the HTTP API (Ozeki's ListActiveCalls, Hangup, SendDTMF, ...)."""
 
-    def __init__(self, originate: Callable[[str, str], str] | None = None) -> None:
+    def __init__(self, originate: Callable[[str, str, str], str] | None = None) -> None:
         self._calls: dict[str, SipCall] = {}
         self._lock = threading.Lock()
         self._originate = originate
@@ -285,8 +286,9 @@ class CallControl:
     def play(self, call_id: str, source: str) -> bool:
         return self._queue_audio(call_id, Prompt("play", source=source))
 
-    def originate(self, number: str, script: str) -> str:
+    def originate(self, number: str, script: str, caller_id: str = "") -> str:
+        """Place a call that runs ``script`` once answered; its Call-ID, before it rings."""
         if self._originate is None:
-            raise IvrError("outbound calls are not available in this version: pyVoIP 1.6.8's "
-                           "outgoing-call ACK bug (#272) drops such calls after ~30 s")
-        return self._originate(number, script)
+            raise IvrError("outbound calls need the voice engine (ivr serve with [sip] "
+                           "enabled)")
+        return self._originate(number, script, caller_id)

@@ -1,4 +1,4 @@
-"""The voice engine: a SIP endpoint whose every incoming call runs an OzML script."""
+"""The voice engine: a SIP endpoint whose every call, incoming or placed, runs an OzML script."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ivr.config import Settings
+from ivr.errors import IvrError
 from ivr.voice.calls import CallControl, SipCall
 from ivr.voice.dialplan import Dialplan, header_variables
-from ivr.voice.sip import SipEndpoint, SipLeg
+from ivr.voice.leg import SipLeg
+from ivr.voice.sip import InboundLeg, SipEndpoint
 from ivr.voice.tts import Tts
+from ivr.voice.uac import OutboundLeg, dial_target
 
 __all__ = ["VoiceEngine"]
 
@@ -27,7 +30,7 @@ class VoiceEngine:
         self.dialplan = Dialplan(settings.sip.dialplan, settings.sip.default_script)
         self.tts = Tts(settings.audio.cache_dir, settings.audio.tts_voice,
                        settings.audio.tts_rate)
-        self.calls = CallControl()
+        self.calls = CallControl(originate=self.originate)
         self.endpoint = SipEndpoint(settings.sip, self._on_invite)
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
@@ -37,38 +40,83 @@ class VoiceEngine:
         self.endpoint.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self.endpoint.stop()
+        """Hang up every call while the socket is still open (BYE, CANCEL), let the scripts
+        and dialling threads see it, then close the endpoint."""
+        for leg in self.endpoint.legs():
+            leg.hangup("shutting down")
+        deadline = time.monotonic() + timeout
         with self._lock:
             threads = list(self._threads)
         for thread in threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self.endpoint.stop()
 
-    def _on_invite(self, leg: SipLeg) -> None:
+    # -- incoming calls ------------------------------------------------------------------
+    def _on_invite(self, leg: InboundLeg) -> None:
         script = self.dialplan.script_for(leg.callee)
-        variables = header_variables(leg.invite.headers)
-        call = SipCall(leg, self.tts, self.settings.audio, variables)
-        if self._notify is not None:
-            notify = self._notify
-            leg.on_answer = lambda answered: notify("CallConnected", _call_params(answered))
-            leg.on_end = lambda ended: notify("CallEnded", {
-                **_call_params(ended), "Reason": ended.end_reason,
-                "TalkDuration": f"{max(0.0, time.time() - ended.answered_at):.0f}"
-                if ended.answered_at else "0"})
+        call = SipCall(leg, self.tts, self.settings.audio, header_variables(leg.invite.headers))
+        self._track(call)
+        self._spawn(call, lambda: self._run(call, script, "IncomingCall"))
+
+    # -- outgoing calls ------------------------------------------------------------------
+    def originate(self, number: str, url: str, caller_id: str = "",
+                  on_failure: Callable[[str], None] | None = None) -> str:
+        """Call ``number`` and run the OzML at ``url`` once it answers; the Call-ID at once.
+
+        Raises IvrError only when the call cannot even be dialled (no destination for the
+        number, bad CallerId, no free RTP port, SIP not running). A call that is refused or
+        not answered ends with CallEnded (Reason ``busy (486 Busy Here)``, …) and
+        ``on_failure(reason)``.
+        """
+        if not self.endpoint.running:
+            raise IvrError("the SIP side is not running")
+        leg = OutboundLeg(self.endpoint, dial_target(number, self.settings.sip), caller_id)
+        call = SipCall(leg, self.tts, self.settings.audio, {"dialled": number})
+        self._track(call)
+        self.endpoint.add(leg)
+
+        def dial_and_run() -> None:
+            if leg.dial():
+                self._run(call, url, "CallConnected")
+            elif on_failure is not None:
+                on_failure(leg.end_reason)
+
+        self._spawn(call, dial_and_run)
+        return leg.call_id
+
+    # -- shared --------------------------------------------------------------------------
+    def _track(self, call: SipCall) -> None:
+        """List the call (ListActiveCalls) and send its CallConnected/CallEnded."""
         self.calls.add(call)
-        thread = threading.Thread(target=self._run, args=(call, script),
-                                  name=f"call-{leg.call_id[:8]}", daemon=True)
+        if self._notify is None:
+            return
+        notify = self._notify
+        call.leg.on_answer = lambda answered: notify("CallConnected", _call_params(answered))
+        call.leg.on_end = lambda ended: notify("CallEnded", {
+            **_call_params(ended), "Reason": ended.end_reason,
+            "TalkDuration": f"{max(0.0, time.time() - ended.answered_at):.0f}"
+            if ended.answered_at else "0"})
+
+    def _spawn(self, call: SipCall, work: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                work()
+            except Exception:  # a thread must never die silently with the call listed
+                log.exception("[call %s] call thread failed", call.call_id)
+                call.leg.hangup("internal error")
+            finally:
+                self.calls.remove(call.call_id)
+                with self._lock:
+                    self._threads.discard(threading.current_thread())
+
+        thread = threading.Thread(target=run, name=f"call-{call.call_id[:8]}", daemon=True)
         with self._lock:
             self._threads.add(thread)
         thread.start()
 
-    def _run(self, call: SipCall, script: str) -> None:
-        try:
-            log.info("[call %s] running %s", call.call_id, script)
-            self.interpreter.run(call, script)
-        finally:
-            self.calls.remove(call.call_id)
-            with self._lock:
-                self._threads.discard(threading.current_thread())
+    def _run(self, call: SipCall, script: str, notification: str) -> None:
+        log.info("[call %s] running %s", call.call_id, script)
+        self.interpreter.run(call, script, notification=notification)
 
 
 def _call_params(leg: SipLeg) -> dict[str, str]:

@@ -18,6 +18,8 @@ class SipSettings:
     username: str = ""
     password: str = ""
     register_expires: int = 120
+    trunk: str = ""                 # host[:port] that carries outbound calls to plain numbers
+    ring_timeout: float = 60.0      # outbound calls not answered by then are CANCELled
     rtp_port_low: int = 10000
     rtp_port_high: int = 20000
     default_script: str = "ozml_scripts/menu.xml"

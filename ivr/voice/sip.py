@@ -15,7 +15,9 @@ defects (reference pyvoip-1.6.8-notes.md §1) and how this module avoids them:
 - CANCEL gets no 487 and the call is still answered → 200 to the CANCEL, 487 to the INVITE,
   the script never starts (or stops at once);
 - PCMA is encoded as µ-law → we answer PCMU only;
-- ports of incoming calls are never released → each call returns its RTP port to the pool.
+- ports of incoming calls are never released → each call returns its RTP port to the pool;
+- outgoing calls are not ACKed properly (#272) and drop after ~30 s → :mod:`ivr.voice.uac`
+  places them through this endpoint (its responses reach the leg via ``on_response``).
 
 pyVoIP remains the media engine: ``pyVoIP.RTP.RTPClient`` packetises 8 kHz u8 audio into
 PCMU every 20 ms and reports RFC 2833 digits. Its transmit buffer has no flush; the one
@@ -24,7 +26,6 @@ narrow reach into it is :func:`flush_rtp_output` (barge-in).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import queue
@@ -33,19 +34,18 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from ivr.errors import VoiceError
 from ivr.voice import sipmsg
+from ivr.voice.leg import ALLOW, SipLeg
 from ivr.voice.settings import SipSettings
 
-__all__ = ["SipEndpoint", "SipLeg", "PortPool", "flush_rtp_output", "pending_rtp_output"]
+__all__ = ["SipEndpoint", "InboundLeg", "PortPool", "flush_rtp_output", "pending_rtp_output"]
 
 log = logging.getLogger(__name__)
 
 T1, T2 = 0.5, 4.0          # RFC 3261 §17.1.1.1 timer values
 TIMER_H = 64 * T1           # give up waiting for the ACK after 32 s
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, MESSAGE"
 
 
 def flush_rtp_output(rtp: object) -> None:
@@ -87,33 +87,19 @@ class PortPool:
                 self._free.append(port)
 
 
-@dataclass
-class SipLeg:
-    """One incoming call's dialog, as seen from our side (the UAS)."""
+class InboundLeg(SipLeg):
+    """An incoming call (we are the UAS): it rings until the script answers or rejects it."""
 
-    endpoint: SipEndpoint
-    invite: sipmsg.SipMessage
-    source: tuple[str, int]
-    local_tag: str = field(default_factory=sipmsg.new_tag)
-    state: str = "ringing"          # ringing | answered | ended
-    end_reason: str = ""
-    rtp: object | None = None
-    rtp_port: int = 0
-    offer: sipmsg.Sdp | None = None
-    event_pt: int | None = None
-    on_dtmf: Callable[[str], None] | None = None
-    on_end: Callable[[SipLeg], None] | None = None
-    on_answer: Callable[[SipLeg], None] | None = None
-    created: float = field(default_factory=time.time)
-    answered_at: float = 0.0
-    _final: bytes = b""
-    _acked: threading.Event = field(default_factory=threading.Event)
-    _cseq: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    remote_role = "caller"
 
-    @property
-    def call_id(self) -> str:
-        return self.invite.call_id
+    def __init__(self, endpoint: SipEndpoint, invite: sipmsg.SipMessage,
+                 source: tuple[str, int]) -> None:
+        super().__init__(endpoint, invite.call_id, source)
+        self.invite = invite
+        self.offer: sipmsg.Sdp | None = None
+        self.dialog = sipmsg.Dialog.from_invite(invite, self.local_tag)
+        self._final = b""
+        self._acked = threading.Event()
 
     @property
     def caller(self) -> str:
@@ -124,30 +110,15 @@ class SipLeg:
     def callee(self) -> str:
         return sipmsg.uri_user(self.invite.uri) or sipmsg.uri_user(self.invite.get("To"))
 
-    @property
-    def ended(self) -> bool:
-        return self.state == "ended"
-
     # -- answering -----------------------------------------------------------------------
     def answer(self) -> None:
-        from pyVoIP.RTP import PayloadType, TransmitType
-
-        from ivr.voice.media import PacedRTPClient
-
         with self._lock:
             if self.state != "ringing":
                 return
             if self.offer is None:
                 raise VoiceError("no SDP offer to answer")
-            assoc = {0: PayloadType.PCMU}
-            if self.event_pt is not None:
-                assoc[self.event_pt] = PayloadType.EVENT
+            self._start_media(self.offer.address, self.offer.port)
             host = self.endpoint.settings.bind_host
-            rtp = PacedRTPClient(assoc, host, self.rtp_port, self.offer.address,
-                                 self.offer.port, TransmitType.SENDRECV, dtmf=self._digit,
-                                 clock=self.endpoint.media_clock)
-            rtp.start()
-            self.rtp = rtp
             body = sipmsg.answer_sdp(host, self.rtp_port, self.event_pt,
                                      int(self.created) % 10**9)
             ok = sipmsg.response(self.invite, 200, "OK", to_tag=self.local_tag, headers=[
@@ -159,10 +130,7 @@ class SipLeg:
         self.endpoint.send(self._final, self.source)
         threading.Thread(target=self._retransmit_until_ack, name=f"200-{self.call_id[:8]}",
                          daemon=True).start()
-        log.info("[call %s] answered (%.0f ms after the INVITE)", self.call_id,
-                 (self.answered_at - self.created) * 1000)
-        if self.on_answer is not None:
-            self.on_answer(self)
+        self._answered()
 
     def _retransmit_until_ack(self) -> None:
         interval, started = T1, time.monotonic()
@@ -177,10 +145,6 @@ class SipLeg:
             self.endpoint.send(self._final, self.source)
             interval = min(interval * 2, T2)
 
-    def _digit(self, digit: str) -> None:
-        if self.on_dtmf is not None and digit:
-            self.on_dtmf(digit)
-
     def reject(self, status: int = 603, reason: str = "Decline") -> None:
         with self._lock:
             if self.state != "ringing":
@@ -190,67 +154,12 @@ class SipLeg:
         self.endpoint.send(self._final, self.source)
         self._finish(f"rejected {status}")
 
-    # -- ending --------------------------------------------------------------------------
-    def hangup(self, why: str = "hangup") -> None:
-        if self.state == "ringing":
-            self.reject(480, "Temporarily Unavailable")
-            return
-        if self.state != "answered":
-            return
-        self._finish(why)
-        bye = self._in_dialog("BYE")
-        target = self._next_hop()
-        self.endpoint.transact(bye, target, timeout=4.0)
-
-    def _in_dialog(self, method: str, headers: list[tuple[str, str]] | None = None
-                   ) -> sipmsg.SipMessage:
-        self._cseq = max(self._cseq, self.invite.cseq[0]) + 1
-        remote_uri = sipmsg.name_addr_uri(self.invite.get("Contact")) or \
-            sipmsg.name_addr_uri(self.invite.get("From"))
-        routes = [("Route", rr) for rr in self.invite.all("Record-Route")]
-        return sipmsg.request(method, remote_uri, [
-            ("Via", self.endpoint.via()), ("Max-Forwards", "70"),
-            ("From", f"{self.invite.get('To')};tag={self.local_tag}"
-             if not sipmsg.param(self.invite.get("To"), "tag") else self.invite.get("To")),
-            ("To", self.invite.get("From")), ("Call-ID", self.call_id),
-            ("CSeq", f"{self._cseq} {method}"), *routes, *(headers or [])])
-
-    def _next_hop(self) -> tuple[str, int]:
-        routes = self.invite.all("Record-Route")
-        uri = sipmsg.name_addr_uri(routes[0]) if routes else \
-            sipmsg.name_addr_uri(self.invite.get("Contact"))
-        if not uri:
-            return self.source
-        return sipmsg.uri_host_port(uri)
-
-    def refer(self, target: str) -> bool:
-        """Blind transfer (RFC 3515): True when the far end accepted the REFER."""
-        if self.state != "answered":
-            return False
-        server = self.endpoint.settings.server or self.endpoint.settings.bind_host
-        refer_to = target if target.startswith("sip:") else f"sip:{target}@{server}"
-        reply = self.endpoint.transact(self._in_dialog("REFER", [
-            ("Refer-To", f"<{refer_to}>"), ("Referred-By", self.endpoint.contact),
-            ("Contact", self.endpoint.contact)]), self._next_hop(), timeout=4.0)
-        return reply is not None and 200 <= reply.status < 300
+    def _abandon(self, why: str) -> None:
+        self.reject(480, "Temporarily Unavailable")
 
     def _finish(self, why: str) -> None:
-        with self._lock:
-            if self.state == "ended":
-                return
-            self.state, self.end_reason = "ended", why
-            rtp, self.rtp = self.rtp, None
-        self._acked.set()
-        if rtp is not None:
-            try:
-                rtp.stop()  # type: ignore[attr-defined]
-            except OSError:
-                pass
-        self.endpoint.ports.give(self.rtp_port)
-        self.endpoint.forget(self)
-        log.info("[call %s] ended: %s", self.call_id, why)
-        if self.on_end is not None:
-            self.on_end(self)
+        self._acked.set()               # stops the 200 OK retransmissions
+        super()._finish(why)
 
     # -- events from the endpoint --------------------------------------------------------
     def on_request(self, message: sipmsg.SipMessage, source: tuple[str, int]) -> None:
@@ -269,17 +178,15 @@ class SipLeg:
                 self.endpoint.send(sipmsg.response(self.invite, 487, "Request Terminated",
                                                    to_tag=self.local_tag).encode(), self.source)
                 self._finish("cancelled by the caller")
-        elif method == "BYE":
-            self.endpoint.send(sipmsg.response(message, 200, "OK").encode(), source)
-            self._finish("caller hung up")
-        else:  # INFO, NOTIFY (REFER progress), OPTIONS in dialog
-            self.endpoint.send(sipmsg.response(message, 200, "OK").encode(), source)
+        else:
+            super().on_request(message, source)
 
 
 class SipEndpoint:
-    """A UDP SIP user agent: receives calls (``on_invite``) and registers when asked."""
+    """A UDP SIP user agent: receives calls (``on_invite``), carries the legs of outgoing ones
+    (``add``) and registers when asked."""
 
-    def __init__(self, settings: SipSettings, on_invite: Callable[[SipLeg], None]) -> None:
+    def __init__(self, settings: SipSettings, on_invite: Callable[[InboundLeg], None]) -> None:
         self.settings = settings
         self.on_invite = on_invite
         self.ports = PortPool(settings.rtp_port_low, settings.rtp_port_high)
@@ -354,9 +261,18 @@ class SipEndpoint:
             self._sock.close()
             self._sock = None
 
+    @property
+    def running(self) -> bool:
+        return self._sock is not None
+
     def legs(self) -> list[SipLeg]:
         with self._lock:
             return list(self._legs.values())
+
+    def add(self, leg: SipLeg) -> None:
+        """Route the requests and responses of ``leg``'s Call-ID to it until it ends."""
+        with self._lock:
+            self._legs[leg.call_id] = leg
 
     def forget(self, leg: SipLeg) -> None:
         with self._lock:
@@ -385,7 +301,7 @@ class SipEndpoint:
         deadline = time.monotonic() + timeout
         try:
             self.send(data, address)
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not self._stop.is_set():
                 try:
                     reply = replies.get(timeout=min(interval, max(0.0, deadline -
                                                                   time.monotonic())))
@@ -422,15 +338,19 @@ class SipEndpoint:
 
     def _dispatch(self, message: sipmsg.SipMessage, source: tuple[str, int]) -> None:
         log.debug("SIP << %s:%d %s", source[0], source[1], message.method or message.status)
+        with self._lock:
+            leg = self._legs.get(message.call_id)
         if not message.is_request:
             number, method = message.cseq
             with self._lock:
                 waiting = self._pending.get((message.call_id, number, method))
             if waiting is not None:
                 waiting.put(message)
+            elif leg is not None:
+                leg.on_response(message, source)
+            elif method == "INVITE" and message.status >= 200:
+                self._stray_invite_answer(message, source)
             return
-        with self._lock:
-            leg = self._legs.get(message.call_id)
         if leg is not None:
             leg.on_request(message, source)
             return
@@ -448,9 +368,24 @@ class SipEndpoint:
             self.send(sipmsg.response(message, 501, "Not Implemented",
                                       to_tag=sipmsg.new_tag()).encode(), source)
 
+    def _stray_invite_answer(self, final: sipmsg.SipMessage, source: tuple[str, int]) -> None:
+        """A final answer to an INVITE of ours whose call is already over: a retransmission
+        (our ACK was lost) or a 2xx after we gave up. ACK it, and end an answered one with
+        BYE, so the far end is never left in a call nobody is in (RFC 3261 §13.2.2.4)."""
+        if final.status >= 300:
+            self.send(sipmsg.ack_non_2xx(final, sipmsg.name_addr_uri(final.get("To"))).encode(),
+                      source)
+            return
+        dialog = sipmsg.Dialog.from_2xx(final)
+        hop = dialog.next_hop(source)
+        log.warning("[call %s] %d %s for a call already ended; ACK and BYE", final.call_id,
+                    final.status, final.reason)
+        self.send(dialog.request("ACK", self.via()).encode(), hop)
+        self.send(dialog.request("BYE", self.via()).encode(), hop)
+
     def _new_call(self, invite: sipmsg.SipMessage, source: tuple[str, int]) -> None:
         self.send(sipmsg.response(invite, 100, "Trying").encode(), source)
-        leg = SipLeg(self, invite, source)
+        leg = InboundLeg(self, invite, source)
         try:
             leg.offer = sipmsg.parse_sdp(invite.body)
         except sipmsg.SipParseError as exc:
@@ -473,8 +408,7 @@ class SipEndpoint:
             self.send(sipmsg.response(invite, 503, "Service Unavailable",
                                       to_tag=leg.local_tag).encode(), source)
             return
-        with self._lock:
-            self._legs[leg.call_id] = leg
+        self.add(leg)
         self.send(sipmsg.response(invite, 180, "Ringing", to_tag=leg.local_tag,
                                   headers=[("Contact", self.contact)]).encode(), source)
         log.info("[call %s] incoming from %s to %s (%s:%d)", leg.call_id, leg.caller,
@@ -517,8 +451,8 @@ class SipEndpoint:
                 challenge_name = "WWW-Authenticate" if reply.status == 401 else \
                     "Proxy-Authenticate"
                 answer_name = "Authorization" if reply.status == 401 else "Proxy-Authorization"
-                authorization = (answer_name, _digest(reply.get(challenge_name), "REGISTER",
-                                                      uri, s.username, s.password))
+                authorization = (answer_name, sipmsg.digest_authorization(
+                    reply.get(challenge_name), "REGISTER", uri, s.username, s.password))
                 continue
             raise VoiceError(f"registration of {s.username} at {s.server}:{s.server_port} "
                              f"failed: {reply.status} {reply.reason}"
@@ -538,24 +472,3 @@ class SipEndpoint:
                 continue
             interval = max(10.0, self.settings.register_expires * 0.8)
 
-
-def _digest(challenge: str, method: str, uri: str, username: str, password: str) -> str:
-    fields = dict((k.lower(), v.strip('"')) for k, v in
-                  (part.strip().split("=", 1) for part in
-                   sipmsg._split_commas(challenge.split(" ", 1)[1]) if "=" in part))
-    realm, nonce = fields.get("realm", ""), fields.get("nonce", "")
-    ha1 = hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
-    ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
-    qop = "auth" if "auth" in fields.get("qop", "").split(",") else ""
-    parts = [f'username="{username}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"',
-             'algorithm=MD5']
-    if qop:
-        cnonce, nc = secrets.token_hex(8), "00000001"
-        digest = hashlib.md5(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}".encode()).hexdigest()
-        parts += [f"qop={qop}", f"nc={nc}", f'cnonce="{cnonce}"']
-    else:
-        digest = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
-    parts.append(f'response="{digest}"')
-    if "opaque" in fields:
-        parts.append(f'opaque="{fields["opaque"]}"')
-    return "Digest " + ", ".join(parts)

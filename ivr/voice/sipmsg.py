@@ -2,17 +2,20 @@
 
 Only what an IVR user agent needs: parse requests and responses (compact header forms
 included), build responses that echo Via/From/To/Call-ID/CSeq exactly, build in-dialog and
-out-of-dialog requests, and read/write the audio part of SDP offers and answers.
+out-of-dialog requests (a :class:`Dialog` for either side, the ACK of a failed INVITE, CANCEL),
+answer digest challenges, and read/write the audio part of SDP offers and answers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass, field
 
 __all__ = ["SipMessage", "SipParseError", "parse", "response", "request", "Sdp", "parse_sdp",
-           "answer_sdp", "param", "uri_host_port", "new_tag", "new_branch", "name_addr_uri"]
+           "answer_sdp", "offer_sdp", "param", "uri_host_port", "new_tag", "new_branch",
+           "name_addr_uri", "Dialog", "ack_non_2xx", "cancel_for", "digest_authorization"]
 
 _COMPACT = {"v": "Via", "f": "From", "t": "To", "i": "Call-ID", "m": "Contact",
             "l": "Content-Length", "c": "Content-Type", "k": "Supported", "s": "Subject",
@@ -185,6 +188,96 @@ def request(method: str, uri: str, headers: list[tuple[str, str]],
     return SipMessage(method=method, uri=uri, headers=headers, body=body)
 
 
+@dataclass
+class Dialog:
+    """RFC 3261 §12 dialog state as our side sees it: what in-dialog requests are built from.
+
+    Either side of a call builds it the same way once the dialog exists, so BYE, REFER and the
+    ACK of a 2xx are written once for incoming and outgoing calls.
+    """
+
+    call_id: str
+    local: str                  # our party: From of the requests we send, with our tag
+    remote: str                 # their party: To of the requests we send, with their tag
+    remote_target: str          # their Contact URI: Request-URI of the requests we send
+    route_set: tuple[str, ...]  # Route headers, in the order we send them
+    cseq: int                   # the CSeq number we used last
+
+    @classmethod
+    def from_invite(cls, invite: SipMessage, local_tag: str) -> Dialog:
+        """We are the UAS (§12.1.1): the route set is Record-Route as received."""
+        to = invite.get("To")
+        return cls(invite.call_id, to if param(to, "tag") else f"{to};tag={local_tag}",
+                   invite.get("From"),
+                   name_addr_uri(invite.get("Contact")) or name_addr_uri(invite.get("From")),
+                   tuple(invite.all("Record-Route")), invite.cseq[0])
+
+    @classmethod
+    def from_2xx(cls, ok: SipMessage) -> Dialog:
+        """We are the UAC (§12.1.2): the route set is Record-Route of the 2xx, reversed."""
+        return cls(ok.call_id, ok.get("From"), ok.get("To"),
+                   name_addr_uri(ok.get("Contact")) or name_addr_uri(ok.get("To")),
+                   tuple(reversed(ok.all("Record-Route"))), ok.cseq[0])
+
+    def request(self, method: str, via: str, headers: list[tuple[str, str]] | None = None,
+                body: bytes = b"") -> SipMessage:
+        """A request in this dialog; ACK reuses the INVITE's CSeq number (§13.2.2.4)."""
+        if method != "ACK":
+            self.cseq += 1
+        return SipMessage(method=method, uri=self.remote_target, headers=[
+            ("Via", via), ("Max-Forwards", "70"), ("From", self.local), ("To", self.remote),
+            ("Call-ID", self.call_id), ("CSeq", f"{self.cseq} {method}"),
+            *[("Route", route) for route in self.route_set], *(headers or [])], body=body)
+
+    def next_hop(self, fallback: tuple[str, int]) -> tuple[str, int]:
+        """Where in-dialog requests go: the first route (loose routing) or the remote target."""
+        uri = name_addr_uri(self.route_set[0]) if self.route_set else self.remote_target
+        return uri_host_port(uri) if uri else fallback
+
+
+def ack_non_2xx(final: SipMessage, request_uri: str) -> SipMessage:
+    """ACK of a 3xx–6xx answer to our INVITE: part of the INVITE transaction (§17.1.1.3), so it
+    reuses the INVITE's Via (echoed in the response) and CSeq number, with the response's To."""
+    return SipMessage(method="ACK", uri=request_uri, headers=[
+        ("Via", final.all("Via")[0] if final.all("Via") else ""), ("Max-Forwards", "70"),
+        ("From", final.get("From")), ("To", final.get("To")), ("Call-ID", final.call_id),
+        ("CSeq", f"{final.cseq[0]} ACK")])
+
+
+def cancel_for(invite: SipMessage) -> SipMessage:
+    """CANCEL of our pending INVITE (§9.1): same Request-URI, top Via, From, To, Call-ID and
+    CSeq number as the INVITE, so the far end matches it to the INVITE transaction."""
+    return SipMessage(method="CANCEL", uri=invite.uri, headers=[
+        ("Via", invite.all("Via")[0]), ("Max-Forwards", "70"), ("From", invite.get("From")),
+        ("To", invite.get("To")), ("Call-ID", invite.call_id),
+        ("CSeq", f"{invite.cseq[0]} CANCEL"), *[("Route", r) for r in invite.all("Route")]])
+
+
+def digest_authorization(challenge: str, method: str, uri: str, username: str,
+                         password: str) -> str:
+    """The Authorization value answering a WWW-/Proxy-Authenticate Digest challenge
+    (RFC 2617 MD5, with qop=auth when offered)."""
+    fields = dict((k.strip().lower(), v.strip().strip('"')) for k, v in
+                  (part.split("=", 1) for part in
+                   _split_commas(challenge.split(" ", 1)[-1]) if "=" in part))
+    realm, nonce = fields.get("realm", ""), fields.get("nonce", "")
+    ha1 = hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
+    ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
+    qop = "auth" if "auth" in (q.strip() for q in fields.get("qop", "").split(",")) else ""
+    parts = [f'username="{username}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"',
+             "algorithm=MD5"]
+    if qop:
+        cnonce, nc = secrets.token_hex(8), "00000001"
+        digest = hashlib.md5(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}".encode()).hexdigest()
+        parts += [f"qop={qop}", f"nc={nc}", f'cnonce="{cnonce}"']
+    else:
+        digest = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
+    parts.append(f'response="{digest}"')
+    if "opaque" in fields:
+        parts.append(f'opaque="{fields["opaque"]}"')
+    return "Digest " + ", ".join(parts)
+
+
 @dataclass(frozen=True)
 class Sdp:
     address: str
@@ -237,3 +330,8 @@ def answer_sdp(address: str, port: int, event_pt: int | None, session: int) -> b
         lines += [f"a=rtpmap:{event_pt} telephone-event/8000", f"a=fmtp:{event_pt} 0-15"]
     lines += ["a=ptime:20", "a=sendrecv"]
     return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def offer_sdp(address: str, port: int, session: int) -> bytes:
+    """Our offer on outgoing calls: the same PCMU-only audio, telephone-event as type 101."""
+    return answer_sdp(address, port, 101, session)

@@ -3,13 +3,12 @@ the voice engine, in direct mode and registered through a local Kamailio."""
 
 from __future__ import annotations
 
-import itertools
 import shutil
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,71 +17,14 @@ from sip_caller import place_call
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
-from ivr.config import Settings
 from ivr.errors import VoiceError
-from ivr.ozml.interpreter import Interpreter
-from ivr.sms.store import MessageQuery
-from ivr.sms.submit import SmsService, build_sms_service
-from ivr.voice.engine import VoiceEngine
+from tests.integration.voice_peers import Ivr, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SIPP = ROOT / "tools" / "sipp"
 PCAP = Path("/usr/share/sip-tester")
-PRESS2 = str(ROOT / "tests" / "data" / "sip" / "press2.xml")
-_rtp_ranges = itertools.count(0)
 
 pytestmark = pytest.mark.slow
-
-
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Ivr:
-    def __init__(self, settings: Settings, service: SmsService, engine: VoiceEngine) -> None:
-        self.settings, self.service, self.engine = settings, service, engine
-
-    @property
-    def port(self) -> int:
-        return self.engine.endpoint.port
-
-    def messages(self) -> list[object]:
-        return self.service.query(MessageQuery())[0]  # type: ignore[return-value]
-
-
-@pytest.fixture
-def start_ivr(make_settings: Callable[..., Settings],
-              tmp_path: Path) -> Iterator[Callable[..., Ivr]]:
-    started: list[Ivr] = []
-
-    def start(script: str = PRESS2, **sip: object) -> Ivr:
-        settings = make_settings()
-        settings.sip.bind_port = free_port()
-        low = 32000 + 400 * next(_rtp_ranges) % 20000
-        settings.sip.rtp_port_low, settings.sip.rtp_port_high = low, low + 200
-        settings.sip.default_script = script
-        settings.audio.cache_dir = str(tmp_path / "cache")
-        settings.audio.recordings_dir = str(tmp_path / "recordings")
-        for key, value in sip.items():
-            setattr(settings.sip, key, value)
-        service = build_sms_service(settings)
-        service.start()
-        engine = VoiceEngine(settings, Interpreter(settings.ozml, service))
-        try:
-            engine.start()
-        except Exception:
-            service.stop()
-            raise
-        ivr = Ivr(settings, service, engine)
-        started.append(ivr)
-        return ivr
-
-    yield start
-    for ivr in started:
-        ivr.engine.stop()
-        ivr.service.stop()
 
 
 def sipp(target: str, scenario: str, cwd: Path, *extra: str,
@@ -92,15 +34,6 @@ def sipp(target: str, scenario: str, cwd: Path, *extra: str,
                "-mp", str(free_port() & ~1), "-nostdin", "-timeout", "30", "-timeout_error",
                "-trace_err", *extra]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def test_sipp_presses_two_branch_sends_sms_ivr_hangs_up(start_ivr: Callable[..., Ivr],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -291,7 +292,8 @@ def test_call_with_originator() -> None:
     placed: list[tuple[str, str, str]] = []
 
     class Originator:
-        def originate(self, number: str, url: str, caller_id: str = "") -> str:
+        def originate(self, number: str, url: str, caller_id: str = "",
+                      on_failure: Callable[[str], None] | None = None) -> str:
             placed.append((number, url, caller_id))
             return "out-1"
 
@@ -300,6 +302,40 @@ def test_call_with_originator() -> None:
                 fetcher=DocumentServer({"http://app/main": R(
                     '<Call Url="/c" CallerId="100">+3612345</Call>')})).run(call, "http://app/main")
     assert placed == [("+3612345", "http://app/c", "100")]
+
+
+def test_call_refused_later_notifies_error_url_from_the_dialling_thread() -> None:
+    """originate() returns at once; a busy callee is known only later, through on_failure."""
+    failures: list[Callable[[str], None]] = []
+
+    class Originator:
+        def originate(self, number: str, url: str, caller_id: str = "",
+                      on_failure: Callable[[str], None] | None = None) -> str:
+            assert on_failure is not None
+            failures.append(on_failure)
+            return "out-2"
+
+    server = DocumentServer({"http://app/main": R(
+        '<Call Url="/c" ErrorUrl="/err">+3612345</Call><Speak>go on</Speak>'),
+        "http://app/err": ""})
+    call = RecordingCall()
+    Interpreter(OzmlSettings(), InMemorySmsSubmitter(), originator=Originator(),
+                fetcher=server).run(call, "http://app/main")
+    assert call.spoken() == ["go on"] and len(server.requests) == 1
+    failures[0]("busy (486 Busy Here)")          # the callee answered 486 after the script ended
+    location, form, method = server.requests[-1]
+    assert (location, method) == ("http://app/err", "POST")
+    assert (form["NotificationName"], form["Dialled"], form["ErrorMessage"]) == (
+        "Error", "+3612345", "busy (486 Busy Here)")
+
+
+def test_placed_call_script_is_fetched_as_call_connected() -> None:
+    server = DocumentServer({"http://app/c": R("<Speak>hello</Speak>")})
+    call = RecordingCall()
+    Interpreter(OzmlSettings(), InMemorySmsSubmitter(), fetcher=server).run(
+        call, "http://app/c", notification="CallConnected")
+    assert server.requests[0][1]["NotificationName"] == "CallConnected"
+    assert call.spoken() == ["hello"]
 
 
 def test_file_scripts_goto_siblings(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from ivr.voice import sipmsg
 from ivr.voice.dialplan import Dialplan, header_variables
-from ivr.voice.sip import _digest
+from ivr.voice.sipmsg import digest_authorization as _digest
 
 INVITE = (b"INVITE sip:100@127.0.0.1:5060 SIP/2.0\r\n"
           b"Via: SIP/2.0/UDP 10.0.0.5:5070;branch=z9hG4bK1, SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK0\r\n"

@@ -1,0 +1,43 @@
+"""Helpers shared by the SIP tests: free loopback ports, bounded waits, the IVR under test."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+
+from ivr.config import Settings
+from ivr.sms.store import MessageQuery
+from ivr.sms.submit import SmsService
+from ivr.voice.engine import VoiceEngine
+
+__all__ = ["Ivr", "free_port", "wait_until"]
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+class Ivr:
+    """A running voice engine with its SMS service (what ``ivr serve`` wires for SIP)."""
+
+    def __init__(self, settings: Settings, service: SmsService, engine: VoiceEngine) -> None:
+        self.settings, self.service, self.engine = settings, service, engine
+
+    @property
+    def port(self) -> int:
+        return self.engine.endpoint.port
+
+    def messages(self) -> list[object]:
+        return self.service.query(MessageQuery())[0]  # type: ignore[return-value]
