@@ -236,7 +236,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "parameters": [dict(_PARAM, name=n, required=n == "command") for n in (
                 "command", "Username", "Password", "Recipient", "Message", "Sender",
                 "DeliveryReportURL", "CallId", "Keys", "Text", "AudioFile", "Dialled", "Url",
-                "format")],
+                "CallerId", "format")],
             "responses": {"200": {"description": "Ozeki XML result (Code, Message, SmsId...)",
                                   "content": {"application/xml": {}, "application/json": {}}},
                           "429": {"description": "rate limited"}},

@@ -7,7 +7,8 @@ server (registrar/proxy such as Kamailio): the request goes to the server with R
 
 pyVoIP 1.6.8 has no MESSAGE support, so this is a small independent UDP client:
 
-* :func:`build_message` / :func:`parse_response` / :func:`digest_response` are pure.
+* :func:`build_message` / :func:`parse_response` are pure; the digest answer is
+  :func:`ivr.voice.sipmsg.digest_response`, shared with calls and REGISTER.
 * :class:`SipMessageSender` sends one MESSAGE per call, with RFC 3261 §17.1.2 non-INVITE
   retransmissions (timer E from T1 = 0.5 s doubling to T2 = 4 s) until a final response or the
   timeout, and answers one 401/407 digest challenge (RFC 3261 §22, RFC 2617 MD5, qop=auth).
@@ -21,7 +22,6 @@ the other 4xx/6xx answers are permanent (the client is not registered or refuses
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 import socket
@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from ivr.errors import ConfigError, TransportError
 from ivr.sms.message import Message, Status
 from ivr.sms.transports.base import DeliveryReport, SubmitResult, TransportEvents
+from ivr.voice.sipmsg import digest_response
 
 __all__ = [
     "SipMessageSender",
@@ -105,62 +106,6 @@ def build_message(*, request_uri: str, from_uri: str, to_uri: str, call_id: str,
         lines.append(authorization)
     lines += [f"Content-Type: {content_type}", f"Content-Length: {len(payload)}", "", ""]
     return "\r\n".join(lines).encode("utf-8") + payload
-
-
-def _challenge_params(header: str) -> dict[str, str]:
-    scheme, _, rest = header.strip().partition(" ")
-    if scheme.lower() != "digest":
-        raise ValueError(f"unsupported auth scheme {scheme!r}")
-    params: dict[str, str] = {}
-    for item in _split_commas(rest):
-        key, _, value = item.strip().partition("=")
-        params[key.strip().lower()] = value.strip().strip('"')
-    return params
-
-
-def _split_commas(text: str) -> list[str]:
-    items: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for char in text:
-        if char == '"':
-            quoted = not quoted
-        if char == "," and not quoted:
-            items.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    items.append("".join(current))
-    return [i for i in items if i.strip()]
-
-
-def digest_response(challenge: str, *, method: str, uri: str, username: str, password: str,
-                    cnonce: str = "", nc: int = 1) -> str:
-    """The ``Digest ...`` credentials answering ``challenge`` (RFC 2617 §3.2.2, MD5)."""
-    params = _challenge_params(challenge)
-    realm, nonce = params.get("realm", ""), params.get("nonce", "")
-    algorithm = params.get("algorithm", "MD5")
-    if algorithm.upper() != "MD5":
-        raise ValueError(f"unsupported digest algorithm {algorithm!r}")
-
-    def md5(text: str) -> str:
-        return hashlib.md5(text.encode("utf-8")).hexdigest()  # noqa: S324 (RFC 2617 mandates MD5)
-
-    ha1 = md5(f"{username}:{realm}:{password}")
-    ha2 = md5(f"{method}:{uri}")
-    qops = [q.strip() for q in params.get("qop", "").split(",") if q.strip()]
-    fields = [f'username="{username}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"']
-    if "auth" in qops:
-        cnonce = cnonce or secrets.token_hex(8)
-        count = f"{nc:08x}"
-        response = md5(f"{ha1}:{nonce}:{count}:{cnonce}:auth:{ha2}")
-        fields += [f'response="{response}"', "qop=auth", f"nc={count}", f'cnonce="{cnonce}"']
-    else:
-        fields.append(f'response="{md5(f"{ha1}:{nonce}:{ha2}")}"')
-    fields.append("algorithm=MD5")
-    if "opaque" in params:
-        fields.append(f'opaque="{params["opaque"]}"')
-    return "Digest " + ", ".join(fields)
 
 
 class SipMessageSender:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 __all__ = ["SipMessage", "SipParseError", "parse", "response", "request", "Sdp", "parse_sdp",
            "answer_sdp", "offer_sdp", "param", "uri_host_port", "new_tag", "new_branch",
-           "name_addr_uri", "Dialog", "ack_non_2xx", "cancel_for", "digest_authorization"]
+           "name_addr_uri", "Dialog", "ack_non_2xx", "cancel_for", "digest_authorization",
+           "digest_response"]
 
 _COMPACT = {"v": "Via", "f": "From", "t": "To", "i": "Call-ID", "m": "Contact",
             "l": "Content-Length", "c": "Content-Type", "k": "Supported", "s": "Subject",
@@ -253,29 +254,46 @@ def cancel_for(invite: SipMessage) -> SipMessage:
         ("CSeq", f"{invite.cseq[0]} CANCEL"), *[("Route", r) for r in invite.all("Route")]])
 
 
+def digest_response(challenge: str, *, method: str, uri: str, username: str, password: str,
+                    cnonce: str = "", nc: int = 1) -> str:
+    """The ``Digest ...`` credentials answering a WWW-/Proxy-Authenticate challenge
+    (RFC 2617 §3.2.2, MD5, with qop=auth when offered); ValueError for another scheme or
+    algorithm. ``cnonce`` is random unless given (tests replay RFC 2617's example)."""
+    scheme, _, rest = challenge.strip().partition(" ")
+    if scheme.lower() != "digest":
+        raise ValueError(f"unsupported auth scheme {scheme!r}")
+    params = {key.strip().lower(): value.strip().strip('"') for key, _, value in
+              (item.strip().partition("=") for item in _split_commas(rest) if item.strip())}
+    realm, nonce = params.get("realm", ""), params.get("nonce", "")
+    algorithm = params.get("algorithm", "MD5")
+    if algorithm.upper() != "MD5":
+        raise ValueError(f"unsupported digest algorithm {algorithm!r}")
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode("utf-8")).hexdigest()  # noqa: S324 (RFC 2617 mandates MD5)
+
+    ha1 = md5(f"{username}:{realm}:{password}")
+    ha2 = md5(f"{method}:{uri}")
+    qops = [q.strip() for q in params.get("qop", "").split(",") if q.strip()]
+    fields = [f'username="{username}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"']
+    if "auth" in qops:
+        cnonce = cnonce or secrets.token_hex(8)
+        count = f"{nc:08x}"
+        response = md5(f"{ha1}:{nonce}:{count}:{cnonce}:auth:{ha2}")
+        fields += [f'response="{response}"', "qop=auth", f"nc={count}", f'cnonce="{cnonce}"']
+    else:
+        fields.append(f'response="{md5(f"{ha1}:{nonce}:{ha2}")}"')
+    fields.append("algorithm=MD5")
+    if "opaque" in params:
+        fields.append(f'opaque="{params["opaque"]}"')
+    return "Digest " + ", ".join(fields)
+
+
 def digest_authorization(challenge: str, method: str, uri: str, username: str,
                          password: str) -> str:
-    """The Authorization value answering a WWW-/Proxy-Authenticate Digest challenge
-    (RFC 2617 MD5, with qop=auth when offered)."""
-    fields = dict((k.strip().lower(), v.strip().strip('"')) for k, v in
-                  (part.split("=", 1) for part in
-                   _split_commas(challenge.split(" ", 1)[-1]) if "=" in part))
-    realm, nonce = fields.get("realm", ""), fields.get("nonce", "")
-    ha1 = hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
-    ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
-    qop = "auth" if "auth" in (q.strip() for q in fields.get("qop", "").split(",")) else ""
-    parts = [f'username="{username}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"',
-             "algorithm=MD5"]
-    if qop:
-        cnonce, nc = secrets.token_hex(8), "00000001"
-        digest = hashlib.md5(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}".encode()).hexdigest()
-        parts += [f"qop={qop}", f"nc={nc}", f'cnonce="{cnonce}"']
-    else:
-        digest = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
-    parts.append(f'response="{digest}"')
-    if "opaque" in fields:
-        parts.append(f'opaque="{fields["opaque"]}"')
-    return "Digest " + ", ".join(parts)
+    """:func:`digest_response` for our own requests (INVITE, REGISTER, MESSAGE)."""
+    return digest_response(challenge, method=method, uri=uri, username=username,
+                           password=password)
 
 
 @dataclass(frozen=True)
