@@ -8,6 +8,10 @@
   providers: ``id`` (provider id), ``status`` (``delivered``/``undelivered``/``failed``/
   ``sent``, or Kannel's dlr type 1/2/4/8/16, sms-gateway-peers.md §1.1) and optional ``error``.
 
+Both require ``?token=<webhook_token(callback key, transport)>``, which the webhook URL that
+``ivr`` gives the provider carries (403 otherwise: without it anyone who can reach the API
+could mark messages delivered or failed). ``ivr sms webhook NAME`` prints the full URL.
+
 Both accept GET and POST (StatusCallbackMethod may be either) and answer 200 with an empty body
 once the report is handed to the SMS service; the matching to a message (by transport name and
 provider id) is the service's job. An unknown transport name is a 404 so a misconfigured
@@ -16,6 +20,7 @@ provider shows up in its own logs.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +28,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from ivr.errors import ValidationError
+from ivr.sms.callbacks import webhook_token
 from ivr.sms.message import Status
 from ivr.sms.transports.base import DeliveryReport
 
@@ -88,7 +94,12 @@ def make_blueprint(services: Any) -> Blueprint:
             log.warning("provider dlr: unknown transport %r from %s", transport,
                         request.remote_addr)
             return Response("unknown transport\n", status=404, content_type="text/plain")
-        params = {k: v for k, v in request.values.items()}
+        expected = webhook_token(services.sms.callbacks.key, transport)
+        if not hmac.compare_digest(request.args.get("token", ""), expected):
+            log.warning("provider dlr %s/%s from %s refused: missing or wrong token", kind,
+                        transport, request.remote_addr)
+            return Response("missing or wrong token\n", status=403, content_type="text/plain")
+        params = {k: v for k, v in request.values.items() if k != "token"}
         parse = parse_restcomm_callback if kind == "restcomm" else parse_generic_dlr
         try:
             report = parse(transport, params)
@@ -110,6 +121,7 @@ OPENAPI_PATHS: dict[str, Any] = {
         "post": {"summary": "Restcomm StatusCallback from a provider (seed 003 parameters)",
                  "responses": {"200": {"description": "Report accepted"},
                                "400": {"description": "Missing or bad parameter"},
+                               "403": {"description": "Missing or wrong token"},
                                "404": {"description": "Unknown transport"}}},
         "parameters": [{"name": "transport", "in": "path", "required": True,
                         "schema": {"type": "string"}}],
@@ -117,9 +129,10 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/dlr/http/{transport}": {
         "get": {"summary": "Generic provider DLR: id, status (name or Kannel type), error",
                 "parameters": [{"name": n, "in": "query", "schema": {"type": "string"}}
-                               for n in ("id", "status", "error")],
+                               for n in ("id", "status", "error", "token")],
                 "responses": {"200": {"description": "Report accepted"},
                               "400": {"description": "Missing or bad parameter"},
+                              "403": {"description": "Missing or wrong token"},
                               "404": {"description": "Unknown transport"}}},
         "parameters": [{"name": "transport", "in": "path", "required": True,
                         "schema": {"type": "string"}}],

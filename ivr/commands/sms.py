@@ -31,7 +31,12 @@ def register(sub: Any) -> None:
     listing.add_argument("--status", help="only this status")
     show = actions.add_parser("show", help="one message with its parts and history")
     show.add_argument("id")
-    for action in (listing, show):
+    webhook = actions.add_parser("webhook", help="the delivery-report URL (with its token) "
+                                 "to give an HTTP provider for transport NAME")
+    webhook.add_argument("name")
+    webhook.add_argument("--kind", choices=("http", "restcomm"), default="http",
+                         help="generic id/status receiver, or a Restcomm StatusCallback")
+    for action in (listing, show, webhook):
         # Accepted after the action too (`ivr sms list --config x.ini`); SUPPRESS keeps a
         # sub-parser default from overwriting a --config given before the action.
         action.add_argument("--config", action="append", default=argparse.SUPPRESS,
@@ -82,6 +87,10 @@ def _inspect(args: argparse.Namespace) -> int:
     from ivr.sms.store import MessageQuery
 
     service, _ = _service(args.config)
+    if args.action == "webhook":
+        from ivr.config import load_settings
+
+        return _webhook(service, load_settings(list(args.config)).http, args.name, args.kind)
     if args.action == "list":
         messages, total = service.query(MessageQuery(status=args.status, descending=True,
                                                      limit=args.limit))
@@ -107,4 +116,19 @@ def _inspect(args: argparse.Namespace) -> int:
         print(f"part {part.index + 1:<5} {part.status.value:11} {part.provider_id or '-'}")
     for at, status, detail in service.store.events(message.id):
         print(f"{at:%Y-%m-%d %H:%M:%S.%f}"[:-3] + f"  {status:11} {detail}")
+    return 0
+
+
+def _webhook(service: Any, http: Any, name: str, kind: str) -> int:
+    from urllib.parse import quote
+
+    from ivr.sms.callbacks import webhook_token
+
+    if name not in service.transports:
+        print(f"ivr: error: no transport {name!r} (configured: "
+              f"{', '.join(service.transports)})", file=sys.stderr)
+        return 1
+    public = http.public_url or f"http://{http.host}:{http.port}"
+    print(f"{public.rstrip('/')}/dlr/{kind}/{quote(name, safe='')}"
+          f"?token={webhook_token(service.callbacks.key, name)}")
     return 0

@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ivr.sms.store import CallbackJob, Store
 
-__all__ = ["CallbackSender", "UrlPolicy", "sign", "with_query"]
+__all__ = ["CallbackSender", "UrlPolicy", "sign", "webhook_token", "with_query"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,12 @@ def sign(key: bytes, method: str, url: str, body: bytes) -> str:
     digest = hmac.new(key, method.encode() + b"\n" + url.encode() + b"\n" + body,
                       hashlib.sha256).hexdigest()
     return f"sha256={digest}"
+
+
+def webhook_token(key: bytes, transport: str) -> str:
+    """The secret a provider's delivery-report webhook URL carries (``?token=``): derived
+    from the callback key, so it needs no storage and differs per transport."""
+    return hmac.new(key, b"provider-dlr\n" + transport.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 class UrlPolicy:

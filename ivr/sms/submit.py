@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from ivr.call import SmsRequest
 from ivr.clock import Clock, SystemClock
 from ivr.errors import SmsError, ValidationError
-from ivr.sms.callbacks import CallbackSender, UrlPolicy
+from ivr.sms.callbacks import CallbackSender, UrlPolicy, webhook_token
 from ivr.sms.dispatcher import Dispatcher, RetryPolicy
 from ivr.sms.encoding import split_message
 from ivr.sms.message import Direction, Message, Part, Status, new_message_id
@@ -289,11 +289,13 @@ def build_sms_service(settings: Settings,
     from ivr.sms.transports import build_transport
 
     public_url = settings.http.public_url or f"http://{settings.http.host}:{settings.http.port}"
-    transports: dict[str, Transport] = {name: build_transport(name, url, public_url)
-                                        for name, url in settings.sms.transports.items()}
+    key = _callback_key(settings)
+    transports: dict[str, Transport] = {
+        name: build_transport(name, url, public_url, webhook_token(key, name))
+        for name, url in settings.sms.transports.items()}
     transports.update(extra_transports or {})
     if not transports:
         raise SmsError("no SMS transport configured ([sms.transports])")
     store = open_store(settings.sms.database_url, settings.sms.database_pool_size)
     return SmsService(settings.sms, store, transports,
-                      callback_formats=callback_formats, callback_key=_callback_key(settings))
+                      callback_formats=callback_formats, callback_key=key)

@@ -9,6 +9,7 @@ from ivr.api.app import create_app
 from ivr.call import SmsRequest
 from ivr.config import Settings
 from ivr.service import build_services
+from ivr.sms.callbacks import webhook_token
 from ivr.sms.message import Status
 from tools.http_peers import AcrobitsPeer
 
@@ -31,8 +32,16 @@ def test_reports_update_the_matching_message(tmp_path: Path) -> None:
                     stored.status != Status.SENT and time.monotonic() < deadline:
                 time.sleep(0.02)
             assert stored is not None and stored.parts[0].provider_id == "12456"
-            assert client.get("/dlr/http/acro?id=12456&status=8").status_code == 200
-            assert client.get("/dlr/http/acro?id=12456&status=1").status_code == 200
+            token = webhook_token(services.sms.callbacks.key, "acro")
+            # Without the webhook's token (or with another transport's) nothing changes.
+            assert client.get("/dlr/http/acro?id=12456&status=16").status_code == 403
+            other = webhook_token(services.sms.callbacks.key, "other")
+            assert client.get(f"/dlr/http/acro?id=12456&status=16&token={other}"
+                              ).status_code == 403
+            assert client.get(f"/dlr/http/acro?id=12456&status=8&token={token}"
+                              ).status_code == 200
+            assert client.get(f"/dlr/http/acro?id=12456&status=1&token={token}"
+                              ).status_code == 200
             stored = services.sms.get(message.id)
             assert stored is not None and stored.status == Status.DELIVERED
         finally:

@@ -4,6 +4,7 @@ SQLite file shared between the runs."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,15 @@ def test_explicit_transport_url_and_bad_number(tmp_path: Path) -> None:
     assert "status: delivered" in via_url.stdout
     bad = ivr(tmp_path, "send-sms", "--config", cfg, "--to", "not a number", "--text", "x")
     assert bad.returncode == 2 and "Recipient" in bad.stderr
+
+
+def test_webhook_prints_the_provider_dlr_url_with_its_token(tmp_path: Path) -> None:
+    conf = config(tmp_path)
+    done = ivr(tmp_path, "sms", "webhook", "loopback", "--config", conf)
+    assert done.returncode == 0, done.stderr
+    url = done.stdout.strip()
+    assert re.fullmatch(r"http://127\.0\.0\.1:9509/dlr/http/loopback\?token=[0-9a-f]{32}", url)
+    again = ivr(tmp_path, "sms", "webhook", "loopback", "--kind", "restcomm", "--config", conf)
+    assert again.stdout.strip() == url.replace("/dlr/http/", "/dlr/restcomm/")  # stable key
+    missing = ivr(tmp_path, "sms", "webhook", "nope", "--config", conf)
+    assert missing.returncode == 1 and "no transport 'nope'" in missing.stderr

@@ -21,6 +21,7 @@ from ivr.api.restcomm import message_id_from_sid
 from ivr.call import SmsRequest
 from ivr.config import Settings
 from ivr.service import Services, build_services
+from ivr.sms.callbacks import webhook_token
 from ivr.sms.message import Message, Status
 from ivr.sms.store import MessageQuery
 
@@ -112,7 +113,8 @@ def test_restcomm_round_trip_with_status_callbacks(
     assert on_b is not None and on_b.owner == "carrier"
     assert (on_b.recipient, on_b.sender, on_b.body) == ("13216549878", "19876543212",
                                                         "Round trip ✓")
-    assert on_b.callback_url == f"http://127.0.0.1:{port_a}/dlr/restcomm/cpaas"
+    token = webhook_token(a.services.sms.callbacks.key, "cpaas")   # A's webhook secret
+    assert on_b.callback_url == f"http://127.0.0.1:{port_a}/dlr/restcomm/cpaas?token={token}"
     assert on_b.status == Status.DELIVERED
 
 

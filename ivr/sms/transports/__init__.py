@@ -21,8 +21,9 @@ SCHEMES = {"loopback": "ivr.sms.transports.loopback", "modem": "ivr.sms.transpor
            "https": "ivr.sms.transports.http", "sip": "ivr.voice.sip_message"}
 
 
-def build_transport(name: str, url: str, public_url: str = "") -> Transport:
-    """``public_url`` is how providers reach our delivery-report webhooks (HTTP presets)."""
+def build_transport(name: str, url: str, public_url: str = "", dlr_token: str = "") -> Transport:
+    """``public_url`` is how providers reach our delivery-report webhooks (HTTP presets),
+    ``dlr_token`` what those webhooks require (see ``callbacks.webhook_token``)."""
     scheme = urlsplit(url).scheme.lower()
     module_name = SCHEMES.get(scheme.split("+")[0])
     if module_name is None:
@@ -34,7 +35,8 @@ def build_transport(name: str, url: str, public_url: str = "") -> Transport:
         raise ConfigError(f"transport {name}: the {scheme} transport is not available in this "
                           f"build ({exc.name})") from None
     if module_name == "ivr.sms.transports.http":
-        built: Transport = module.from_url(name, url, public_url=public_url)
+        built: Transport = module.from_url(name, url, public_url=public_url,
+                                           dlr_token=dlr_token)
         return built
     transport: Transport = module.from_url(name, url)
     return transport

@@ -359,18 +359,20 @@ def _regex(options: Mapping[str, str], key: str, where: str) -> str:
     return pattern
 
 
-def from_dict(name: str, options: Mapping[str, str], *, public_url: str = "") -> HttpTransport:
+def from_dict(name: str, options: Mapping[str, str], *, public_url: str = "",
+              dlr_token: str = "") -> HttpTransport:
     """Build a transport from a table of options (see the module docstring for the names).
 
     ``preset`` fills defaults from :data:`~ivr.sms.transports.http_presets.PRESETS`; then
     ``base_url`` is required instead of ``send_url``. ``public_url`` is how providers reach our
     HTTP API; it makes ``%dlr_url%`` point at ``/dlr/<kind>/<name>`` there.
     """
-    return HttpTransport(build_config(name, options, public_url=public_url))
+    return HttpTransport(build_config(name, options, public_url=public_url,
+                                      dlr_token=dlr_token))
 
 
 def build_config(name: str, options: Mapping[str, str], *,
-                 public_url: str = "") -> HttpProviderConfig:
+                 public_url: str = "", dlr_token: str = "") -> HttpProviderConfig:
     where = f"transport {name!r}"
     merged: dict[str, str] = {}
     preset = options.get("preset", "")
@@ -415,6 +417,9 @@ def build_config(name: str, options: Mapping[str, str], *,
     if not dlr_url and public:
         kind = merged.get("dlr_kind", "http")
         dlr_url = f"{public.rstrip('/')}/dlr/{kind}/{urllib.parse.quote(name, safe='')}"
+    if dlr_url and dlr_token and "token=" not in dlr_url:
+        # ivr's webhook refuses reports without it (anyone could mark messages delivered)
+        dlr_url += ("&" if "?" in dlr_url else "?") + f"token={dlr_token}"
     rules = ResponseRules(
         success_regex=_regex(merged, "success_regex", where),
         permfail_regex=_regex(merged, "permfail_regex", where),
@@ -458,12 +463,15 @@ def _url_options(text: str) -> dict[str, str]:
     return {k: v for k, v in urllib.parse.parse_qsl(text, keep_blank_values=True)}
 
 
-def from_url(name: str, url: str, *, public_url: str = "") -> HttpTransport:
+def from_url(name: str, url: str, *, public_url: str = "",
+             dlr_token: str = "") -> HttpTransport:
     """Build a transport from one URL: ``http(s)://`` template or ``http(s)+<preset>://``."""
-    return HttpTransport(config_from_url(name, url, public_url=public_url))
+    return HttpTransport(config_from_url(name, url, public_url=public_url,
+                                         dlr_token=dlr_token))
 
 
-def config_from_url(name: str, url: str, *, public_url: str = "") -> HttpProviderConfig:
+def config_from_url(name: str, url: str, *, public_url: str = "",
+                    dlr_token: str = "") -> HttpProviderConfig:
     where = f"transport {name!r}"
     scheme, sep, rest = url.partition("://")
     if not sep:
@@ -497,7 +505,7 @@ def config_from_url(name: str, url: str, *, public_url: str = "") -> HttpProvide
         options["base_url"] = f"{base_scheme}://{hostport}{path}"
     else:
         options["send_url"] = f"{base_scheme}://{hostport}{path_query}"
-    return build_config(name, options, public_url=public_url)
+    return build_config(name, options, public_url=public_url, dlr_token=dlr_token)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from ivr.api.app import create_app
 from ivr.service import Services
+from ivr.sms.callbacks import webhook_token
 from tests.unit.api.test_acrobits_views import make_services
 
 
@@ -27,5 +28,6 @@ def test_unknown_transport_is_404(env: tuple[Services, FlaskClient]) -> None:
 
 
 def test_bad_field_is_400_naming_it(env: tuple[Services, FlaskClient]) -> None:
-    response = env[1].get("/dlr/http/loopback?id=1&status=weird")
+    token = webhook_token(env[0].sms.callbacks.key, "loopback")
+    response = env[1].get(f"/dlr/http/loopback?id=1&status=weird&token={token}")
     assert response.status_code == 400 and b"status" in response.data

@@ -172,6 +172,11 @@ def test_restcomm_preset_points_status_callback_at_our_dlr_endpoint() -> None:
     cfg = transport.config
     assert cfg.basic_auth and cfg.method == "POST"
     assert cfg.dlr_url == "https://ivr.example.org:9509/dlr/restcomm/cpaas"
+    with_token = from_dict("cpaas", {"preset": "restcomm", "base_url": "http://h/api",
+                                     "username": "AC1", "password": "t", "sender": "1987"},
+                           public_url="https://ivr.example.org:9509/", dlr_token="abc")
+    assert with_token.config.dlr_url == \
+        "https://ivr.example.org:9509/dlr/restcomm/cpaas?token=abc"
     body = cfg.body.render(transport.values_for(message())) if cfg.body else ""
     assert body == ("From=1987&To=%2B15551231234&Body=Hello%20World&StatusCallback="
                     "https%3A%2F%2Fivr.example.org%3A9509%2Fdlr%2Frestcomm%2Fcpaas")
