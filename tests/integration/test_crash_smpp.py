@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -137,3 +138,12 @@ def _run(tmp: Path, smsc: StoreAndForwardSMSC) -> None:
     print(f"\nSMPP crash test: {COUNT} messages, {accepted_at_kill} accepted by the SMSC when "
           f"killed, status at kill {dict(at_kill)}, duplicates {duplicates}")
     assert duplicates <= settings.sms.workers + 10   # in flight: workers x the SMPP window
+    # Every duplicated message was flagged in its history when it was claimed again.
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        flagged = {body for (body,) in conn.execute(
+            "SELECT m.body FROM messages m JOIN events e ON e.message_id = m.id "
+            "WHERE e.detail LIKE '%possible duplicate%'")}
+    finally:
+        conn.close()
+    assert {t for t, n in per_text.items() if n > 1} <= flagged
