@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ivr.errors import VoiceError
 from ivr.voice import sipmsg
@@ -51,6 +51,7 @@ class SipLeg(abc.ABC):
         self.created = time.time()
         self.answered_at = 0.0
         self.dialog: sipmsg.Dialog | None = None   # set once the dialog exists
+        self._reinvites: dict[int, bytes] = {}     # CSeq -> our answer (retransmissions)
         self._lock = threading.Lock()
 
     @property
@@ -155,11 +156,59 @@ class SipLeg(abc.ABC):
 
     # -- events from the endpoint --------------------------------------------------------
     def on_request(self, message: sipmsg.SipMessage, source: tuple[str, int]) -> None:
-        """A request in this dialog: BYE ends the call; INFO, NOTIFY (REFER progress) and
-        OPTIONS get 200 OK."""
+        """A request in this dialog: a re-INVITE keeps the session; BYE ends the call;
+        INFO, NOTIFY (REFER progress) and OPTIONS get 200 OK; ACK needs no answer."""
+        if message.method == "INVITE":
+            self._reinvite(message, source)
+            return
+        if message.method == "ACK":
+            return
         self.endpoint.send(sipmsg.response(message, 200, "OK").encode(), source)
         if message.method == "BYE":
             self._finish(f"{self.remote_role} hung up")
+
+    def local_sdp(self) -> bytes:
+        """The session description we gave (offer or answer); re-INVITEs get it unchanged."""
+        return sipmsg.answer_sdp(self.endpoint.settings.bind_host, self.rtp_port,
+                                 self.event_pt, int(self.created) % 10**9)
+
+    def _reinvite(self, message: sipmsg.SipMessage, source: tuple[str, int]) -> None:
+        """A re-INVITE (RFC 3261 §14.2): a PBX refreshing the session, putting us on hold, or
+        moving its media. We keep our side as it is and answer with the same SDP (same
+        o= version, RFC 3264 §8); a new address for the far end's media is followed. An offer
+        without PCMU is refused with 488 and the call goes on as before (§14.2)."""
+        number = message.cseq[0]
+        with self._lock:
+            answered = self._reinvites.get(number)
+            if answered is None and self.state != "ended":
+                answer = self._answer_reinvite(message)
+                answered = self._reinvites[number] = answer
+        if answered is not None:
+            self.endpoint.send(answered, source)
+
+    def _answer_reinvite(self, message: sipmsg.SipMessage) -> bytes:
+        if message.body:
+            try:
+                offer = sipmsg.parse_sdp(message.body)
+            except sipmsg.SipParseError as exc:
+                log.warning("[call %s] re-INVITE refused: %s", self.call_id, exc)
+                return sipmsg.response(message, 488, "Not Acceptable Here").encode()
+            if 0 not in offer.formats:
+                log.warning("[call %s] re-INVITE refused: no PCMU in %s", self.call_id,
+                            offer.formats)
+                return sipmsg.response(message, 488, "Not Acceptable Here").encode()
+            rtp: Any = self.rtp
+            moved = offer.port and offer.address not in ("", "0.0.0.0") and rtp is not None \
+                and (rtp.outIP, rtp.outPort) != (offer.address, offer.port)
+            if moved:
+                log.info("[call %s] re-INVITE moves the far end's media to %s:%d",
+                         self.call_id, offer.address, offer.port)
+                rtp.outIP, rtp.outPort = offer.address, offer.port
+            else:
+                log.info("[call %s] re-INVITE: session unchanged", self.call_id)
+        return sipmsg.response(message, 200, "OK", headers=[
+            ("Contact", self.endpoint.contact), ("Allow", ALLOW),
+            ("Content-Type", "application/sdp")], body=self.local_sdp()).encode()
 
     def on_response(self, message: sipmsg.SipMessage, source: tuple[str, int]) -> None:
         """A response no transaction waits for (outgoing calls take their INVITE's here)."""

@@ -118,12 +118,9 @@ class InboundLeg(SipLeg):
             if self.offer is None:
                 raise VoiceError("no SDP offer to answer")
             self._start_media(self.offer.address, self.offer.port)
-            host = self.endpoint.settings.bind_host
-            body = sipmsg.answer_sdp(host, self.rtp_port, self.event_pt,
-                                     int(self.created) % 10**9)
             ok = sipmsg.response(self.invite, 200, "OK", to_tag=self.local_tag, headers=[
                 ("Contact", self.endpoint.contact), ("Allow", ALLOW),
-                ("Content-Type", "application/sdp")], body=body)
+                ("Content-Type", "application/sdp")], body=self.local_sdp())
             self._final = ok.encode()
             self.state = "answered"
             self.answered_at = time.time()
@@ -164,7 +161,9 @@ class InboundLeg(SipLeg):
     # -- events from the endpoint --------------------------------------------------------
     def on_request(self, message: sipmsg.SipMessage, source: tuple[str, int]) -> None:
         method = message.method
-        if method == "INVITE":               # retransmission: repeat what we answered
+        if method == "INVITE" and message.cseq[0] != self.invite.cseq[0]:
+            super().on_request(message, source)     # a re-INVITE in the dialog
+        elif method == "INVITE":             # retransmission: repeat what we answered
             if self._final:
                 self.endpoint.send(self._final, source)
             else:

@@ -138,8 +138,11 @@ class OutboundLeg(SipLeg):
                    ("Allow", ALLOW), ("User-Agent", "ivr"),
                    ("Content-Type", "application/sdp"), *([authorization] if authorization
                                                           else [])]
-        return sipmsg.request("INVITE", self.target.uri, headers, sipmsg.offer_sdp(
-            s.bind_host, self.rtp_port, int(self.created) % 10**9))
+        return sipmsg.request("INVITE", self.target.uri, headers, self.local_sdp())
+
+    def local_sdp(self) -> bytes:
+        return sipmsg.offer_sdp(self.endpoint.settings.bind_host, self.rtp_port,
+                                int(self.created) % 10**9)
 
     def dial(self) -> bool:
         """Place the call and wait for the outcome (at most ring_timeout + 32 s).
@@ -281,10 +284,3 @@ class OutboundLeg(SipLeg):
             self.endpoint.send(self._ack, self._ack_to)   # a repeated 2xx: our ACK was lost
             return
         self._responses.put(message)
-
-    def on_request(self, message: sipmsg.SipMessage, source: tuple[str, int]) -> None:
-        if message.method == "INVITE":   # re-INVITE: the session stays as it is (§14.2)
-            self.endpoint.send(sipmsg.response(message, 488, "Not Acceptable Here").encode(),
-                               source)
-        elif message.method != "ACK":
-            super().on_request(message, source)

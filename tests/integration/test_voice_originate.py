@@ -434,3 +434,30 @@ def test_call_verb_in_an_inbound_call_dials_out(start_ivr: Callable[..., Ivr], t
     outbound = [p for n, p, _ in events.seen if n == "CallConnected" and p["Callee"] == "alice"]
     assert [p["Caller"] for p in outbound] == ["15550001111"]   # CallerId="$caller"
     assert sink.speech_seconds() >= 1.5
+
+
+def test_callee_reinvite_gets_our_unchanged_sdp(
+        start_ivr: Callable[..., Ivr], raw_callee: Callable[[Ivr], RawCallee],
+        speech_script: str) -> None:
+    """A PBX on the far side of a placed call re-INVITEs it (session refresh): 200 with the
+    SDP of our offer, repeated for a repeated re-INVITE, and the call goes on."""
+    ivr = start_ivr()
+    callee = raw_callee(ivr)
+    ivr.engine.originate(callee.uri, speech_script)
+    [invite] = callee.requests(0.3)[:1]
+    ok = _answer(invite, "bob1", callee.port)
+    callee.send(ok)
+    callee.requests(0.3)                                     # our ACK
+    reinvite = sipmsg.request("INVITE", sipmsg.name_addr_uri(invite.get("Contact")), [
+        ("Via", f"SIP/2.0/UDP 127.0.0.1:{callee.port};branch=z9hG4bKre1"),
+        ("From", sipmsg.parse(ok).get("To")), ("To", invite.get("From")),
+        ("Call-ID", invite.call_id), ("CSeq", "7 INVITE"),
+        ("Content-Type", "application/sdp")],
+        sipmsg.parse(ok).body)
+    callee.send(reinvite)
+    answer = sipmsg.parse(callee.sock.recv(65535))
+    assert (answer.status, answer.cseq) == (200, (7, "INVITE"))
+    assert answer.body == invite.body                        # the same session description
+    callee.send(reinvite)                                    # our 200 was lost: same answer
+    assert sipmsg.parse(callee.sock.recv(65535)).encode() == answer.encode()
+    assert [c.state for c in ivr.engine.calls.list_calls()] == ["InCall"]
