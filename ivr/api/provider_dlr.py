@@ -116,13 +116,15 @@ def make_blueprint(services: Any) -> Blueprint:
     return bp
 
 
+_RESPONSES = {"200": {"description": "Report accepted"},
+              "400": {"description": "Missing or bad parameter"},
+              "403": {"description": "Missing or wrong token"},
+              "404": {"description": "Unknown transport"}}
+
 OPENAPI_PATHS: dict[str, Any] = {
     "/dlr/restcomm/{transport}": {
         "post": {"summary": "Restcomm StatusCallback from a provider (seed 003 parameters)",
-                 "responses": {"200": {"description": "Report accepted"},
-                               "400": {"description": "Missing or bad parameter"},
-                               "403": {"description": "Missing or wrong token"},
-                               "404": {"description": "Unknown transport"}}},
+                 "responses": _RESPONSES},
         "parameters": [{"name": "transport", "in": "path", "required": True,
                         "schema": {"type": "string"}}],
     },
@@ -130,10 +132,7 @@ OPENAPI_PATHS: dict[str, Any] = {
         "get": {"summary": "Generic provider DLR: id, status (name or Kannel type), error",
                 "parameters": [{"name": n, "in": "query", "schema": {"type": "string"}}
                                for n in ("id", "status", "error", "token")],
-                "responses": {"200": {"description": "Report accepted"},
-                              "400": {"description": "Missing or bad parameter"},
-                              "403": {"description": "Missing or wrong token"},
-                              "404": {"description": "Unknown transport"}}},
+                "responses": _RESPONSES},
         "parameters": [{"name": "transport", "in": "path", "required": True,
                         "schema": {"type": "string"}}],
     },

@@ -18,3 +18,8 @@ class HttpSettings:
     max_segments: int = 10
     rate_limit_per_minute: int = 600  # per user, 0 = unlimited
     notification_url: str = ""       # receives CallConnected/CallEnded/SmsDelivered (POST form)
+
+    @property
+    def public_base_url(self) -> str:
+        """Where providers reach our API: ``public_url``, else the address we listen on."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -44,12 +44,16 @@ def register(sub: Any) -> None:
     sms.set_defaults(func=_inspect)
 
 
-def _service(config: list[str | os.PathLike[str]], transport_url: str = "") -> tuple[Any, str]:
+def _settings(config: list[str | os.PathLike[str]]) -> Any:
     from ivr.config import load_settings
+
+    return load_settings(list(config))
+
+
+def _service(settings: Any, transport_url: str = "") -> tuple[Any, str]:
     from ivr.sms.submit import build_sms_service
     from ivr.sms.transports import build_transport
 
-    settings = load_settings(list(config))
     extra: dict[str, Any] = {}
     name = transport_url
     if "://" in transport_url:
@@ -61,7 +65,7 @@ def _service(config: list[str | os.PathLike[str]], transport_url: str = "") -> t
 def _send(args: argparse.Namespace) -> int:
     from ivr.call import SmsRequest
 
-    service, transport = _service(args.config, args.transport)
+    service, transport = _service(_settings(args.config), args.transport)
     message = service.submit(SmsRequest(recipient=args.to, body=args.text, sender=args.sender,
                                         transport=transport, source="cli"))
     print(f"accepted {message.id} to {message.recipient} ({message.segments} part(s), "
@@ -86,11 +90,10 @@ def _send(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from ivr.sms.store import MessageQuery
 
-    service, _ = _service(args.config)
+    settings = _settings(args.config)
+    service, _ = _service(settings)
     if args.action == "webhook":
-        from ivr.config import load_settings
-
-        return _webhook(service, load_settings(list(args.config)).http, args.name, args.kind)
+        return _webhook(service, settings.http.public_base_url, args.name, args.kind)
     if args.action == "list":
         messages, total = service.query(MessageQuery(status=args.status, descending=True,
                                                      limit=args.limit))
@@ -119,16 +122,14 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _webhook(service: Any, http: Any, name: str, kind: str) -> int:
-    from urllib.parse import quote
-
+def _webhook(service: Any, public_base_url: str, name: str, kind: str) -> int:
     from ivr.sms.callbacks import webhook_token
+    from ivr.sms.transports.http import dlr_webhook_url
 
     if name not in service.transports:
         print(f"ivr: error: no transport {name!r} (configured: "
               f"{', '.join(service.transports)})", file=sys.stderr)
         return 1
-    public = http.public_url or f"http://{http.host}:{http.port}"
-    print(f"{public.rstrip('/')}/dlr/{kind}/{quote(name, safe='')}"
-          f"?token={webhook_token(service.callbacks.key, name)}")
+    print(dlr_webhook_url(public_base_url, kind, name,
+                          webhook_token(service.callbacks.key, name)))
     return 0

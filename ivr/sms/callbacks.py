@@ -65,11 +65,12 @@ class UrlPolicy:
         except ValueError:
             return value.lower()  # a host name
 
-    def check(self, url: str, *, unresolvable_ok: bool = False) -> str:
+    def check(self, url: str) -> str:
         """'' if ``url`` may be called, else the reason.
 
-        ``unresolvable_ok`` is for acceptance time: a name that does not resolve *now* may
-        resolve when the report is due (it is checked again before every attempt).
+        A name that does not resolve *now* is not refused: it may resolve when the report is
+        due (the check runs at acceptance and again before every attempt, and a failed
+        attempt is retried).
         """
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -77,11 +78,8 @@ class UrlPolicy:
         host = parts.hostname.lower()
         try:
             addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
-        except OSError as exc:
-            if unresolvable_ok:
-                addresses = set()
-            else:
-                return f"cannot resolve {host}: {exc}"
+        except OSError:
+            addresses = set()
         for rule in self.allow:
             if rule == host or any(not isinstance(rule, str) and
                                    ipaddress.ip_address(a.split("%")[0]) in rule
@@ -184,7 +182,7 @@ class CallbackSender:
     def deliver(self, job: CallbackJob) -> bool:
         # Denied addresses end the job; a name that does not resolve right now is an
         # attempt that failed, retried like any other (a DNS hiccup must not lose reports).
-        reason = self.policy.check(job.url, unresolvable_ok=True)
+        reason = self.policy.check(job.url)
         if reason:
             log.warning("[sms %s] callback to %s refused: %s", job.message_id, job.url, reason)
             self.store.callback_done(job.id, "refused", reason)

@@ -146,7 +146,9 @@ def canonical_ids(raw: str) -> list[str]:
 # How far back a modem status report (TP-MR + recipient) may match a part: TP-MR wraps at
 # 255, so only recent parts are candidates; the newest one wins.
 _MODEM_WINDOW = 3 * 86400.0
-REPORT_MATCH_WINDOW = _MODEM_WINDOW   # unmatched reports older than this are dropped
+REPORT_MATCH_WINDOW = _MODEM_WINDOW
+# The parts of one concatenated inbound message (inbound_parts).
+_PART_SET = "transport = ? AND sender = ? AND reference = ? AND total = ?"   # unmatched reports older than this are dropped
 
 
 def _ts(value: float | None) -> dt.datetime | None:
@@ -704,11 +706,10 @@ class SqliteStore:
         nothing."""
         now = self._now()
         key = (message.transport, message.sender, reference, total)
-        where = "transport = ? AND sender = ? AND reference = ? AND total = ?"
         try:
             with self._tx() as db:
                 self._serialize_matching(db, message.transport)
-                if db.execute(f"SELECT 1 FROM inbound_parts WHERE {where} AND sequence = ?",
+                if db.execute(f"SELECT 1 FROM inbound_parts WHERE {_PART_SET} AND sequence = ?",
                               (*key, sequence)).fetchone() is None:
                     db.execute("INSERT INTO inbound_parts (transport, sender, recipient, "
                                "reference, total, sequence, body, received_at) "
@@ -716,10 +717,10 @@ class SqliteStore:
                                (message.transport, message.sender, message.recipient,
                                 reference, total, sequence, message.body, now))
                 rows = db.execute(f"SELECT sequence, body, received_at FROM inbound_parts "
-                                  f"WHERE {where} ORDER BY sequence", key).fetchall()
+                                  f"WHERE {_PART_SET} ORDER BY sequence", key).fetchall()
                 if len(rows) < total:
                     return None
-                db.execute(f"DELETE FROM inbound_parts WHERE {where}", key)
+                db.execute(f"DELETE FROM inbound_parts WHERE {_PART_SET}", key)
                 whole = replace(message, body="".join(r[1] for r in rows), segments=total,
                                 created_at=_ts(rows[0][2]), updated_at=_ts(now))
                 self._insert_inbound_locked(db, whole, "", f"received via {message.transport}"
@@ -737,16 +738,15 @@ class SqliteStore:
         arrive, so one lost part never holds the rest back for ever (as on the modem
         path); the message's event names the missing parts."""
         flushed: list[Message] = []
-        where = "transport = ? AND sender = ? AND reference = ? AND total = ?"
         with self._tx() as db:
             stale = db.execute("SELECT DISTINCT transport, sender, reference, total "
                                "FROM inbound_parts WHERE received_at < ?", (before,)).fetchall()
             for transport, sender, reference, total in stale:
                 key = (transport, sender, reference, total)
                 rows = db.execute(f"SELECT sequence, body, received_at, recipient FROM "
-                                  f"inbound_parts WHERE {where} ORDER BY sequence",
+                                  f"inbound_parts WHERE {_PART_SET} ORDER BY sequence",
                                   key).fetchall()
-                db.execute(f"DELETE FROM inbound_parts WHERE {where}", key)
+                db.execute(f"DELETE FROM inbound_parts WHERE {_PART_SET}", key)
                 missing = sorted(set(range(1, total + 1)) - {r[0] for r in rows})
                 when = _ts(rows[0][2])
                 message = Message(id=new_id(), direction=Direction.INBOUND, sender=sender,

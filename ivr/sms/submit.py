@@ -120,7 +120,7 @@ class SmsService:
             raise ValidationError("CallbackMethod", "GET or POST")
         if request.callback_url:
             # Refused now rather than accepted and never reported (checked again per try).
-            refused = self.callbacks.policy.check(request.callback_url, unresolvable_ok=True)
+            refused = self.callbacks.policy.check(request.callback_url)
             if refused:
                 raise ValidationError("CallbackUrl", refused)
         now = self.clock.now()
@@ -247,6 +247,8 @@ class SmsService:
         if not self._started:
             return
         self._housekeeping_stop.set()
+        if self._housekeeping is not None:
+            self._housekeeping.join(timeout)
         self.dispatcher.stop(timeout)
         for transport in self.transports.values():
             try:
@@ -288,10 +290,9 @@ def build_sms_service(settings: Settings,
                       extra_transports: Mapping[str, Transport] | None = None) -> SmsService:
     from ivr.sms.transports import build_transport
 
-    public_url = settings.http.public_url or f"http://{settings.http.host}:{settings.http.port}"
     key = _callback_key(settings)
     transports: dict[str, Transport] = {
-        name: build_transport(name, url, public_url, webhook_token(key, name))
+        name: build_transport(name, url, settings.http.public_base_url, webhook_token(key, name))
         for name, url in settings.sms.transports.items()}
     transports.update(extra_transports or {})
     if not transports:

@@ -359,6 +359,12 @@ def _regex(options: Mapping[str, str], key: str, where: str) -> str:
     return pattern
 
 
+def dlr_webhook_url(public_url: str, kind: str, name: str, token: str = "") -> str:
+    """Our delivery-report webhook for transport ``name`` (``ivr/api/provider_dlr.py``)."""
+    url = f"{public_url.rstrip('/')}/dlr/{kind}/{urllib.parse.quote(name, safe='')}"
+    return f"{url}?token={token}" if token else url
+
+
 def from_dict(name: str, options: Mapping[str, str], *, public_url: str = "",
               dlr_token: str = "") -> HttpTransport:
     """Build a transport from a table of options (see the module docstring for the names).
@@ -415,8 +421,7 @@ def build_config(name: str, options: Mapping[str, str], *,
     dlr_url = merged.get("dlr_url", "")
     public = merged.get("public_url", "") or public_url
     if not dlr_url and public:
-        kind = merged.get("dlr_kind", "http")
-        dlr_url = f"{public.rstrip('/')}/dlr/{kind}/{urllib.parse.quote(name, safe='')}"
+        dlr_url = dlr_webhook_url(public, merged.get("dlr_kind", "http"), name)
     if dlr_url and dlr_token and "token=" not in dlr_url:
         # ivr's webhook refuses reports without it (anyone could mark messages delivered)
         dlr_url += ("&" if "?" in dlr_url else "?") + f"token={dlr_token}"
