@@ -344,9 +344,7 @@ class SqliteStore:
 
     def get(self, message_id: str) -> Message | None:
         with self._read() as db:
-            row = db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?",
-                             (message_id,)).fetchone()
-            return None if row is None else self._message(row, db)
+            return self._message_in(db, message_id)
 
     @staticmethod
     def _message(row: Any, db: Any) -> Message:
