@@ -6,6 +6,11 @@ result. Retryable errors back off per message (exponential with jitter); permane
 the message as failed with its error code; an unhealthy transport (modem re-initialising,
 SMSC unbound) delays the message without burning its attempts. On stop, workers finish the
 send in hand; claimed-but-unsent messages are released back to the queue.
+
+A claim whose lease ran out belongs to a worker that died mid-send (``kill -9``, power
+loss, another process on the same PostgreSQL database). The lease keeper requeues such a
+message ``in_doubt_hold`` seconds out instead of resending it at once, so that the peer's
+report of the interrupted send can arrive and be adopted (store.claim_due, reconcile.py).
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ class Dispatcher:
     def __init__(self, store: Store, transports: Mapping[str, Transport], router: Router,
                  hook: ChangeHook, on_early_reports: Callable[[list[DeliveryReport]], None], *,
                  workers: int = 4, lease_seconds: float = 120.0,
-                 retry: RetryPolicy = RetryPolicy()) -> None:
+                 retry: RetryPolicy = RetryPolicy(), in_doubt_hold: float = 60.0) -> None:
         self.store = store
         self.transports = transports
         self.router = router
@@ -53,6 +58,7 @@ class Dispatcher:
         self.workers = workers
         self.lease_seconds = lease_seconds
         self.retry = retry
+        self.in_doubt_hold = in_doubt_hold
         self._slots = {name: threading.BoundedSemaphore(max(1, t.max_in_flight))
                        for name, t in transports.items()}
         self._buckets = {name: TokenBucket(t.rate_limit) for name, t in transports.items()}
@@ -81,8 +87,11 @@ class Dispatcher:
         self._threads.append(keeper)
 
     def _keep_leases(self) -> None:
-        """Renew the claims of sends still running, at a third of the lease."""
+        """Renew the claims of sends still running, and requeue those of dead workers, at a
+        third of the lease."""
+        self._hold_interrupted()
         while not self._stop.wait(max(0.05, self.lease_seconds / 3)):
+            self._hold_interrupted()
             with self._count_lock:
                 by_worker: dict[str, list[str]] = {}
                 for message_id, worker in self._sending.items():
@@ -92,6 +101,13 @@ class Dispatcher:
                     self.store.renew_leases(worker, ids, self.lease_seconds)
                 except Exception:
                     log.exception("cannot renew the leases of %s", worker)
+
+    def _hold_interrupted(self) -> None:
+        try:
+            if self.store.hold_interrupted(self.in_doubt_hold):
+                self.wake()
+        except Exception:
+            log.exception("cannot requeue the messages of interrupted sends")
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -133,7 +149,7 @@ class Dispatcher:
         while not self._stop.is_set():
             try:
                 busy, token_in = self._saturated()
-                claimed = self.store.claim_due(worker, self.lease_seconds, 1, busy)
+                claimed = self.store.claim_due(worker, self.lease_seconds, 1, busy, self.hook)
             except Exception:
                 log.exception("%s: cannot claim messages", worker)
                 self._stop.wait(1.0)

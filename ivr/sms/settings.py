@@ -23,6 +23,9 @@ class SmsSettings:
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 600.0
     claim_lease_seconds: float = 120.0          # renewed while a send still runs
+    # A send cut short by a crash waits this long for the peer's report before it is sent
+    # again (its report, when it comes, proves the peer has it: no duplicate).
+    in_doubt_hold_seconds: float = 60.0
     inbound_concat_timeout: float = 600.0       # parts of a long inbound SMS wait this long
     default_sender: str = ""
     callback_retry_period: float = 86400.0       # keep retrying a callback this long

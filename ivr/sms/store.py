@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ivr.errors import StoreError
+from ivr.sms.encoding import split_message
 from ivr.sms.message import FINAL_STATUSES, Direction, Message, Part, Status
+from ivr.sms.reconcile import Candidate, assign_parts
 from ivr.sms.transports.base import DeliveryReport
 
 __all__ = ["MessageQuery", "CallbackJob", "Store", "SqliteStore", "ChangeHook", "canonical_ids",
@@ -53,7 +55,8 @@ CREATE TABLE IF NOT EXISTS messages (
     claimed_by TEXT, lease_until REAL NOT NULL DEFAULT 0,
     request_status_report INTEGER NOT NULL DEFAULT 1, silent INTEGER NOT NULL DEFAULT 0,
     content_type TEXT NOT NULL DEFAULT 'text/plain',
-    disposition_notification TEXT NOT NULL DEFAULT '', source TEXT NOT NULL DEFAULT '');
+    disposition_notification TEXT NOT NULL DEFAULT '', source TEXT NOT NULL DEFAULT '',
+    in_doubt_since REAL);
 CREATE INDEX IF NOT EXISTS messages_due ON messages (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS messages_owner ON messages (owner, created_at);
 CREATE TABLE IF NOT EXISTS parts (
@@ -76,9 +79,11 @@ CREATE INDEX IF NOT EXISTS callbacks_message ON callbacks (message_id, state);
 CREATE TABLE IF NOT EXISTS unmatched_reports (
     id INTEGER PRIMARY KEY AUTOINCREMENT, transport TEXT NOT NULL, provider_id TEXT NOT NULL,
     reference INTEGER, recipient TEXT NOT NULL, status TEXT NOT NULL, error_code INTEGER,
-    error_text TEXT NOT NULL, received_at REAL NOT NULL, raw TEXT NOT NULL);
+    error_text TEXT NOT NULL, received_at REAL NOT NULL, raw TEXT NOT NULL,
+    text TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS unmatched_provider ON unmatched_reports (provider_id);
 CREATE INDEX IF NOT EXISTS unmatched_age ON unmatched_reports (received_at);
+CREATE INDEX IF NOT EXISTS unmatched_recipient ON unmatched_reports (recipient, received_at);
 CREATE TABLE IF NOT EXISTS inbound_parts (
     id INTEGER PRIMARY KEY AUTOINCREMENT, transport TEXT NOT NULL, sender TEXT NOT NULL,
     recipient TEXT NOT NULL, reference INTEGER NOT NULL, total INTEGER NOT NULL,
@@ -86,6 +91,11 @@ CREATE TABLE IF NOT EXISTS inbound_parts (
     UNIQUE (transport, sender, reference, total, sequence));
 CREATE INDEX IF NOT EXISTS inbound_parts_age ON inbound_parts (received_at);
 """
+
+# Columns added after a release: (table, column, SQLite type). Databases created before get
+# them with ALTER TABLE when opened; new ones have them from SQLITE_SCHEMA.
+ADDED_COLUMNS = (("messages", "in_doubt_since", "REAL"),
+                 ("unmatched_reports", "text", "TEXT NOT NULL DEFAULT ''"))
 
 _MESSAGE_COLUMNS = (
     "id, direction, sender, recipient, body, status, encoding, segments, error_code, "
@@ -144,11 +154,19 @@ def canonical_ids(raw: str) -> list[str]:
 
 
 # How far back a modem status report (TP-MR + recipient) may match a part: TP-MR wraps at
-# 255, so only recent parts are candidates; the newest one wins.
+# 255, so only recent parts are candidates; the newest one wins. Unmatched reports older
+# than this are dropped.
 _MODEM_WINDOW = 3 * 86400.0
 REPORT_MATCH_WINDOW = _MODEM_WINDOW
+# An unmatched report younger than this may be the early receipt of a send whose result is
+# being committed right now; only older ones may be adopted for an interrupted send.
+EARLY_REPORT_GRACE = 1.0
 # The parts of one concatenated inbound message (inbound_parts).
-_PART_SET = "transport = ? AND sender = ? AND reference = ? AND total = ?"   # unmatched reports older than this are dropped
+_PART_SET = "transport = ? AND sender = ? AND reference = ? AND total = ?"
+
+
+def _no_callback(message: Message, status: Status) -> None:
+    return None
 
 
 def _ts(value: float | None) -> dt.datetime | None:
@@ -172,7 +190,9 @@ class Store(Protocol):
     def query(self, q: MessageQuery) -> tuple[list[Message], int]: ...
     def events(self, message_id: str) -> list[tuple[dt.datetime | None, str, str]]: ...
     def claim_due(self, worker: str, lease_seconds: float, limit: int = 1,
-                  exclude: Sequence[str] = ()) -> list[Message]: ...
+                  exclude: Sequence[str] = (),
+                  hook: ChangeHook | None = None) -> list[Message]: ...
+    def hold_interrupted(self, hold: float) -> int: ...
     def next_due_in(self) -> float | None: ...
     def mark_sent(self, message_id: str, transport: str, provider_ids: list[str],
                   references: list[int | None], hook: ChangeHook) -> list[DeliveryReport]: ...
@@ -224,10 +244,20 @@ class SqliteStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SQLITE_SCHEMA)
+            self._add_columns(self._db)
             self._reader = sqlite3.connect(self.path, check_same_thread=False,
                                            isolation_level=None, timeout=30)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the message store {self.path}: {exc}") from None
+
+    @staticmethod
+    def _add_columns(db: sqlite3.Connection) -> None:
+        """Bring a database made by an older release up to :data:`ADDED_COLUMNS`."""
+        for table, column, kind in ADDED_COLUMNS:
+            present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                log.info("message store: added column %s.%s", table, column)
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -415,13 +445,18 @@ class SqliteStore:
 
     # -- dispatch ------------------------------------------------------------------------
     def claim_due(self, worker: str, lease_seconds: float, limit: int = 1,
-                  exclude: Sequence[str] = ()) -> list[Message]:
-        """Queued messages that are due, plus SENDING ones whose lease expired (a crashed
-        worker), marked SENDING and leased to ``worker``.
+                  exclude: Sequence[str] = (), hook: ChangeHook | None = None,
+                  ) -> list[Message]:
+        """Queued messages that are due, marked SENDING and leased to ``worker``.
 
         ``exclude`` names transports that are saturated right now (window full, rate limit
         reached): their messages stay queued, so a slow modem never ties up the workers
         that could serve an SMPP link (no head-of-line blocking across transports).
+
+        A message whose earlier send was interrupted (see :meth:`hold_interrupted`) is
+        first checked against the reports that arrived since: if they account for every
+        part it is adopted as sent with their ids (``hook`` queues its callbacks) and not
+        returned; otherwise it is sent again and its history says it may be a duplicate.
         """
         now = self._now()
         skip = ""
@@ -429,24 +464,92 @@ class SqliteStore:
             skip = f" AND transport NOT IN ({','.join('?' * len(exclude))})"
         with self._tx() as db:
             rows = db.execute(
-                "SELECT id, status, claimed_by FROM messages WHERE (status = 'queued' AND "
-                f"next_attempt_at <= ? OR status = 'sending' AND lease_until < ?){skip} "
-                "ORDER BY next_attempt_at LIMIT ?", (now, now, *exclude, limit)).fetchall()
-            ids = [r[0] for r in rows]
-            for mid, status, previous in rows:
+                "SELECT id, in_doubt_since FROM messages WHERE (status = 'queued' AND "
+                f"next_attempt_at <= ?){skip} ORDER BY next_attempt_at LIMIT ?",
+                (now, *exclude, limit)).fetchall()
+            ids: list[str] = []
+            for mid, in_doubt_since in rows:
                 db.execute("UPDATE messages SET status = 'sending', claimed_by = ?, "
                            "lease_until = ?, attempts = attempts + 1, updated_at = ? "
                            "WHERE id = ?", (worker, now + lease_seconds, now, mid))
-                # A lease that ran out means a worker died mid-send: the peer may already
-                # have the message, and this send may be a duplicate. Say so where ops look.
-                detail = f"claimed by {worker}" if status == "queued" else (
-                    f"claimed by {worker} after {previous}'s lease ran out: its send was "
-                    "interrupted, the peer may already have it (possible duplicate)")
+                detail = f"claimed by {worker}"
+                if in_doubt_since is not None:
+                    if self._adopt_reports(db, mid, in_doubt_since, now, hook):
+                        continue
+                    detail += (": no report accounts for the interrupted send, so it is sent "
+                               "again; the peer may already have it (possible duplicate)")
+                    log.warning("[sms %s] %s", mid, detail)
                 db.execute("INSERT INTO events (message_id, status, at, detail) "
                            "VALUES (?,?,?,?)", (mid, "sending", now, detail))
-                if status != "queued":
-                    log.warning("[sms %s] %s", mid, detail)
+                ids.append(mid)
             return [m for m in (self._message_in(db, mid) for mid in ids) if m is not None]
+
+    def hold_interrupted(self, hold: float) -> int:
+        """Requeue the messages of workers that died mid-send (their lease ran out), each
+        ``hold`` seconds out, and remember when the interrupted send began.
+
+        Whether the peer got such a message is unknown. Sending it at once would duplicate
+        every one it did get; instead the peer gets ``hold`` seconds to report it (an SMSC
+        re-sends unacknowledged receipts to the next bind), and :meth:`claim_due` adopts
+        the message if those reports account for it.
+        """
+        now = self._now()
+        held = 0
+        with self._tx() as db:
+            rows = db.execute("SELECT id, claimed_by, updated_at FROM messages "
+                              "WHERE status = 'sending' AND lease_until < ?", (now,)).fetchall()
+            for mid, previous, claimed_at in rows:
+                changed = db.execute(
+                    "UPDATE messages SET status = 'queued', claimed_by = NULL, lease_until = 0, "
+                    "next_attempt_at = ?, updated_at = ?, in_doubt_since = "
+                    "COALESCE(in_doubt_since, ?) WHERE id = ? AND status = 'sending' AND "
+                    "lease_until < ?", (now + hold, now, claimed_at, mid, now)).rowcount
+                if not changed:
+                    continue            # another process got there first
+                detail = (f"send by {previous} interrupted (its lease ran out): the peer may "
+                          f"already have it, so it waits {hold:.0f} s for the peer's report "
+                          "before it is sent again")
+                db.execute("INSERT INTO events (message_id, status, at, detail) "
+                           "VALUES (?,?,?,?)", (mid, "queued", now, detail))
+                log.warning("[sms %s] %s", mid, detail)
+                held += 1
+        return held
+
+    def _adopt_reports(self, db: Any, message_id: str, since: float, now: float,
+                       hook: ChangeHook | None) -> bool:
+        """Mark an interrupted message sent with the ids of the unmatched reports that
+        account for it (reconcile.py), in the caller's transaction; False if they do not."""
+        recipient, body, encoding, transport = db.execute(
+            "SELECT recipient, body, encoding, transport FROM messages WHERE id = ?",
+            (message_id,)).fetchone()
+        # Reports younger than this may still be the early reports of a send in progress,
+        # about to be taken by its own mark_sent: never adopt another message's report.
+        settled = now - EARLY_REPORT_GRACE
+        rows = db.execute(
+            "SELECT transport, provider_id, reference, text FROM unmatched_reports "
+            "WHERE LTRIM(recipient, '+') = LTRIM(?, '+') AND received_at >= ? AND "
+            "received_at <= ? ORDER BY id", (recipient, since, settled)).fetchall()
+        if not rows:
+            return False
+        try:
+            texts = split_message(str(body), str(encoding)).parts
+        except ValueError:
+            texts = [str(body)]
+        candidates = [Candidate(str(t), str(pid) if pid else f"ref:{ref}", str(text or ""))
+                      for t, pid, ref, text in rows if pid or ref is not None]
+        adoption = assign_parts(texts, candidates, str(transport))
+        if adoption is None:
+            return False
+        provider_ids = [k if not k.startswith("ref:") else "" for k in adoption.keys]
+        references = [int(k[4:]) if k.startswith("ref:") else None for k in adoption.keys]
+        db.execute("INSERT INTO events (message_id, status, at, detail) VALUES (?,?,?,?)",
+                   (message_id, "sending", now, "the peer reported the interrupted send "
+                    f"({', '.join(adoption.keys)}): adopted as sent, not sent again"))
+        log.info("[sms %s] interrupted send found at %s by its report(s): not sent again",
+                 message_id, adoption.transport)
+        self.mark_sent(message_id, adoption.transport, provider_ids, references,
+                       hook or _no_callback)
+        return True
 
     def _message_in(self, db: Any, message_id: str) -> Message | None:
         row = db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?",
@@ -485,8 +588,9 @@ class SqliteStore:
             db.execute("UPDATE parts SET status = 'sent', submitted_at = ?, updated_at = ? "
                        "WHERE message_id = ? AND status = 'queued'", (now, now, message_id))
             db.execute("UPDATE messages SET status = 'sent', transport = ?, sent_at = ?, "
-                       "updated_at = ?, claimed_by = NULL, lease_until = 0 WHERE id = ? AND "
-                       "status = 'sending'", (transport, now, now, message_id))
+                       "updated_at = ?, claimed_by = NULL, lease_until = 0, "
+                       "in_doubt_since = NULL WHERE id = ? AND status = 'sending'",
+                       (transport, now, now, message_id))
             self._changed(db, message_id, Status.SENT, now, f"accepted by {transport}", hook)
             # Reports that arrived before this commit (fast SMSC, synchronous loopback) are
             # applied in this same transaction: deleting them here and applying them later
@@ -509,21 +613,24 @@ class SqliteStore:
             marks = ",".join("?" * len(forms))
             rows = db.execute(
                 f"SELECT id, transport, provider_id, reference, recipient, status, error_code, "
-                f"error_text, received_at, raw FROM unmatched_reports WHERE transport = ? AND "
-                f"provider_id IN ({marks}) ORDER BY id", (transport, *forms)).fetchall()
+                f"error_text, received_at, raw, text FROM unmatched_reports WHERE "
+                f"transport = ? AND provider_id IN ({marks}) ORDER BY id",
+                (transport, *forms)).fetchall()
         elif reference is not None:
             recipient = db.execute("SELECT recipient FROM messages WHERE id = ?",
                                    (message_id,)).fetchone()[0]
             rows = db.execute(
                 "SELECT id, transport, provider_id, reference, recipient, status, error_code, "
-                "error_text, received_at, raw FROM unmatched_reports WHERE transport = ? AND "
-                "reference = ? AND LTRIM(recipient, '+') = LTRIM(?, '+') ORDER BY id",
+                "error_text, received_at, raw, text FROM unmatched_reports WHERE "
+                "transport = ? AND reference = ? AND LTRIM(recipient, '+') = LTRIM(?, '+') "
+                "ORDER BY id",
                 (transport, reference, recipient)).fetchall()
         for row in rows:
             db.execute("DELETE FROM unmatched_reports WHERE id = ?", (row[0],))
         return [DeliveryReport(transport=row[1], provider_id=row[2], reference=row[3],
                                recipient=row[4], status=Status(row[5]), error_code=row[6],
-                               error_text=row[7], done_at=_ts(row[8]), raw=row[9])
+                               error_text=row[7], done_at=_ts(row[8]), raw=row[9],
+                               text=row[10])
                 for row in rows]
 
     def mark_retry(self, message_id: str, delay: float, error: str) -> None:
@@ -577,12 +684,12 @@ class SqliteStore:
             # Kept until matched or older than the matching window (Jasmin keeps 86400 s,
             # gammu pairs within 600 s); expire_unmatched_reports() drops the old ones.
             db.execute("INSERT INTO unmatched_reports (transport, provider_id, reference, "
-                       "recipient, status, error_code, error_text, received_at, raw) "
-                       "VALUES (?,?,?,?,?,?,?,?,?)",
+                       "recipient, status, error_code, error_text, received_at, raw, text) "
+                       "VALUES (?,?,?,?,?,?,?,?,?,?)",
                        (report.transport, canonical_ids(report.provider_id)[0]
                         if report.provider_id else "", report.reference, report.recipient,
                         report.status.value, report.error_code, report.error_text, now,
-                        report.raw))
+                        report.raw, report.text))
             return None
         message_id, idx = part
         previous = Status(db.execute("SELECT status FROM parts WHERE message_id = ? AND idx = ?",

@@ -29,7 +29,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ivr.errors import StoreError
-from ivr.sms.store import SQLITE_SCHEMA, SqliteStore
+from ivr.sms.store import ADDED_COLUMNS, SQLITE_SCHEMA, SqliteStore
 
 __all__ = ["PostgresStore", "translate"]
 
@@ -48,8 +48,7 @@ def _postgres_schema(sqlite_schema: str) -> str:
 _SCHEMA = _postgres_schema(SQLITE_SCHEMA)
 
 _CLAIM = re.compile(
-    r"^SELECT id(, status, claimed_by)? FROM messages WHERE \(status = 'queued'.*LIMIT \?$",
-    re.S)
+    r"^SELECT id(, \w+)* FROM messages WHERE \(?status = 'queued'.*LIMIT \?$", re.S)
 _MAX = re.compile(r"\bMAX\(([^,()]+(?:\([^()]*\))?[^,()]*),\s*([^()]+)\)")
 
 
@@ -105,6 +104,15 @@ class PostgresStore(SqliteStore):
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            # Databases of older releases. Not ADD COLUMN IF NOT EXISTS on every start: it
+            # takes an exclusive lock even when the column exists, and deadlocks with the
+            # transactions of processes already running on the database.
+            for table, column, kind in ADDED_COLUMNS:
+                if db.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = "
+                              "current_schema() AND table_name = ? AND column_name = ?",
+                              (table, column)).fetchone() is None:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} "
+                               f"{_postgres_schema(kind)}")
 
     @contextmanager
     def _connection(self) -> Iterator[_Connection]:

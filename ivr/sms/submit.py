@@ -70,7 +70,8 @@ class SmsService:
             store, self.transports, self.router, self._callback_for, self._apply_all,
             workers=settings.workers, lease_seconds=settings.claim_lease_seconds,
             retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds,
-                              settings.max_attempts))
+                              settings.max_attempts),
+            in_doubt_hold=settings.in_doubt_hold_seconds)
         self.callbacks = CallbackSender(
             store, callback_key or secrets.token_bytes(32),
             UrlPolicy(settings.callback_allow, settings.callback_deny),

@@ -33,6 +33,8 @@ class DeliveryReport:
     ``provider_id`` is normalised by the transport (SMPP ids lower-case hex-or-decimal
     reconciled, see smpp.py); modems report ``reference`` + ``recipient`` instead.
     ``status`` is the part's new status (SENT for intermediate/enroute, or a final one).
+    ``text`` is the start of the part's text when the peer quotes it (an SMPP receipt's
+    ``text:`` field): it tells whose report an unknown id is after a crash (reconcile.py).
     """
 
     transport: str
@@ -44,6 +46,7 @@ class DeliveryReport:
     error_text: str = ""
     done_at: dt.datetime | None = None
     raw: str = ""
+    text: str = ""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,11 @@
   permanently (error 30003) or transiently (retried);
 - ``undeliver``: recipients accepted but reported undelivered (30005);
 - ``log``: a file that gets one line per accepted part, so tests can count what reached
-  the "network" (duplicates included).
+  the "network" (duplicates included). It also makes the "network" durable like an SMSC:
+  a report counts as acknowledged once the service has stored it (its id goes to
+  ``LOG.acked``), and reports never acknowledged (the service died first) are sent again
+  when the transport starts, which lets a restarted service recognise a send that was
+  interrupted after the peer got it, instead of sending it twice.
 The default of ``make run``: everything works end to end without a modem or an SMSC.
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import re
 import threading
 import time
@@ -55,6 +60,33 @@ class LoopbackTransport:
         self._events = events
         self._stopped.clear()
         self._reports.start(self.name)
+        for report in self._unacknowledged():
+            self._reports.at(time.monotonic(), report)
+
+    def _unacknowledged(self) -> list[DeliveryReport]:
+        """Reports of parts in the log whose reports the service never acknowledged."""
+        if not self.log_path or not os.path.exists(self.log_path):
+            return []
+        acked: set[str] = set()
+        if os.path.exists(self.log_path + ".acked"):
+            with open(self.log_path + ".acked", encoding="utf-8") as lines:
+                acked = {line.strip() for line in lines}
+        pending: list[DeliveryReport] = []
+        with open(self.log_path, encoding="utf-8") as lines:
+            for line in lines:
+                fields = line.split()
+                if len(fields) == 5 and fields[4] != "-" and fields[2] not in acked:
+                    pending.append(self._report(fields[2], fields[3], Status(fields[4])))
+        if pending:
+            log.info("loopback %s: re-sending %d unacknowledged report(s)", self.name,
+                     len(pending))
+        return pending
+
+    def _report(self, provider_id: str, recipient: str, status: Status) -> DeliveryReport:
+        return DeliveryReport(
+            transport=self.name, status=status, provider_id=provider_id, recipient=recipient,
+            error_code=30005 if status == Status.UNDELIVERED else None,
+            raw=f"loopback {status.value}")
 
     def healthy(self) -> bool:
         return not self._stopped.is_set()
@@ -69,18 +101,16 @@ class LoopbackTransport:
             raise TransportError(f"{message.recipient} temporarily refused (loopback)",
                                  code="TEMPFAIL", retryable=True, error_code=30008)
         ids = [uuid.uuid4().hex for _ in range(max(1, message.segments))]
-        if self.log_path:
-            with self._lock, open(self.log_path, "a", encoding="utf-8") as sent:
-                sent.writelines(f"{message.id} {i} {pid}\n" for i, pid in enumerate(ids))
         status = Status.UNDELIVERED if self.undeliver and self.undeliver.search(
             message.recipient) else Status.DELIVERED
+        if self.log_path:
+            reported = status.value if message.request_status_report else "-"
+            with self._lock, open(self.log_path, "a", encoding="utf-8") as sent:
+                sent.writelines(f"{message.id} {i} {pid} {message.recipient} {reported}\n"
+                                for i, pid in enumerate(ids))
         if message.request_status_report:
             for pid in ids:
-                self._later(DeliveryReport(
-                    transport=self.name, status=status, provider_id=pid,
-                    recipient=message.recipient,
-                    error_code=30005 if status == Status.UNDELIVERED else None,
-                    raw=f"loopback {status.value}"))
+                self._later(self._report(pid, message.recipient, status))
         log.debug("[sms %s] loopback accepted %d part(s)", message.id, len(ids))
         return SubmitResult(provider_ids=ids)
 
@@ -92,7 +122,10 @@ class LoopbackTransport:
 
     def _deliver(self, report: DeliveryReport) -> None:
         if self._events is not None and not self._stopped.is_set():
-            self._events.on_delivery_report(report)
+            self._events.on_delivery_report(report)     # returns once the report is stored
+            if self.log_path:
+                with self._lock, open(self.log_path + ".acked", "a", encoding="utf-8") as ack:
+                    ack.write(report.provider_id + "\n")
 
     def stop(self) -> None:
         self._stopped.set()

@@ -475,7 +475,8 @@ class SmppTransport:
                     else _s(pdu.source_addr),
                     error_code=receipt.error_code,
                     error_text=f"stat:{receipt.stat} err:{receipt.err}",
-                    done_at=receipt.done_at, raw=payload.decode("latin-1"))
+                    done_at=receipt.done_at, raw=payload.decode("latin-1"),
+                    text=receipt.text)
                 log.info("[smpp %s] receipt id %s stat %s", self.name, report.provider_id,
                          receipt.stat)
                 if events is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -131,11 +132,16 @@ def test_reference_matching_survives_reopen(tmp_path: Path, clock: Clock) -> Non
     assert m is not None and m.status == Status.DELIVERED
 
 
-def test_expired_lease_is_claimed_again(store: SqliteStore, clock: Clock) -> None:
+def test_expired_lease_is_held_then_claimed_again(store: SqliteStore, clock: Clock) -> None:
     store.insert(message("m1"))
     assert [m.id for m in store.claim_due("crashed", 30)] == ["m1"]
+    assert store.hold_interrupted(20) == 0              # lease still running
     assert store.claim_due("other", 30) == []
     clock.t += 31
+    assert store.hold_interrupted(20) == 1
+    assert store.hold_interrupted(20) == 0              # once
+    assert store.claim_due("other", 30) == []           # waiting for the peer's report
+    clock.t += 20
     [again] = store.claim_due("other", 30)
     assert again.id == "m1" and again.attempts == 2
 
@@ -243,9 +249,10 @@ def test_renewed_lease_keeps_other_workers_off(store: SqliteStore, clock: Clock)
     clock.t += 50
     store.renew_leases("w1", ["m1"], 60)
     clock.t += 50                                        # past the first lease
-    assert store.claim_due("w2", 60) == []
+    assert store.hold_interrupted(0) == 0
     store.renew_leases("w2", ["m1"], 600)                # not w2's claim: no effect
     clock.t += 20
+    assert store.hold_interrupted(0) == 1
     assert [m.id for m in store.claim_due("w2", 60)] == ["m1"]
 
 
@@ -254,8 +261,120 @@ def test_reclaim_after_lost_lease_is_marked_possible_duplicate(store: SqliteStor
     store.insert(message("m1"))
     store.claim_due("w1", 10)
     clock.t += 11                                   # w1 died mid-send
-    [again] = store.claim_due("w2", 10)
+    store.hold_interrupted(5)
+    clock.t += 5                                    # no report came
+    [again] = store.claim_due("w2", 10, hook=no_callbacks)
     assert again.attempts == 2
-    details = [d for _, s, d in store.events("m1") if s == "sending"]
-    assert details[0] == "claimed by w1"
-    assert "w1's lease ran out" in details[1] and "possible duplicate" in details[1]
+    details = [d for _, s, d in store.events("m1")]
+    assert details[1] == "claimed by w1"
+    assert "w1 interrupted (its lease ran out)" in details[2]
+    assert details[3].startswith("claimed by w2") and "possible duplicate" in details[3]
+    clock.t += 1
+    store.mark_sent("m1", "t", ["z"], [], no_callbacks)
+    store.insert(message("m2"))                     # the flag went with the send
+    store.claim_due("w2", 10)
+    assert "possible duplicate" not in store.events("m2")[-1][2]
+
+
+def interrupted(store: SqliteStore, clock: Clock, mid: str, body: str = "x",
+                parts: int = 1) -> None:
+    """Insert and claim ``mid``, then let its worker die: held 5 s for the peer's report."""
+    store.insert(replace(message(mid, parts=parts), body=body))
+    store.claim_due("dead", 10)
+    clock.t += 1
+
+
+def recover(store: SqliteStore, clock: Clock) -> list[Message]:
+    clock.t += 10
+    assert store.hold_interrupted(5) >= 1
+    clock.t += 5
+    return store.claim_due("w", 10, hook=no_callbacks)
+
+
+def test_interrupted_send_adopted_by_its_receipt(store: SqliteStore, clock: Clock) -> None:
+    interrupted(store, clock, "m1", body="Your code is 1234, valid 5 minutes")
+    # The SMSC took it; its receipt (unknown id) comes after a restart, quoting the text.
+    store.apply_report(DeliveryReport("smsc", Status.DELIVERED, provider_id="0A1B",
+                                      recipient="3611", text="Your code is 1234, v"),
+                       no_callbacks)
+    assert recover(store, clock) == []                  # not sent again
+    m = store.get("m1")
+    assert m is not None and m.status == Status.DELIVERED and m.transport == "smsc"
+    assert [p.provider_id for p in m.parts] == ["a1b"]
+    assert any("adopted as sent" in d for _, _, d in store.events("m1"))
+
+
+def test_interrupted_multipart_adopted_part_by_part(store: SqliteStore, clock: Clock) -> None:
+    body = "A" * 153 + "B" * 153 + "C" * 10
+    interrupted(store, clock, "m1", body=body, parts=3)
+    for pid, text in (("p3", "C" * 10), ("p1", "A" * 20), ("p2", "B" * 20)):
+        store.apply_report(DeliveryReport("smsc", Status.DELIVERED, provider_id=pid,
+                                          recipient="+3611", text=text), no_callbacks)
+    assert recover(store, clock) == []
+    m = store.get("m1")
+    assert m is not None and m.status == Status.DELIVERED
+    assert [p.provider_id for p in m.parts] == ["p1", "p2", "p3"]
+
+
+@pytest.mark.parametrize("report", [
+    DeliveryReport("smsc", Status.DELIVERED, provider_id="x", recipient="+3611",
+                   text="somebody else's text"),                      # another message's
+    DeliveryReport("smsc", Status.DELIVERED, provider_id="x", recipient="+3699"),
+])
+def test_reports_of_other_messages_are_not_adopted(store: SqliteStore, clock: Clock,
+                                                   report: DeliveryReport) -> None:
+    interrupted(store, clock, "m1", body="hello")
+    store.apply_report(report, no_callbacks)
+    [again] = recover(store, clock)                     # sent again, flagged
+    assert again.id == "m1"
+    assert "possible duplicate" in store.events("m1")[-1][2]
+
+
+def test_reports_before_the_interrupted_claim_are_not_adopted(store: SqliteStore,
+                                                             clock: Clock) -> None:
+    store.apply_report(DeliveryReport("smsc", Status.DELIVERED, provider_id="old",
+                                      recipient="+3611"), no_callbacks)
+    clock.t += 1
+    interrupted(store, clock, "m1")
+    assert [m.id for m in recover(store, clock)] == ["m1"]
+
+
+def test_a_fresh_unmatched_report_may_be_an_early_receipt(store: SqliteStore,
+                                                         clock: Clock) -> None:
+    """Within EARLY_REPORT_GRACE a report may belong to a send being committed now."""
+    interrupted(store, clock, "m1")
+    clock.t += 10
+    store.hold_interrupted(0)
+    store.apply_report(DeliveryReport("smsc", Status.DELIVERED, provider_id="b",
+                                      recipient="+3611"), no_callbacks)
+    assert [m.id for m in store.claim_due("w", 10, hook=no_callbacks)] == ["m1"]
+
+
+def test_modem_status_report_adopts_by_reference(store: SqliteStore, clock: Clock) -> None:
+    interrupted(store, clock, "m1")
+    store.apply_report(DeliveryReport("gsm", Status.DELIVERED, reference=42,
+                                      recipient="+3611"), no_callbacks)
+    assert recover(store, clock) == []
+    m = store.get("m1")
+    assert m is not None and m.status == Status.DELIVERED and m.parts[0].reference == 42
+
+
+def test_database_of_an_older_release_gets_the_new_columns(
+        store: SqliteStore, request: pytest.FixtureRequest, tmp_path: Path,
+        clock: Clock) -> None:
+    from ivr.sms.store import ADDED_COLUMNS
+
+    with store._tx() as db:
+        for table, column, _ in ADDED_COLUMNS:
+            db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    store.close()
+    reopened = (PostgresStore(request.getfixturevalue("postgres_url"), clock=clock)
+                if isinstance(store, PostgresStore) else
+                SqliteStore(tmp_path / "s.db", clock=clock))
+    try:
+        interrupted(reopened, clock, "m1")
+        reopened.apply_report(DeliveryReport("t", Status.DELIVERED, provider_id="a",
+                                             recipient="+3611", text="x"), no_callbacks)
+        assert recover(reopened, clock) == []
+    finally:
+        reopened.close()
