@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ivr.errors import SmsError, TransportError
-from ivr.sms.message import Message
+from ivr.sms.message import Message, Status
 from ivr.sms.ratelimit import TokenBucket
 from ivr.sms.routing import Router
 from ivr.sms.store import ChangeHook, Store
@@ -47,14 +47,14 @@ class RetryPolicy:
 
 class Dispatcher:
     def __init__(self, store: Store, transports: Mapping[str, Transport], router: Router,
-                 hook: ChangeHook, on_early_reports: Callable[[list[DeliveryReport]], None], *,
+                 hook: ChangeHook, on_reported: Callable[[str, list[DeliveryReport]], None], *,
                  workers: int = 4, lease_seconds: float = 120.0,
                  retry: RetryPolicy = RetryPolicy(), in_doubt_hold: float = 60.0) -> None:
         self.store = store
         self.transports = transports
         self.router = router
         self.hook = hook
-        self.on_early_reports = on_early_reports
+        self.on_reported = on_reported   # reports applied outside on_delivery_report
         self.workers = workers
         self.lease_seconds = lease_seconds
         self.retry = retry
@@ -158,6 +158,10 @@ class Dispatcher:
                 self._idle(bool(busy), token_in)
                 continue
             for message in claimed:
+                if message.status != Status.SENDING:
+                    # An interrupted send its peer reported: adopted, not to be sent again.
+                    self.on_reported(message.id, [])
+                    continue
                 if self._stop.is_set():
                     self.store.release(message.id)
                     continue
@@ -210,7 +214,7 @@ class Dispatcher:
         early = self.store.mark_sent(message.id, name, result.provider_ids, result.references,
                                      self.hook)
         if early:
-            self.on_early_reports(early)
+            self.on_reported(message.id, early)
 
     def _failed(self, message: Message, name: str, exc: TransportError) -> None:
         if exc.retryable and message.attempts < self.retry.max_attempts:

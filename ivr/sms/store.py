@@ -455,8 +455,9 @@ class SqliteStore:
 
         A message whose earlier send was interrupted (see :meth:`hold_interrupted`) is
         first checked against the reports that arrived since: if they account for every
-        part it is adopted as sent with their ids (``hook`` queues its callbacks) and not
-        returned; otherwise it is sent again and its history says it may be a duplicate.
+        part it is adopted as sent with their ids (``hook`` queues its callbacks) and
+        returned in its new status (SENT or final), which tells the caller not to send it;
+        otherwise it is sent again and its history says it may be a duplicate.
         """
         now = self._now()
         skip = ""
@@ -473,6 +474,7 @@ class SqliteStore:
                            "lease_until = ?, attempts = attempts + 1, updated_at = ? "
                            "WHERE id = ?", (worker, now + lease_seconds, now, mid))
                 detail = f"claimed by {worker}"
+                ids.append(mid)
                 if in_doubt_since is not None:
                     if self._adopt_reports(db, mid, in_doubt_since, now, hook):
                         continue
@@ -481,7 +483,6 @@ class SqliteStore:
                     log.warning("[sms %s] %s", mid, detail)
                 db.execute("INSERT INTO events (message_id, status, at, detail) "
                            "VALUES (?,?,?,?)", (mid, "sending", now, detail))
-                ids.append(mid)
             return [m for m in (self._message_in(db, mid) for mid in ids) if m is not None]
 
     def hold_interrupted(self, hold: float) -> int:

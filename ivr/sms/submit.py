@@ -67,7 +67,7 @@ class SmsService:
         self.callback_formats = dict(callback_formats or {})
         self.router = Router(list(self.transports), settings.routes, settings.default_transport)
         self.dispatcher = Dispatcher(
-            store, self.transports, self.router, self._callback_for, self._apply_all,
+            store, self.transports, self.router, self._callback_for, self._reported,
             workers=settings.workers, lease_seconds=settings.claim_lease_seconds,
             retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds,
                               settings.max_attempts),
@@ -163,17 +163,24 @@ class SmsService:
             return
         log.info("[sms %s] part report %s -> message %s", message.id, report.status.value,
                  message.status.value)
+        self._notify(message)
+
+    def _reported(self, message_id: str, early: list[DeliveryReport]) -> None:
+        """Reports the store applied with a submit result (they overtook it), or the ones
+        that got an interrupted send adopted: the same notifications as any report."""
+        for report in early:
+            log.info("[sms %s] early %s report from %s for %r applied", message_id,
+                     report.status.value, report.transport,
+                     report.provider_id or report.reference)
+        message = self.store.get(message_id)
+        if message is not None:
+            self._notify(message)
+
+    def _notify(self, message: Message) -> None:
         self.callbacks.wake()
         if message.is_final:
             for listener in self.final_listeners:
                 listener(message)
-
-    def _apply_all(self, reports: list[DeliveryReport]) -> None:
-        """Early reports were applied by the store with the submit result; notify only."""
-        for report in reports:
-            log.info("early %s report from %s for %r applied", report.status.value,
-                     report.transport, report.provider_id or report.reference)
-        self.callbacks.wake()
 
     def on_inbound(self, sms: InboundSms) -> None:
         when = sms.received_at or dt.datetime.fromtimestamp(self.clock.now(), dt.UTC)

@@ -11,7 +11,7 @@ from ivr.call import SmsRequest
 from ivr.config import Settings
 from ivr.sms.message import Message, Status
 from ivr.sms.submit import build_sms_service
-from ivr.sms.transports.base import SubmitResult, TransportEvents
+from ivr.sms.transports.base import DeliveryReport, SubmitResult, TransportEvents
 
 
 class GateTransport:
@@ -172,9 +172,49 @@ def test_a_long_send_keeps_its_lease(make_settings: Callable[..., Settings]) -> 
         sms_id = service.submit_sms(SmsRequest(recipient="+3611", body="x", transport="gate"))
         wait_until(lambda: bool(gate.in_flight))
         time.sleep(0.9)                                  # three leases later
-        assert service.store.claim_due("other-process", 60) == []
+        assert service.store.hold_interrupted(0) == 0    # its lease is still alive
         wait_until(lambda: getattr(service.get(sms_id), "status", None) == Status.SENT)
         message = service.get(sms_id)
         assert message is not None and message.attempts == 1 and len(gate.sent) == 1
+    finally:
+        service.stop()
+
+
+def test_early_report_notifies_like_any_report(make_settings: Callable[..., Settings]) -> None:
+    """loopback delay=0 reports inside send, before the submit result is stored."""
+    service = build_sms_service(make_settings({"loopback": "loopback://?delay=0"}))
+    final: list[Message] = []
+    service.final_listeners.append(final.append)
+    service.start()
+    try:
+        sms_id = service.submit_sms(SmsRequest(recipient="+3611", body="x"))
+        wait_until(lambda: bool(final))
+        assert [(m.id, m.status) for m in final] == [(sms_id, Status.DELIVERED)]
+    finally:
+        service.stop()
+
+
+def test_interrupted_send_reported_by_the_peer_is_not_sent_again(
+        make_settings: Callable[..., Settings]) -> None:
+    gate = GateTransport()
+    gate.ready.set()
+    settings = make_settings(workers=1, claim_lease_seconds=0.3, in_doubt_hold_seconds=1.5)
+    service = build_sms_service(settings, extra_transports={"gate": gate})
+    sms_id = service.submit_sms(SmsRequest(recipient="+3611", body="code 1234",
+                                           transport="gate"))
+    [claimed] = service.store.claim_due("dead-process", 0.3)   # then it died mid-send
+    assert claimed.id == sms_id
+    # Its peer had taken it: the receipt comes with an id nobody stored.
+    service.on_delivery_report(DeliveryReport("gate", Status.DELIVERED, provider_id="77",
+                                              recipient="3611", text="code 1234"))
+    final: list[Message] = []
+    service.final_listeners.append(final.append)
+    service.start()
+    try:
+        wait_until(lambda: bool(final))
+        assert final[0].id == sms_id and final[0].status == Status.DELIVERED
+        assert final[0].parts[0].provider_id == "77"
+        time.sleep(0.3)
+        assert gate.sent == []
     finally:
         service.stop()
