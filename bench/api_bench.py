@@ -1,10 +1,15 @@
-"""Accepted SendSms requests/s: ivr's Ozeki API against Kannel's /cgi-bin/sendsms, same load.
+"""Accepted SendSms requests/s: ivr's Ozeki API against Kannel's /cgi-bin/sendsms, same load,
+and against the ceiling of ivr's HTTP stack (waitress + Flask answering without any work).
 
-Both servers run on 127.0.0.1 and are started and stopped here: `ivr serve --no-sip` (SQLite
-store, loopback transport, every request committed before the answer) and Kannel (bearerbox
-with store-type=file + smsbox + fakesmsc, as in shared/reference/kannel-baseline.md). The
-same load generator drives both: N threads, one keep-alive HTTP/1.1 connection each, for a
-fixed time per point; each request asks for a delivery report, like Ozeki's example URL.
+Every server runs on 127.0.0.1 and is started and stopped here: `ivr serve --no-sip` (SQLite
+store, loopback transport, every request committed before the answer), Kannel (bearerbox
+with store-type=file + smsbox + fakesmsc, as in shared/reference/kannel-baseline.md) and
+bench/bare_flask.py (one route returning a fixed SendSms result, same waitress threads as
+ivr). The same load generator drives all three: N threads, one keep-alive HTTP/1.1
+connection each, for a fixed time per point; each request asks for a delivery report, like
+Ozeki's example URL. "CPU ms/req" is the user + system time of the server's processes
+(ivr: `ivr serve`; Kannel: bearerbox + smsbox; ceiling: bare_flask.py) over the point,
+divided by the requests answered; the load generator runs on the same cores.
 Run: .venv/bin/python bench/api_bench.py [--seconds 5] [--concurrency 1,8,32]
 """
 
@@ -22,10 +27,15 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
+THREADS = 16      # waitress threads of ivr and of the bare Flask ceiling
+_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -47,8 +57,55 @@ def wait_http(port: int, path: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"nothing answers on port {port}")
 
 
-def load(port: int, make_path: callable[[int, int], str], ok: callable[[int, bytes], bool],
-         concurrency: int, seconds: float) -> tuple[float, float, float, int]:
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time so far of ``pids`` (all their threads), from /proc."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])     # utime, stime (fields 14 and 15)
+    return total / _TICK
+
+
+class Server(Protocol):
+    port: int
+
+    def path(self, n: int, i: int) -> str: ...
+
+    def ok(self, status: int, body: bytes) -> bool: ...
+
+    def pids(self) -> list[int]: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class Point:
+    rate: float          # answered requests per second
+    p50: float           # ms
+    p99: float           # ms
+    errors: int          # answers that were not an acceptance
+    cpu_ms: float        # server CPU per answered request
+
+    def cells(self) -> str:
+        return (f"{self.rate:9.0f} {self.p50:7.1f} {self.p99:7.1f} {self.errors:4d} "
+                f"{self.cpu_ms:6.2f}")
+
+
+def measure(server: Server, concurrency: int, seconds: float) -> Point:
+    """Load ``server`` for ``seconds``, then stop it (whatever happens)."""
+    try:
+        cpu = cpu_seconds(server.pids())
+        rate, p50, p99, errors, answered = load(server.port, server.path, server.ok,
+                                                concurrency, seconds)
+        cpu = cpu_seconds(server.pids()) - cpu
+    finally:
+        server.stop()
+    return Point(rate, p50, p99, errors, cpu * 1000 / max(answered, 1))
+
+
+def load(port: int, make_path: Callable[[int, int], str], ok: Callable[[int, bytes], bool],
+         concurrency: int, seconds: float) -> tuple[float, float, float, int, int]:
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
     errors = [0] * concurrency
     stop_at = time.monotonic() + seconds
@@ -77,23 +134,37 @@ def load(port: int, make_path: callable[[int, int], str], ok: callable[[int, byt
     flat = sorted(x for part in latencies for x in part)
     p50 = statistics.median(flat) * 1000
     p99 = flat[min(len(flat) - 1, int(len(flat) * 0.99))] * 1000
-    return len(flat) / elapsed, p50, p99, sum(errors)
+    return len(flat) / elapsed, p50, p99, sum(errors), len(flat)
 
 
 class IvrServer:
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
+        self._spawn(["-m", "ivr.cli", "serve", "--no-sip", "--demo", "--config",
+                     str(self.write_config(workdir)), "--http-port", str(self.port)],
+                    "/openapi.json")
+
+    def _spawn(self, argv: list[str], probe: str) -> None:
+        """Start ``python argv`` and wait until ``probe`` answers (stopped if it never does)."""
+        self.proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_http(self.port, probe)
+        except BaseException:
+            self.stop()
+            raise
+
+    @staticmethod
+    def write_config(workdir: Path) -> Path:
+        """The benchmark's ivr.conf in ``workdir`` (also used by bench/api_profile.py)."""
         config = workdir / "ivr.conf"
         config.write_text(f"[ivr]\ndata_dir = {workdir}/ivr\n[sms]\ndatabase_url = "
                           f"sqlite:///{workdir}/ivr/ivr.db\n[http]\nrate_limit_per_minute = 0\n"
-                          "threads = 16\n")
-        self.proc = subprocess.Popen([sys.executable, "-m", "ivr.cli", "serve", "--no-sip",
-                                      "--demo", "--config", str(config), "--http-port",
-                                      str(self.port)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        wait_http(self.port, "/openapi.json")
+                          f"threads = {THREADS}\n")
+        return config
 
-    def path(self, n: int, i: int) -> str:
+    @staticmethod
+    def path(n: int, i: int) -> str:
         dlr = quote(f"http://127.0.0.1:9/dlr?n={n}", safe="")
         return ("/api?command=SendSms&Username=HTTP_User_1&Password=qwe123&Sender=%2b0615546669"
                 f"&Recipient=%2b3620{n:03d}{i % 10000:04d}&Message=Hello+world"
@@ -103,9 +174,25 @@ class IvrServer:
     def ok(status: int, body: bytes) -> bool:
         return status == 200 and b"<Code>200</Code>" in body
 
+    def pids(self) -> list[int]:
+        return [self.proc.pid]
+
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class BareFlaskServer(IvrServer):
+    """bench/bare_flask.py: waitress + Flask answering a fixed SendSms result, no work."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self._spawn([str(ROOT / "bench" / "bare_flask.py"), str(self.port), str(THREADS)],
+                    "/api")
 
 
 class KannelServer:
@@ -152,7 +239,11 @@ max-messages = 10
             stderr=subprocess.DEVNULL))
         self.procs.append(subprocess.Popen(["smsbox", conf], cwd=self.dir,
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_http(self.port, "/cgi-bin/sendsms")
+        try:
+            wait_http(self.port, "/cgi-bin/sendsms")
+        except BaseException:
+            self.stop()
+            raise
 
     def path(self, n: int, i: int) -> str:
         dlr = quote(f"http://127.0.0.1:9/dlr?n={n}&type=%d", safe="")
@@ -162,6 +253,9 @@ max-messages = 10
     @staticmethod
     def ok(status: int, body: bytes) -> bool:
         return status == 202
+
+    def pids(self) -> list[int]:
+        return [self.procs[0].pid, self.procs[2].pid]     # bearerbox, smsbox (not fakesmsc)
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
@@ -181,30 +275,21 @@ def main() -> None:
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     kannel_available = shutil.which("bearerbox") is not None
+    columns = f"{'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} {'CPU ms':>6}"
     print(f"command: {' '.join(sys.argv)}")
-    print(f"{'c':>3} | {'ivr req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} | "
-          f"{'Kannel req/s':>12} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} | ratio")
+    print(f"{'':>3} | {'ivr':<37} | {'Kannel':<37} | {'ceiling: bare waitress + Flask':<37} |"
+          " ratio ivr/")
+    print(f"{'c':>3} | {columns} | {columns} | {columns} | Kannel ceiling")
     for concurrency in levels:
         with tempfile.TemporaryDirectory(prefix="ivr-bench-") as tmp:
-            ivr = IvrServer(Path(tmp))
-            try:
-                i_rate, i50, i99, ierr = load(ivr.port, ivr.path, ivr.ok, concurrency,
-                                              args.seconds)
-            finally:
-                ivr.stop()
-            if not kannel_available:
-                print(f"{concurrency:>3} | {i_rate:9.0f} {i50:7.1f} {i99:7.1f} {ierr:4d} | "
-                      "Kannel not installed")
-                continue
-            kannel = KannelServer(Path(tmp))
-            try:
-                k_rate, k50, k99, kerr = load(kannel.port, kannel.path, kannel.ok, concurrency,
-                                              args.seconds)
-            finally:
-                kannel.stop()
-        print(f"{concurrency:>3} | {i_rate:9.0f} {i50:7.1f} {i99:7.1f} {ierr:4d} | "
-              f"{k_rate:12.0f} {k50:7.1f} {k99:7.1f} {kerr:4d} | {i_rate / k_rate:5.2f}",
-              flush=True)
+            ivr = measure(IvrServer(Path(tmp)), concurrency, args.seconds)
+            kannel = measure(KannelServer(Path(tmp)), concurrency, args.seconds) \
+                if kannel_available else None
+            ceiling = measure(BareFlaskServer(Path(tmp)), concurrency, args.seconds)
+        kannel_cells = kannel.cells() if kannel else f"{'Kannel not installed':<37}"
+        kannel_ratio = f"{ivr.rate / kannel.rate:6.2f}" if kannel else f"{'-':>6}"
+        print(f"{concurrency:>3} | {ivr.cells()} | {kannel_cells} | {ceiling.cells()} | "
+              f"{kannel_ratio} {ivr.rate / ceiling.rate:7.2f}", flush=True)
 
 
 if __name__ == "__main__":
