@@ -7,8 +7,9 @@ that is down for ten minutes still receives every report afterwards. Any 2xx is 
 
 Every request carries ``X-Ivr-Signature: sha256=<hex>``, an HMAC-SHA256 under the callback
 key of ``METHOD\\nURL\\nBODY`` (URL including the query for GET), so receivers can verify it
-came from us. URLs are checked against the allow/deny policy before each attempt: by
-default link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10) are refused.
+came from us. URLs are checked against the allow/deny policy at acceptance and again,
+resolving the host afresh, before each attempt: by default link-local and cloud metadata
+addresses (169.254.0.0/16, fe80::/10, also as IPv4-mapped IPv6) are refused.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ivr.sms.store import CallbackJob, Store
@@ -53,44 +55,107 @@ def webhook_token(key: bytes, transport: str) -> str:
     return hmac.new(key, b"provider-dlr\n" + transport.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+_Rule = ipaddress.IPv4Network | ipaddress.IPv6Network | str
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
 class UrlPolicy:
-    def __init__(self, allow: list[str], deny: list[str]) -> None:
-        self.allow = [self._net(a) for a in allow]
-        self.deny = [self._net(d) for d in deny]
+    """Allow/deny rules for callback URLs (CIDRs or host names), fixed at construction.
+
+    What a check costs is mostly finding the addresses of the host, so:
+
+    * an IP literal is its own address: no resolver call (none could change the answer);
+    * a verdict depends only on the host and its addresses, so it is remembered for them;
+    * a name's addresses are remembered for ``resolve_ttl`` seconds, but only for checks
+      that may be a little stale: the one at acceptance, which merely refuses early a URL
+      that would never be called. The check before each attempt (``fresh=True``) always
+      resolves again, so a name that moved to a denied address is refused when it matters.
+    """
+
+    def __init__(self, allow: list[str], deny: list[str], *, resolve_ttl: float = 10.0,
+                 cache_size: int = 1024, clock: Callable[[], float] = time.monotonic) -> None:
+        self.allow: tuple[_Rule, ...] = tuple(self._net(a) for a in allow)
+        self.deny: tuple[_Rule, ...] = tuple(self._net(d) for d in deny)
+        self.resolve_ttl = resolve_ttl
+        self._cache_size = max(1, cache_size)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._resolved: dict[str, tuple[float, frozenset[str]]] = {}  # name -> (until, addrs)
+        self._verdicts: dict[tuple[str, frozenset[str]], str] = {}
 
     @staticmethod
-    def _net(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | str:
+    def _net(value: str) -> _Rule:
         try:
             return ipaddress.ip_network(value, strict=False)
         except ValueError:
             return value.lower()  # a host name
 
-    def check(self, url: str) -> str:
+    def check(self, url: str, *, fresh: bool = False) -> str:
         """'' if ``url`` may be called, else the reason.
 
         A name that does not resolve *now* is not refused: it may resolve when the report is
         due (the check runs at acceptance and again before every attempt, and a failed
-        attempt is retried).
+        attempt is retried). ``fresh``: resolve the name now, whatever was remembered.
         """
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return f"not an http(s) URL: {url!r}"
         host = parts.hostname.lower()
+        key = (host, self._addresses(host, fresh))
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = self._verdict(host, [_address(a) for a in key[1]])
+            self._remember(self._verdicts, key, verdict)
+        return verdict
+
+    def _addresses(self, host: str, fresh: bool) -> frozenset[str]:
         try:
-            addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+            return frozenset((str(_address(host)),))    # an IP literal
+        except ValueError:
+            pass
+        if not fresh:
+            known = self._resolved.get(host)
+            if known is not None and known[0] > self._clock():
+                return known[1]
+        try:
+            addresses = frozenset(str(info[4][0]) for info in socket.getaddrinfo(host, None))
         except OSError:
-            addresses = set()
+            addresses = frozenset()
+        self._remember(self._resolved, host, (self._clock() + self.resolve_ttl, addresses))
+        return addresses
+
+    def _remember(self, cache: dict[_K, _V], key: _K, value: _V) -> None:
+        """Bounded: the oldest entry goes when full (many distinct hosts cannot grow it)."""
+        with self._lock:
+            if key not in cache and len(cache) >= self._cache_size:
+                cache.pop(next(iter(cache)))
+            cache[key] = value
+
+    def _verdict(self, host: str, addresses: list[_Address]) -> str:
+        # An IPv4-mapped IPv6 address (::ffff:169.254.169.254) reaches the IPv4 host: it is
+        # judged as that address too, or it would slip past an IPv4 rule.
+        candidates = addresses + [a.ipv4_mapped for a in addresses
+                                  if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped]
         for rule in self.allow:
-            if rule == host or any(not isinstance(rule, str) and
-                                   ipaddress.ip_address(a.split("%")[0]) in rule
-                                   for a in addresses):
+            if _matches(rule, host, candidates):
                 return ""
         for rule in self.deny:
-            if rule == host or any(not isinstance(rule, str) and
-                                   ipaddress.ip_address(a.split("%")[0]) in rule
-                                   for a in addresses):
+            if _matches(rule, host, candidates):
                 return f"{host} is denied by the callback policy ({rule})"
         return ""
+
+
+def _address(text: str) -> _Address:
+    """The address in ``text`` without an IPv6 zone (``fe80::1%eth0``); ValueError if none."""
+    return ipaddress.ip_address(text.split("%")[0])
+
+
+def _matches(rule: _Rule, host: str, addresses: list[_Address]) -> bool:
+    if isinstance(rule, str):
+        return rule == host
+    return any(a in rule for a in addresses)
 
 
 class CallbackSender:
@@ -182,7 +247,7 @@ class CallbackSender:
     def deliver(self, job: CallbackJob) -> bool:
         # Denied addresses end the job; a name that does not resolve right now is an
         # attempt that failed, retried like any other (a DNS hiccup must not lose reports).
-        reason = self.policy.check(job.url)
+        reason = self.policy.check(job.url, fresh=True)
         if reason:
             log.warning("[sms %s] callback to %s refused: %s", job.message_id, job.url, reason)
             self.store.callback_done(job.id, "refused", reason)

@@ -4,6 +4,7 @@ hold back another application's reports, and the proxy environment is honoured."
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -113,3 +114,66 @@ def _job(store: SqliteStore, url: str) -> object:
     enqueue(store, url, url)
     [job] = [j for j in store.callbacks_due(100) if j.url == url]
     return job
+
+
+class Resolver:
+    """The real resolver, noting the names the policy asked for (its lookups have no port;
+    a connection's own lookup does)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.names: list[str] = []
+        real = socket.getaddrinfo
+
+        def counted(host: str, port: object, *args: object, **kw: object) -> object:
+            if port is None:
+                self.names.append(host)
+            return real(host, port, *args, **kw)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(socket, "getaddrinfo", counted)
+
+
+def test_acceptance_checks_reuse_a_resolution_for_its_ttl_attempts_never(
+        store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    resolver = Resolver(monkeypatch)
+    now = [1000.0]
+    policy = UrlPolicy([], ["169.254.0.0/16"], resolve_ttl=10.0, clock=lambda: now[0])
+    assert policy.check("http://localhost:9/a") == policy.check("http://LOCALHOST/b") == ""
+    assert resolver.names == ["localhost"]               # the second check remembered it
+    now[0] += 10.5
+    assert policy.check("http://localhost:9/a") == ""
+    assert resolver.names == ["localhost"] * 2           # expired: resolved again
+    assert policy.check("http://localhost:9/a", fresh=True) == ""
+    assert resolver.names == ["localhost"] * 3           # fresh: always resolved
+    assert policy.check("http://127.0.0.1:9/a") == ""
+    assert "denied" in policy.check("http://169.254.169.254/x", fresh=True)
+    assert resolver.names == ["localhost"] * 3           # IP literals need no resolver
+
+    # The sender checks before each attempt with a fresh resolution.
+    receiver = Receiver()
+    try:
+        callbacks = CallbackSender(store, b"k" * 32, policy)
+        url = f"http://localhost:{receiver.port}/dlr"
+        for _ in range(2):
+            assert callbacks.deliver(_job(store, url)) is True
+        assert resolver.names == ["localhost"] * 5        # within the TTL, yet resolved
+    finally:
+        receiver.close()
+
+
+@pytest.mark.parametrize("url", [
+    "http://[::ffff:169.254.169.254]/latest/meta-data/",  # IPv4-mapped: reaches 169.254...
+    "http://[::ffff:a9fe:a9fe]/x",
+    "http://[fe80::1%25lo]/x",                             # with a zone
+])
+def test_policy_sees_through_ipv6_spellings_of_denied_addresses(url: str) -> None:
+    policy = UrlPolicy([], ["169.254.0.0/16", "fe80::/10"])
+    assert "denied" in policy.check(url)
+    assert "denied" in policy.check(url, fresh=True)      # and again, from the verdict cache
+
+
+def test_policy_caches_are_bounded() -> None:
+    policy = UrlPolicy([], ["169.254.0.0/16"], cache_size=8)
+    for n in range(50):
+        assert policy.check(f"http://127.0.0.{n}/x") == ""
+        assert "denied" in policy.check(f"http://169.254.0.{n}/x")
+    assert len(policy._verdicts) <= 8 and len(policy._resolved) <= 8
