@@ -69,15 +69,22 @@ def split_recipients(raw: str) -> list[str]:
 
 
 def _params() -> dict[str, str]:
-    """Query and form merged, names lower-cased (the form wins on a clash)."""
+    """Query and form merged, names lower-cased (the form wins on a clash).
+
+    A request without a Content-Type has no form to parse (Werkzeug would still wrap the
+    input stream to find that out), which is every GET.
+    """
     merged = {key.lower(): value for key, value in request.args.items()}
-    merged.update({key.lower(): value for key, value in request.form.items()})
+    if request.want_form_data_parsed:
+        merged.update({key.lower(): value for key, value in request.form.items()})
     return merged
 
 
 def _wants_json(params: Mapping[str, str]) -> bool:
     if params.get("format", "").lower() == "json":
         return True
+    if "Accept" not in request.headers:     # no preference: XML, without parsing anything
+        return False
     best = request.accept_mimetypes.best_match(["application/xml", "application/json"])
     return best == "application/json" and request.accept_mimetypes["application/json"] > \
         request.accept_mimetypes["application/xml"]
@@ -134,8 +141,8 @@ def make_blueprint(services: Any) -> Blueprint:
                 raise _Failure(error("SendSms", 302, "Recipient", "SendSms",
                                      detail=f"{recipient!r} is not a phone number"))
         report_url = params.get("deliveryreporturl") or params.get("delivaryreporturl") or ""
-        if report_url and (urlsplit(report_url).scheme not in ("http", "https")
-                           or not urlsplit(report_url).netloc):
+        parts = urlsplit(report_url)
+        if report_url and (parts.scheme not in ("http", "https") or not parts.netloc):
             raise _Failure(error("SendSms", 302, "DeliveryReportURL", "SendSms",
                                  detail="expected an http:// or https:// URL"))
         ids: list[tuple[str, str]] = []

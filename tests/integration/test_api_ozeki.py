@@ -3,6 +3,7 @@ callback receiver: the seed 004 example verbatim, every error path, DeliveryRepo
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.parse
@@ -115,6 +116,36 @@ def test_json_format(api: Api) -> None:
     accept = api.get("command=SendSms&Username=HTTP_User_1&Password=qwe123&Recipient=%2B3611"
                      "&Message=hi", headers={"Accept": "application/json"})
     assert json.loads(accept.text)["Code"] == 200
+
+    for accept, json_wanted in (("*/*", False), ("application/xml", False),
+                                ("application/json;q=0.9, application/xml;q=0.5", True)):
+        answer = api.get("command=SendSms&Username=HTTP_User_1&Password=qwe123"
+                         "&Recipient=%2B3611&Message=hi", headers={"Accept": accept})
+        assert answer.text.startswith("{") is json_wanted, accept
+
+
+def test_bare_client_gets_xml_and_a_generated_request_id(api: Api) -> None:
+    """No Accept header at all (http.client sends none): XML; a 16-hex-digit request id."""
+    conn = http.client.HTTPConnection("127.0.0.1", int(api.base.rsplit(":", 1)[1]), timeout=10)
+    conn.request("GET", "/api?command=SendSms&Username=HTTP_User_1&Password=qwe123"
+                        "&Recipient=%2B3611&Message=hi")
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    assert response.getheader("Content-Type", "").startswith("application/xml")
+    assert etree.fromstring(body).findtext("Code") == "200"
+    request_id = response.getheader("X-Request-Id", "")
+    assert len(request_id) == 16 and int(request_id, 16) >= 0
+
+
+def test_a_form_body_counts_whatever_the_method(api: Api) -> None:
+    """A form body is read when it is declared (Content-Type), for GET as for POST; the form
+    wins over the query string."""
+    response = requests.get(f"{api.base}/api?command=SendSms&Message=from+query", timeout=10,
+                            data={"Username": "HTTP_User_1", "Password": "qwe123",
+                                  "Recipient": "+3611", "Message": "from form"})
+    [sms_id] = [e.text for e in etree.fromstring(response.content).findall(SMSID)]
+    assert api.services.sms.get(sms_id).body == "from form"  # type: ignore[union-attr]
 
 
 AUTH = "Username=HTTP_User_1&Password=qwe123"
