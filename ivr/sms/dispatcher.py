@@ -70,10 +70,15 @@ class Dispatcher:
         self._threads: list[threading.Thread] = []
         self._sending: dict[str, str] = {}    # message id -> worker, while its send runs
 
-    def wake(self) -> None:
+    def wake(self, everyone: bool = False) -> None:
+        """One idle worker looks for work (a new message, a free window slot): waking all
+        of them would have each run a claim that finds nothing."""
         with self._wake:
             self._pending_wake = True
-            self._wake.notify_all()
+            if everyone:
+                self._wake.notify_all()
+            else:
+                self._wake.notify()
 
     def start(self) -> None:
         self._stop.clear()
@@ -111,7 +116,7 @@ class Dispatcher:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self.wake()
+        self.wake(everyone=True)
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))

@@ -214,6 +214,7 @@ class Store(Protocol):
     def next_callback_in(self) -> float | None: ...
     def callback_done(self, job_id: int, state: str = "done", error: str = "") -> None: ...
     def callback_retry(self, job_id: int, delay: float, error: str) -> None: ...
+    def callbacks_defer(self, job_ids: Sequence[int], delay: float, reason: str) -> None: ...
     def callback_states(self, message_id: str) -> list[tuple[str, str, int]]: ...
 
 
@@ -463,11 +464,18 @@ class SqliteStore:
         skip = ""
         if exclude:
             skip = f" AND transport NOT IN ({','.join('?' * len(exclude))})"
+        due = f"status = 'queued' AND next_attempt_at <= ?{skip}"
+        with self._read() as db:
+            # Most claims of idle workers find nothing: find that out without taking the
+            # write lock and a commit (a message becomes visible here once it is durable,
+            # and whoever made it due wakes the dispatcher after that).
+            if db.execute(f"SELECT 1 FROM messages WHERE {due} LIMIT 1",
+                          (now, *exclude)).fetchone() is None:
+                return []
         with self._tx() as db:
             rows = db.execute(
-                "SELECT id, in_doubt_since FROM messages WHERE (status = 'queued' AND "
-                f"next_attempt_at <= ?){skip} ORDER BY next_attempt_at LIMIT ?",
-                (now, *exclude, limit)).fetchall()
+                f"SELECT id, in_doubt_since FROM messages WHERE ({due}) "
+                "ORDER BY next_attempt_at LIMIT ?", (now, *exclude, limit)).fetchall()
             ids: list[str] = []
             for mid, in_doubt_since in rows:
                 db.execute("UPDATE messages SET status = 'sending', claimed_by = ?, "
@@ -916,6 +924,16 @@ class SqliteStore:
         with self._tx() as db:
             db.execute("UPDATE callbacks SET attempts = attempts + 1, next_attempt_at = ?, "
                        "last_error = ? WHERE id = ?", (self._now() + delay, error, job_id))
+
+    def callbacks_defer(self, job_ids: Sequence[int], delay: float, reason: str) -> None:
+        """Move due jobs later without an attempt (their receiver is known to be down), all
+        in one statement: cheap, and it keeps them from blocking other receivers' jobs."""
+        if not job_ids:
+            return
+        with self._tx() as db:
+            db.execute(f"UPDATE callbacks SET next_attempt_at = ?, last_error = ? WHERE "
+                       f"state = 'pending' AND id IN ({','.join('?' * len(job_ids))})",
+                       (self._now() + delay, reason, *job_ids))
 
     def callback_states(self, message_id: str) -> list[tuple[str, str, int]]:
         with self._read() as db:
