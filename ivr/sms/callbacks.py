@@ -4,6 +4,9 @@ Each job is a row written in the same transaction as the status change it report
 retried with exponential backoff (2 s doubling, capped at 10 min) until
 ``[sms] callback_retry_period`` (24 h) has passed since it was created, so an application
 that is down for ten minutes still receives every report afterwards. Any 2xx is success.
+A receiver that failed three times in a row is *down* (receivers.py): its due reports wait
+out a doubling period in one statement instead of each failing on its own, and one probe
+goes first when it ends.
 
 Every request carries ``X-Ivr-Signature: sha256=<hex>``, an HMAC-SHA256 under the callback
 key of ``METHOD\\nURL\\nBODY`` (URL including the query for GET), so receivers can verify it
@@ -29,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ivr.sms.receivers import ReceiverHealth, receiver_of
 from ivr.sms.store import CallbackJob, Store
 
 __all__ = ["CallbackSender", "UrlPolicy", "sign", "webhook_token", "with_query"]
@@ -188,6 +192,7 @@ class CallbackSender:
         self._flight_lock = threading.Lock()
         self._slots = threading.Semaphore(self.senders)
         self._http = _Http(timeout)
+        self.health = ReceiverHealth(base=base_delay, maximum=max_delay)
 
     def wake(self) -> None:
         self._wake.set()
@@ -212,8 +217,9 @@ class CallbackSender:
                 with self._flight_lock:
                     busy = set(self._in_flight.values())
                 # One job per message at a time, so its reports keep their order.
-                jobs = [j for j in self.store.callbacks_due(self.senders * 4 + len(busy))
-                        if j.message_id not in busy]
+                jobs = self._not_for_down_receivers(
+                    [j for j in self.store.callbacks_due(self.senders * 4 + len(busy))
+                     if j.message_id not in busy])
                 for job in jobs:
                     self._slots.acquire()
                     if self._stop.is_set() or self._pool is None:
@@ -232,6 +238,23 @@ class CallbackSender:
                 wait = 1.0
             self._wake.wait(min(wait if wait is not None else 5.0, 5.0))
             self._wake.clear()
+
+    def _not_for_down_receivers(self, jobs: list[CallbackJob]) -> list[CallbackJob]:
+        """The jobs to attempt now; those of down receivers are moved to the end of the
+        down period, one statement per receiver."""
+        ready: list[CallbackJob] = []
+        waiting: dict[str, tuple[float, list[int]]] = {}
+        for job in jobs:
+            receiver = receiver_of(job.url)
+            wait = self.health.wait_for(receiver)
+            if wait > 0:
+                waiting.setdefault(receiver, (wait, []))[1].append(job.id)
+            else:
+                ready.append(job)
+        for receiver, (wait, ids) in waiting.items():
+            self.store.callbacks_defer(ids, wait, f"receiver {receiver} is down; its reports "
+                                                  f"wait {wait:.0f} s")
+        return ready
 
     def _deliver_once(self, job: CallbackJob) -> None:
         try:
@@ -261,10 +284,17 @@ class CallbackSender:
         headers["X-Ivr-Signature"] = sign(self.key, method, url, body)
         headers["User-Agent"] = "ivr-callbacks"
         ok, error = self._http.request(method, url, body, headers)
+        receiver = receiver_of(job.url)
         if ok:
             log.info("[sms %s] %s callback delivered to %s", job.message_id, job.status, job.url)
             self.store.callback_done(job.id)
+            if self.health.succeeded(receiver):
+                log.info("callback receiver %s answers again", receiver)
             return True
+        down_for = self.health.failed(receiver)
+        if down_for:
+            log.warning("callback receiver %s is down (%s): its reports wait %.0f s, then one "
+                        "goes first as a probe", receiver, error, down_for)
         age = self._now() - job.created_at
         if age >= self.retry_period:
             log.error("[sms %s] giving up the %s callback to %s after %d attempts: %s",

@@ -18,11 +18,13 @@ from ivr.sms.store import SqliteStore
 
 
 class Receiver:
-    """An HTTP server that records request lines; ``delay`` makes it hang first."""
+    """An HTTP server that records request lines; ``delay`` makes it hang first, ``status``
+    is what it answers."""
 
     def __init__(self, delay: float = 0.0) -> None:
         self.paths: list[str] = []
         self.arrived = threading.Event()
+        self.status = 200
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -30,7 +32,7 @@ class Receiver:
                 time.sleep(delay)
                 receiver.paths.append(self.path)
                 receiver.arrived.set()
-                self.send_response(200)
+                self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -177,3 +179,35 @@ def test_policy_caches_are_bounded() -> None:
         assert policy.check(f"http://127.0.0.{n}/x") == ""
         assert "denied" in policy.check(f"http://169.254.0.{n}/x")
     assert len(policy._verdicts) <= 8 and len(policy._resolved) <= 8
+
+
+def test_a_down_receiver_is_probed_not_flooded(store: SqliteStore) -> None:
+    app = Receiver()
+    app.status = 503
+    url = f"http://127.0.0.1:{app.port}/dlr"
+    callbacks = sender(store, base_delay=0.2, max_delay=0.8)
+    try:
+        for n in range(3):
+            enqueue(store, url, f"first{n}")
+        callbacks.start()
+        deadline = time.monotonic() + 5
+        while callbacks.health.wait_for(f"http://127.0.0.1:{app.port}") == 0:
+            assert time.monotonic() < deadline, "three failures did not mark it down"
+            time.sleep(0.02)
+        for n in range(20):                       # reports keep coming while it is down
+            enqueue(store, url, f"later{n}")
+        callbacks.wake()
+        time.sleep(1.5)
+        during = len(app.paths)
+        # 3 first attempts, then only probes (0.2, 0.4, 0.8 s apart), not 20+ attempts each
+        assert during <= 3 + 5, app.paths
+        app.status = 200
+        deadline = time.monotonic() + 10
+        while len({p for p in app.paths[during:]}) < 23:
+            assert time.monotonic() < deadline, f"{len(app.paths) - during} after recovery"
+            time.sleep(0.05)
+    finally:
+        callbacks.stop()
+        app.close()
+    states = [s for n in range(20) for _, s, _ in store.callback_states(f"later{n}")]
+    assert states == ["done"] * 20

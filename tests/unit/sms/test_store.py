@@ -176,6 +176,24 @@ def test_callback_is_queued_with_the_change(store: SqliteStore) -> None:
         ("delivered", {"s": "delivered"})]
 
 
+def test_deferred_callbacks_wait_without_an_attempt(store: SqliteStore, clock: Clock) -> None:
+    def hook(m: Message, status: Status) -> tuple[str, str, dict[str, str]]:
+        return ("http://app/dlr", "GET", {"s": status.value})
+
+    store.insert(message("m1", callback_url="http://app/dlr"))
+    store.claim_due("w", 60)
+    store.mark_sent("m1", "t", ["a"], [], hook)
+    [job] = store.callbacks_due()
+    store.callbacks_defer([job.id], 30, "receiver down")
+    assert store.callbacks_due() == []
+    clock.t += 30
+    [again] = store.callbacks_due()
+    assert again.id == job.id and again.attempts == 0
+    store.callback_done(job.id)
+    store.callbacks_defer([job.id], 30, "receiver down")     # a finished job stays done
+    assert store.callback_states("m1") == [("sent", "done", 1)]
+
+
 def test_query_filters_sort_and_paging(store: SqliteStore, clock: Clock) -> None:
     for i in range(5):
         clock.t += 1
