@@ -174,7 +174,7 @@ class CallbackSender:
     def __init__(self, store: Store, key: bytes, policy: UrlPolicy, *,
                  retry_period: float = 86400.0, timeout: float = 10.0,
                  base_delay: float = 2.0, max_delay: float = 600.0, senders: int = 8,
-                 now: Callable[[], float] | None = None) -> None:
+                 now: Callable[[], float] | None = None, coalesce: float = 0.01) -> None:
         self.store = store
         self.key = key
         self.policy = policy
@@ -183,6 +183,7 @@ class CallbackSender:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.senders = max(1, senders)
+        self.coalesce = coalesce
         self._now = now or time.time
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -213,13 +214,15 @@ class CallbackSender:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            wait: float | None = 5.0
             try:
                 with self._flight_lock:
                     busy = set(self._in_flight.values())
+                limit = self.senders * 4 + len(busy)
+                due = self.store.callbacks_due(limit)
                 # One job per message at a time, so its reports keep their order.
                 jobs = self._not_for_down_receivers(
-                    [j for j in self.store.callbacks_due(self.senders * 4 + len(busy))
-                     if j.message_id not in busy])
+                    [j for j in due if j.message_id not in busy])
                 for job in jobs:
                     self._slots.acquire()
                     if self._stop.is_set() or self._pool is None:
@@ -228,15 +231,20 @@ class CallbackSender:
                     with self._flight_lock:
                         self._in_flight[job.id] = job.message_id
                     self._pool.submit(self._deliver_once, job)
-                if jobs:
-                    continue
-                wait = self.store.next_callback_in()
-                if busy and (wait is None or wait <= 0):
-                    wait = 0.05    # what is due is in flight: look again shortly
+                if len(due) >= limit:
+                    continue            # more may be due: look again at once
+                if not jobs:
+                    wait = self.store.next_callback_in()
+                    if busy and (wait is None or wait <= 0):
+                        wait = 0.05     # what is due is in flight: look again shortly
+                # else each job that finishes wakes us, and we look again then
             except Exception:  # the worker must survive a bad row or a store hiccup
                 log.exception("callback worker error")
                 wait = 1.0
-            self._wake.wait(min(wait if wait is not None else 5.0, 5.0))
+            if self._wake.wait(min(wait if wait is not None else 5.0, 5.0)):
+                # Every new report and every finished job wakes us: let a burst of them
+                # become one look at the queue instead of one each.
+                self._stop.wait(self.coalesce)
             self._wake.clear()
 
     def _not_for_down_receivers(self, jobs: list[CallbackJob]) -> list[CallbackJob]:
