@@ -528,8 +528,8 @@ class SqliteStore:
                        hook: ChangeHook | None) -> bool:
         """Mark an interrupted message sent with the ids of the unmatched reports that
         account for it (reconcile.py), in the caller's transaction; False if they do not."""
-        recipient, body, encoding, transport = db.execute(
-            "SELECT recipient, body, encoding, transport FROM messages WHERE id = ?",
+        recipient, body, encoding, transport, segments = db.execute(
+            "SELECT recipient, body, encoding, transport, segments FROM messages WHERE id = ?",
             (message_id,)).fetchone()
         # Reports younger than this may still be the early reports of a send in progress,
         # about to be taken by its own mark_sent: never adopt another message's report.
@@ -543,7 +543,9 @@ class SqliteStore:
         try:
             texts = split_message(str(body), str(encoding)).parts
         except ValueError:
-            texts = [str(body)]
+            return False
+        if len(texts) != segments:      # not split the way we split text: cannot tell parts
+            return False
         candidates = [Candidate(str(t), str(pid) if pid else f"ref:{ref}", str(text or ""))
                       for t, pid, ref, text in rows if pid or ref is not None]
         adoption = assign_parts(texts, candidates, str(transport))
