@@ -25,18 +25,23 @@ __all__ = ["Candidate", "Adoption", "assign_parts"]
 
 @dataclass(frozen=True)
 class Candidate:
-    """One unmatched report: ``key`` identifies the peer's part (its provider id, or the
-    modem reference), several reports with one key (enroute, then delivered) are one part."""
+    """One unmatched report. Its provider id (or, from a modem, its reference) names the
+    peer's part: several reports naming one part (enroute, then delivered) count once."""
 
     transport: str
-    key: str
+    provider_id: str = ""
+    reference: int | None = None
     text: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.provider_id or f"reference {self.reference}"
 
 
 @dataclass(frozen=True)
 class Adoption:
     transport: str
-    keys: list[str]          # one per part, in part order
+    parts: list[Candidate]   # one per part, in part order
 
 
 def _fits(quoted: str, part: str) -> bool:
@@ -57,14 +62,14 @@ def assign_parts(part_texts: list[str], candidates: list[Candidate],
         if all(c.key != candidate.key for c in group):
             group.append(candidate)
     for name, group in by_transport.items():
-        keys = _assign(part_texts, group)
-        if keys is not None:
-            return Adoption(name, keys)
+        parts = _assign(part_texts, group)
+        if parts is not None:
+            return Adoption(name, parts)
     return None
 
 
-def _assign(part_texts: list[str], group: list[Candidate]) -> list[str] | None:
-    chosen: list[str | None] = [None] * len(part_texts)
+def _assign(part_texts: list[str], group: list[Candidate]) -> list[Candidate] | None:
+    chosen: list[Candidate | None] = [None] * len(part_texts)
     unused: list[Candidate] = []
     # Reports that quote text go to the first free part they fit; the others fill the rest.
     for candidate in group:
@@ -73,11 +78,11 @@ def _assign(part_texts: list[str], group: list[Candidate]) -> list[str] | None:
             continue
         for idx, text in enumerate(part_texts):
             if chosen[idx] is None and _fits(candidate.text, text):
-                chosen[idx] = candidate.key
+                chosen[idx] = candidate
                 break
     for idx in range(len(chosen)):
         if chosen[idx] is None and unused:
-            chosen[idx] = unused.pop(0).key
-    if any(key is None for key in chosen):
+            chosen[idx] = unused.pop(0)
+    if any(part is None for part in chosen):
         return None
-    return [key for key in chosen if key is not None]
+    return [part for part in chosen if part is not None]

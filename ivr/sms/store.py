@@ -165,6 +165,13 @@ EARLY_REPORT_GRACE = 1.0
 _PART_SET = "transport = ? AND sender = ? AND reference = ? AND total = ?"
 
 
+def _spellings(number: str) -> tuple[str, str]:
+    """A number with and without its "+": reports give either (an SMPP source_addr with
+    TON international or not). Compared with IN, not LTRIM(), so an index can serve."""
+    digits = number.lstrip("+")
+    return digits, "+" + digits
+
+
 def _no_callback(message: Message, status: Status) -> None:
     return None
 
@@ -536,8 +543,8 @@ class SqliteStore:
         settled = now - EARLY_REPORT_GRACE
         rows = db.execute(
             "SELECT transport, provider_id, reference, text FROM unmatched_reports "
-            "WHERE LTRIM(recipient, '+') = LTRIM(?, '+') AND received_at >= ? AND "
-            "received_at <= ? ORDER BY id", (recipient, since, settled)).fetchall()
+            "WHERE recipient IN (?, ?) AND received_at >= ? AND received_at <= ? ORDER BY id",
+            (*_spellings(recipient), since, settled)).fetchall()
         if not rows:
             return False
         try:
@@ -546,20 +553,20 @@ class SqliteStore:
             return False
         if len(texts) != segments:      # not split the way we split text: cannot tell parts
             return False
-        candidates = [Candidate(str(t), str(pid) if pid else f"ref:{ref}", str(text or ""))
+        candidates = [Candidate(str(t), str(pid), ref, str(text or ""))
                       for t, pid, ref, text in rows if pid or ref is not None]
         adoption = assign_parts(texts, candidates, str(transport))
         if adoption is None:
             return False
-        provider_ids = [k if not k.startswith("ref:") else "" for k in adoption.keys]
-        references = [int(k[4:]) if k.startswith("ref:") else None for k in adoption.keys]
         db.execute("INSERT INTO events (message_id, status, at, detail) VALUES (?,?,?,?)",
                    (message_id, "sending", now, "the peer reported the interrupted send "
-                    f"({', '.join(adoption.keys)}): adopted as sent, not sent again"))
+                    f"({', '.join(p.key for p in adoption.parts)}): adopted as sent, not "
+                    "sent again"))
         log.info("[sms %s] interrupted send found at %s by its report(s): not sent again",
                  message_id, adoption.transport)
-        self.mark_sent(message_id, adoption.transport, provider_ids, references,
-                       hook or _no_callback)
+        self.mark_sent(message_id, adoption.transport,
+                       [p.provider_id for p in adoption.parts],
+                       [p.reference for p in adoption.parts], hook or _no_callback)
         return True
 
     def _message_in(self, db: Any, message_id: str) -> Message | None:
@@ -633,9 +640,8 @@ class SqliteStore:
             rows = db.execute(
                 "SELECT id, transport, provider_id, reference, recipient, status, error_code, "
                 "error_text, received_at, raw, text FROM unmatched_reports WHERE "
-                "transport = ? AND reference = ? AND LTRIM(recipient, '+') = LTRIM(?, '+') "
-                "ORDER BY id",
-                (transport, reference, recipient)).fetchall()
+                "transport = ? AND reference = ? AND recipient IN (?, ?) ORDER BY id",
+                (transport, reference, *_spellings(recipient))).fetchall()
         for row in rows:
             db.execute("DELETE FROM unmatched_reports WHERE id = ?", (row[0],))
         return [DeliveryReport(transport=row[1], provider_id=row[2], reference=row[3],
