@@ -19,6 +19,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ivr.call import SmsRequest
@@ -82,38 +83,11 @@ def test_kill_9_during_dispatch_loses_nothing(tmp_path: Path) -> None:
     db = tmp_path / "var" / "ivr.db"
     server_log = tmp_path / "serve.log"
 
-    first = _serve(config, server_log)
-    try:
-        deadline = time.monotonic() + 60
-        while len(_peer_lines(peer)) < COUNT // 5:
-            assert first.poll() is None, server_log.read_text()
-            assert time.monotonic() < deadline, "dispatch did not start"
-            time.sleep(0.01)
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
-    finally:
-        if first.poll() is None:
-            first.kill()
+    kill_9_once(config, server_log, lambda: len(_peer_lines(peer)) >= COUNT // 5)
     at_kill = _statuses(db)
     sent_before_restart = len(_peer_lines(peer))
     assert sent_before_restart < COUNT, "killed too late: everything was already sent"
-
-    second = _serve(config, server_log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            statuses = _statuses(db)
-            if statuses.get("delivered", 0) == COUNT:
-                break
-            assert second.poll() is None, server_log.read_text()
-            assert time.monotonic() < deadline, f"not all final after restart: {statuses}"
-            time.sleep(0.2)
-    finally:
-        second.send_signal(signal.SIGTERM)
-        try:
-            second.wait(20)
-        except subprocess.TimeoutExpired:
-            second.kill()
+    restart_until_delivered(config, server_log, db, COUNT)
 
     per_message = collections.Counter(line.split()[0] for line in _peer_lines(peer))
     missing = [i for i in ids if per_message[i] == 0]
@@ -126,6 +100,39 @@ def test_kill_9_during_dispatch_loses_nothing(tmp_path: Path) -> None:
     assert set(per_message) == set(ids)
     assert interrupted >= 1, "the kill interrupted no send: the test proved nothing"
     assert duplicates == 0
+
+
+def kill_9_once(config: Path, log: Path, reached: Callable[[], bool]) -> None:
+    """Run ``ivr serve`` and ``kill -9`` it as soon as ``reached()`` (dispatch under way)."""
+    first = _serve(config, log)
+    try:
+        deadline = time.monotonic() + 60
+        while not reached():
+            assert first.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "dispatch did not start"
+            time.sleep(0.01)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+
+
+def restart_until_delivered(config: Path, log: Path, db: Path, count: int) -> None:
+    """Run ``ivr serve`` again until all ``count`` messages are delivered, then stop it."""
+    second = _serve(config, log)
+    try:
+        deadline = time.monotonic() + 60
+        while (statuses := _statuses(db)).get("delivered", 0) < count:
+            assert second.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"not all final after restart: {statuses}"
+            time.sleep(0.2)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        try:
+            second.wait(20)
+        except subprocess.TimeoutExpired:
+            second.kill()
 
 
 def interrupted_sends(db: Path) -> tuple[int, int]:

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import signal
-import subprocess
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +22,12 @@ from smpp_sim import HappySMSC, Submit, _make, _Session
 from ivr.call import SmsRequest
 from ivr.config import load_settings
 from ivr.sms.submit import build_sms_service
-from tests.integration.test_crash_loopback import _serve, _statuses, interrupted_sends
+from tests.integration.test_crash_loopback import (
+    _statuses,
+    interrupted_sends,
+    kill_9_once,
+    restart_until_delivered,
+)
 
 COUNT = 500
 
@@ -104,34 +106,10 @@ def _run(tmp: Path, smsc: StoreAndForwardSMSC) -> None:
     service.store.close()
     db, log = tmp / "var" / "ivr.db", tmp / "serve.log"
 
-    first = _serve(config, log)
-    try:
-        deadline = time.monotonic() + 60
-        while len(smsc.accepted()) < COUNT // 4:
-            assert first.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "dispatch did not start"
-            time.sleep(0.01)
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
-    finally:
-        if first.poll() is None:
-            first.kill()
+    kill_9_once(config, log, lambda: len(smsc.accepted()) >= COUNT // 4)
     at_kill, accepted_at_kill = _statuses(db), len(smsc.accepted())
     assert accepted_at_kill < COUNT
-
-    second = _serve(config, log)
-    try:
-        deadline = time.monotonic() + 60
-        while (statuses := _statuses(db)).get("delivered", 0) < COUNT:
-            assert second.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, f"not all final after restart: {statuses}"
-            time.sleep(0.2)
-    finally:
-        second.send_signal(signal.SIGTERM)
-        try:
-            second.wait(20)
-        except subprocess.TimeoutExpired:
-            second.kill()
+    restart_until_delivered(config, log, db, COUNT)
 
     per_text = collections.Counter(s.text for s in smsc.accepted())
     assert set(per_text) == {f"crash {n}" for n in range(COUNT)}

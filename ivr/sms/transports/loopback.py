@@ -49,6 +49,7 @@ class LoopbackTransport:
         self.tempfail = re.compile(tempfail) if tempfail else None
         self.undeliver = re.compile(undeliver) if undeliver else None
         self.log_path = log_path
+        self._acked_path = log_path + ".acked"     # ids of the reports the service stored
         self.max_in_flight = max_in_flight
         self.rate_limit = rate_limit
         self._events: TransportEvents | None = None
@@ -68,8 +69,8 @@ class LoopbackTransport:
         if not self.log_path or not os.path.exists(self.log_path):
             return []
         acked: set[str] = set()
-        if os.path.exists(self.log_path + ".acked"):
-            with open(self.log_path + ".acked", encoding="utf-8") as lines:
+        if os.path.exists(self._acked_path):
+            with open(self._acked_path, encoding="utf-8") as lines:
                 acked = {line.strip() for line in lines}
         pending: list[DeliveryReport] = []
         with open(self.log_path, encoding="utf-8") as lines:
@@ -124,7 +125,7 @@ class LoopbackTransport:
         if self._events is not None and not self._stopped.is_set():
             self._events.on_delivery_report(report)     # returns once the report is stored
             if self.log_path:
-                with self._lock, open(self.log_path + ".acked", "a", encoding="utf-8") as ack:
+                with self._lock, open(self._acked_path, "a", encoding="utf-8") as ack:
                     ack.write(report.provider_id + "\n")
 
     def stop(self) -> None:
