@@ -331,14 +331,20 @@ def _bytes(pdu_hex: str) -> bytes:
     return data
 
 
+def _first_octet(data: bytes, pos: int, mti: int, kind: str) -> int:
+    """The TPDU's first octet, after checking its message type (TP-MTI) is ``kind``'s."""
+    first = data[pos]
+    if first & 0x03 != mti:
+        raise PduError(f"not an {kind} (first octet {first:02X})", pos)
+    return first
+
+
 def decode_submit(pdu_hex: str, *, has_smsc: bool = True) -> Submit:
     """Decode an SMS-SUBMIT (the simulator uses this to see what a driver sent)."""
     data = _bytes(pdu_hex)
     pos = _decode_smsc(data)[1] if has_smsc else 0
     try:
-        first = data[pos]
-        if first & 0x03 != MTI_SUBMIT:
-            raise PduError(f"not an SMS-SUBMIT (first octet {first:02X})", pos)
+        first = _first_octet(data, pos, MTI_SUBMIT, "SMS-SUBMIT")
         mr = data[pos + 1]
         recipient, pos = _decode_address(data, pos + 2)
         pid, dcs = data[pos], data[pos + 1]
@@ -363,9 +369,7 @@ def decode_deliver(pdu_hex: str) -> Deliver:
     data = _bytes(pdu_hex)
     smsc, pos = _decode_smsc(data)
     try:
-        first = data[pos]
-        if first & 0x03 != MTI_DELIVER:
-            raise PduError(f"not an SMS-DELIVER (first octet {first:02X})", pos)
+        first = _first_octet(data, pos, MTI_DELIVER, "SMS-DELIVER")
         sender, pos = _decode_address(data, pos + 1)
         pid, dcs = data[pos], data[pos + 1]
         timestamp = decode_timestamp(data[pos + 2:pos + 9])
@@ -422,9 +426,7 @@ def decode_status_report(pdu_hex: str) -> StatusReport:
     data = _bytes(pdu_hex)
     smsc, pos = _decode_smsc(data)
     try:
-        first = data[pos]
-        if first & 0x03 != MTI_STATUS_REPORT:
-            raise PduError(f"not an SMS-STATUS-REPORT (first octet {first:02X})", pos)
+        _first_octet(data, pos, MTI_STATUS_REPORT, "SMS-STATUS-REPORT")
         mr = data[pos + 1]
         recipient, pos = _decode_address(data, pos + 2)
         scts = decode_timestamp(data[pos:pos + 7])
