@@ -141,14 +141,9 @@ class UserStore:
             raise AuthError("missing", "username and password are required")
         self._check_lockout(remote_addr)
         row = self._row("name", name)
-        if row is None or not self._password_ok(name, password, bytes(row[1]),  # type: ignore[call-overload]
-                                                  bytes(row[2])):  # type: ignore[call-overload]
-            self._failed(remote_addr, name)
-            raise AuthError("bad_credentials", "bad username or password")
-        user = self._user(row)
-        if user.loopback_only and not _is_loopback(remote_addr):
-            raise AuthError("forbidden", f"{name} may only be used from this machine")
-        return user
+        ok = row is not None and self._password_ok(
+            name, password, bytes(row[1]), bytes(row[2]))  # type: ignore[call-overload]
+        return self._admitted(row if ok else None, remote_addr, name, "username or password")
 
     def authenticate_account(self, account_sid: str, auth_token: str,
                              remote_addr: str = "") -> User:
@@ -156,9 +151,17 @@ class UserStore:
             raise AuthError("missing", "AccountSid and AuthToken are required")
         self._check_lockout(remote_addr)
         row = self._row("account_sid", account_sid)
-        if row is None or not hmac.compare_digest(str(row[5]).encode(), auth_token.encode()):
-            self._failed(remote_addr, account_sid)
-            raise AuthError("bad_credentials", "bad AccountSid or AuthToken")
+        ok = row is not None and hmac.compare_digest(str(row[5]).encode(), auth_token.encode())
+        return self._admitted(row if ok else None, remote_addr, account_sid,
+                              "AccountSid or AuthToken")
+
+    def _admitted(self, row: tuple[object, ...] | None, remote_addr: str, login: str,
+                  what: str) -> User:
+        """The user of a verified ``row`` (None: bad credentials, counted against the
+        address), if this address may use it."""
+        if row is None:
+            self._failed(remote_addr, login)
+            raise AuthError("bad_credentials", f"bad {what}")
         user = self._user(row)
         if user.loopback_only and not _is_loopback(remote_addr):
             raise AuthError("forbidden", f"{user.name} may only be used from this machine")
