@@ -180,7 +180,9 @@ def kamailio(tmp_path: Path) -> Iterator[int]:
         stop(process)
 
 
-def test_message_reaches_registered_sipp_client(kamailio: int, tmp_path: Path) -> None:
+def start_alice(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """A SIPp UAS "alice" that takes one MESSAGE and writes it to the returned trace file
+    (register it with :func:`register_alice`)."""
     contact_port = free_udp_port()
     (tmp_path / "uas.xml").write_text(UAS)
     (tmp_path / "reg.xml").write_text(REGISTER.format(contact_port=contact_port))
@@ -190,13 +192,23 @@ def test_message_reaches_registered_sipp_client(kamailio: int, tmp_path: Path) -
                               "-trace_msg", "-message_file", str(trace)],
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
+    return alice, trace
+
+
+def register_alice(tmp_path: Path, kamailio: int) -> None:
+    """REGISTER alice's contact (from :func:`start_alice`) with the Kamailio registrar."""
+    registered = subprocess.run(
+        ["sipp", "-sf", str(tmp_path / "reg.xml"), "-i", "127.0.0.1", "-p",
+         str(free_udp_port()), "-m", "1", "-timeout", "30", f"127.0.0.1:{kamailio}"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        timeout=60)
+    assert registered.returncode == 0
+
+
+def test_message_reaches_registered_sipp_client(kamailio: int, tmp_path: Path) -> None:
+    alice, trace = start_alice(tmp_path)
     try:
-        registered = subprocess.run(
-            ["sipp", "-sf", str(tmp_path / "reg.xml"), "-i", "127.0.0.1", "-p",
-             str(free_udp_port()), "-m", "1", "-timeout", "30", f"127.0.0.1:{kamailio}"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            timeout=60)
-        assert registered.returncode == 0
+        register_alice(tmp_path, kamailio)
         transport = from_url("clients", f"sipmessage://127.0.0.1:{kamailio}?timeout=20")
         message = Message(id="m-sip", direction=Direction.OUTBOUND, sender="19876543212",
                           recipient="client:alice", body="Test SIP message ✓")

@@ -8,7 +8,6 @@ a user would; a 200 OK from alice makes the message ``delivered`` (RFC 3428 §7)
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -23,24 +22,15 @@ from ivr.sms.submit import build_sms_service
 from ivr.users import UserStore
 from ivr.voice.sip_message import from_url
 from tests.integration.test_sip_message import (  # noqa: F401 (kamailio is a fixture)
-    REGISTER,
-    UAS,
-    free_udp_port,
     kamailio,
+    register_alice,
+    start_alice,
     stop,
 )
 
 
 def test_client_recipient_gets_a_sip_message(kamailio: int, tmp_path: Path) -> None:  # noqa: F811
-    contact_port = free_udp_port()
-    (tmp_path / "uas.xml").write_text(UAS)
-    (tmp_path / "reg.xml").write_text(REGISTER.format(contact_port=contact_port))
-    trace = tmp_path / "alice.msg"
-    alice = subprocess.Popen(["sipp", "-sf", str(tmp_path / "uas.xml"), "-i", "127.0.0.1",
-                              "-p", str(contact_port), "-m", "1", "-timeout", "60",
-                              "-trace_msg", "-message_file", str(trace)],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    alice, trace = start_alice(tmp_path)
     settings = Settings()
     settings.ivr.data_dir = str(tmp_path / "var")
     settings.sms.database_url = f"sqlite:///{tmp_path}/var/ivr.db"
@@ -53,12 +43,7 @@ def test_client_recipient_gets_a_sip_message(kamailio: int, tmp_path: Path) -> N
     sms.start()
     http = serve_http(create_app(settings, services), "127.0.0.1", 0, 4)
     try:
-        registered = subprocess.run(
-            ["sipp", "-sf", str(tmp_path / "reg.xml"), "-i", "127.0.0.1", "-p",
-             str(free_udp_port()), "-m", "1", "-timeout", "30", f"127.0.0.1:{kamailio}"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            timeout=60)
-        assert registered.returncode == 0
+        register_alice(tmp_path, kamailio)
         response = requests.post(
             f"http://127.0.0.1:{http.port}/api/2012-04-24/Accounts/{account.account_sid}"
             "/SMS/Messages.json", data={"From": "19876543212", "To": "client:alice",
