@@ -7,20 +7,18 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
+
+from tests.integration.test_serve import free_port, wait_for_api
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port(socket.SOCK_STREAM)
     config = tmp_path / "ivr.conf"
     config.write_text(f"[ivr]\ndata_dir = {tmp_path}/var\n[sms]\ndatabase_url = "
                       f"sqlite:///{tmp_path}/var/ivr.db\n")
@@ -28,13 +26,7 @@ def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
                                "--config", str(config), "--http-port", str(port)],
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                requests.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
+        wait_for_api(port)
         result = subprocess.run(
             [str(Path(sys.executable).with_name("schemathesis")), "run",
              f"http://127.0.0.1:{port}/openapi.json", "--checks", "not_a_server_error",

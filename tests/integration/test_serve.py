@@ -24,6 +24,17 @@ def free_port(kind: int) -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_for_api(port: int, timeout: float = 30.0) -> None:
+    """Until a starting ``ivr serve`` answers HTTP on ``port`` (or ``timeout`` passed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+
+
 def test_serve_call_sms_and_ozeki_notifications(tmp_path: Path,
                                                 receiver: CallbackReceiver) -> None:
     sip_port, http_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
@@ -46,13 +57,7 @@ notification_url = {receiver.url}/events
                                str(http_port)], cwd=tmp_path, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                requests.get(f"http://127.0.0.1:{http_port}/openapi.json", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
+        wait_for_api(http_port)
         result = place_call(f"127.0.0.1:{sip_port}", digits=[(1.0, "2")], duration=15)
         assert result.status == 200 and result.bye_from_ivr
         hits = receiver.wait_for(3, timeout=15)
