@@ -17,8 +17,8 @@ import pytest
 
 from ivr.errors import TransportError
 from ivr.sms.message import Direction, Message, Part
-from ivr.sms.transports.base import DeliveryReport, InboundSms
 from ivr.sms.transports.http import HttpTransport, from_url
+from tests.integration.test_smpp_transport import Events
 from tools.http_peers import (
     AcrobitsPeer,
     EnswitchAccount,
@@ -29,18 +29,6 @@ from tools.http_peers import (
     Slow,
     Unavailable,
 )
-
-
-class Events:
-    def __init__(self) -> None:
-        self.reports: list[DeliveryReport] = []
-        self.inbound: list[InboundSms] = []
-
-    def on_delivery_report(self, report: DeliveryReport) -> None:
-        self.reports.append(report)
-
-    def on_inbound(self, sms: InboundSms) -> None:
-        self.inbound.append(sms)
 
 
 def msg(recipient: str = "+15551231234", body: str = "Hello World", **kw: Any) -> Message:

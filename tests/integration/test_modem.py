@@ -13,27 +13,10 @@ from modem_sim import HungModem, ModemSim, PowerUpModem, RejectingModem
 from ivr.errors import ConfigError, TransportError
 from ivr.sms.encoding import split_message
 from ivr.sms.message import Direction, Message, Status, new_message_id
-from ivr.sms.transports.base import DeliveryReport, InboundSms
 from ivr.sms.transports.modem import ModemTransport, from_url
+from tests.integration.test_smpp_transport import Events
 
 FAST = "timeout=3&register_timeout=10&keepalive=0.5&rate=0"
-
-
-class Events:
-    """Records what the transport reports (the SMS service's role)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.reports: list[DeliveryReport] = []
-        self.inbound: list[InboundSms] = []
-
-    def on_delivery_report(self, report: DeliveryReport) -> None:
-        with self.lock:
-            self.reports.append(report)
-
-    def on_inbound(self, sms: InboundSms) -> None:
-        with self.lock:
-            self.inbound.append(sms)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
