@@ -96,14 +96,22 @@ def received_by(b: Instance, owner: str, timeout: float = 30.0) -> list[Message]
         time.sleep(0.05)
 
 
-def test_restcomm_round_trip_with_status_callbacks(
-        instances: Callable[..., Instance]) -> None:
-    b = instances("b", {"loopback": "loopback://?delay=0.1"})
+def restcomm_pair(instances: Callable[..., Instance], network: str,
+                  sender: str) -> tuple[Instance, Instance, int]:
+    """(a, b, a's port): b delivers through ``network`` and has the account "carrier"; a
+    sends through b with the Restcomm preset and takes b's status callbacks on its port."""
+    b = instances("b", {"loopback": network})
     account = b.services.users.add("carrier", "carrier-pw", {"sms"})
     port_a = free_tcp_port()
     a = instances("a", {"cpaas": f"http+restcomm://{account.account_sid}:{account.auth_token}"
-                                 f"@127.0.0.1:{b.server.port}?sender=19876543212"
+                                 f"@127.0.0.1:{b.server.port}?sender={sender}"
                                  f"&public_url=http://127.0.0.1:{port_a}"}, port=port_a)
+    return a, b, port_a
+
+
+def test_restcomm_round_trip_with_status_callbacks(
+        instances: Callable[..., Instance]) -> None:
+    a, b, port_a = restcomm_pair(instances, "loopback://?delay=0.1", "19876543212")
     sent = a.services.sms.submit(SmsRequest(recipient="13216549878", body="Round trip ✓"))
     final = wait_status(a.services, sent.id, {Status.DELIVERED, Status.FAILED,
                                               Status.UNDELIVERED})
@@ -119,12 +127,7 @@ def test_restcomm_round_trip_with_status_callbacks(
 
 
 def test_restcomm_undelivered_flows_back(instances: Callable[..., Instance]) -> None:
-    b = instances("b", {"loopback": "loopback://?delay=0.05&undeliver=^99"})
-    account = b.services.users.add("carrier", "carrier-pw", {"sms"})
-    port_a = free_tcp_port()
-    a = instances("a", {"cpaas": f"http+restcomm://{account.account_sid}:{account.auth_token}"
-                                 f"@127.0.0.1:{b.server.port}?sender=1987"
-                                 f"&public_url=http://127.0.0.1:{port_a}"}, port=port_a)
+    a, _, _ = restcomm_pair(instances, "loopback://?delay=0.05&undeliver=^99", "1987")
     sent = a.services.sms.submit(SmsRequest(recipient="9912345", body="nobody home"))
     final = wait_status(a.services, sent.id, {Status.DELIVERED, Status.UNDELIVERED,
                                               Status.FAILED})
