@@ -151,10 +151,12 @@ class Dispatcher:
             self._pending_wake = False
 
     def _run(self, worker: str) -> None:
+        claimed: list[Message] = []
         while not self._stop.is_set():
             try:
                 busy, token_in = self._saturated()
-                claimed = self.store.claim_due(worker, self.lease_seconds, 1, busy, self.hook)
+                claimed = self.store.claim_due(worker, self.lease_seconds, 1, busy, self.hook,
+                                               look_first=not claimed)
             except Exception:
                 log.exception("%s: cannot claim messages", worker)
                 self._stop.wait(1.0)

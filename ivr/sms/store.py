@@ -197,8 +197,8 @@ class Store(Protocol):
     def query(self, q: MessageQuery) -> tuple[list[Message], int]: ...
     def events(self, message_id: str) -> list[tuple[dt.datetime | None, str, str]]: ...
     def claim_due(self, worker: str, lease_seconds: float, limit: int = 1,
-                  exclude: Sequence[str] = (),
-                  hook: ChangeHook | None = None) -> list[Message]: ...
+                  exclude: Sequence[str] = (), hook: ChangeHook | None = None,
+                  look_first: bool = True) -> list[Message]: ...
     def hold_interrupted(self, hold: float) -> int: ...
     def next_due_in(self) -> float | None: ...
     def mark_sent(self, message_id: str, transport: str, provider_ids: list[str],
@@ -454,7 +454,7 @@ class SqliteStore:
     # -- dispatch ------------------------------------------------------------------------
     def claim_due(self, worker: str, lease_seconds: float, limit: int = 1,
                   exclude: Sequence[str] = (), hook: ChangeHook | None = None,
-                  ) -> list[Message]:
+                  look_first: bool = True) -> list[Message]:
         """Queued messages that are due, marked SENDING and leased to ``worker``.
 
         ``exclude`` names transports that are saturated right now (window full, rate limit
@@ -466,19 +466,24 @@ class SqliteStore:
         part it is adopted as sent with their ids (``hook`` queues its callbacks) and
         returned in its new status (SENT or final), which tells the caller not to send it;
         otherwise it is sent again and its history says it may be a duplicate.
+
+        ``look_first``: check on the read connection whether anything is due before taking
+        the write lock; a worker whose last claim found work skips it (there is usually
+        more, and the check would only add a query).
         """
         now = self._now()
         skip = ""
         if exclude:
             skip = f" AND transport NOT IN ({','.join('?' * len(exclude))})"
         due = f"status = 'queued' AND next_attempt_at <= ?{skip}"
-        with self._read() as db:
-            # Most claims of idle workers find nothing: find that out without taking the
-            # write lock and a commit (a message becomes visible here once it is durable,
-            # and whoever made it due wakes the dispatcher after that).
-            if db.execute(f"SELECT 1 FROM messages WHERE {due} LIMIT 1",
-                          (now, *exclude)).fetchone() is None:
-                return []
+        if look_first:
+            with self._read() as db:
+                # Most claims of idle workers find nothing: find that out without taking
+                # the write lock and a commit (a message becomes visible here once it is
+                # durable, and whoever made it due wakes the dispatcher after that).
+                if db.execute(f"SELECT 1 FROM messages WHERE {due} LIMIT 1",
+                              (now, *exclude)).fetchone() is None:
+                    return []
         with self._tx() as db:
             rows = db.execute(
                 f"SELECT id, in_doubt_since FROM messages WHERE ({due}) "
