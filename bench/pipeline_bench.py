@@ -7,7 +7,7 @@ the callback receiver's).
 (b) a trickle: 300 messages submitted one at a time, 100/s, each with a callback to a live
     receiver on 127.0.0.1: write transactions and callback-queue queries per message.
 
-Run: .venv/bin/python bench/pipeline_cpu.py
+Run: .venv/bin/python bench/pipeline_bench.py
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def trickle(count: int = 300) -> tuple[float, float, float]:
 def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)   # the receiver's access log
-    print("command: .venv/bin/python bench/pipeline_cpu.py")
+    print("command: .venv/bin/python bench/pipeline_bench.py")
     ms, rate = burst("")
     print(f"(a) burst of 2000, no callbacks: {ms:.2f} ms CPU/message, {rate:,.0f} msg/s")
     ms, rate = burst("http://127.0.0.1:9/dlr")
