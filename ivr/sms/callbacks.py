@@ -30,7 +30,7 @@ import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ivr.sms.receivers import ReceiverHealth, receiver_of
 from ivr.sms.store import CallbackJob, Store
@@ -278,20 +278,20 @@ class CallbackSender:
     def deliver(self, job: CallbackJob) -> bool:
         # Denied addresses end the job; a name that does not resolve right now is an
         # attempt that failed, retried like any other (a DNS hiccup must not lose reports).
-        reason = self.policy.check(job.url, fresh=True)
-        if reason:
-            log.warning("[sms %s] callback to %s refused: %s", job.message_id, job.url, reason)
-            self.store.callback_done(job.id, "refused", reason)
-            return False
-        method = job.method.upper()
-        if method == "POST":
-            url, body = job.url, urlencode(job.params).encode()
-            headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        else:
-            url, body, headers = with_query(job.url, job.params), b"", {}
-        headers["X-Ivr-Signature"] = sign(self.key, method, url, body)
-        headers["User-Agent"] = "ivr-callbacks"
-        ok, error = self._http.request(method, url, body, headers)
+        # Whatever else goes wrong while attempting is a failed attempt with backoff too: an
+        # exception that left the job due would make it due again at once, for ever.
+        try:
+            reason = self.policy.check(job.url, fresh=True)
+            if reason:
+                log.warning("[sms %s] callback to %s refused: %s", job.message_id, job.url,
+                            reason)
+                self.store.callback_done(job.id, "refused", reason)
+                return False
+            ok, error = self._attempt(job)
+        except Exception as exc:
+            log.exception("[sms %s] callback job %d to %s: unexpected error", job.message_id,
+                          job.id, job.url)
+            ok, error = False, f"{exc.__class__.__name__}: {exc}"
         receiver = receiver_of(job.url)
         if ok:
             log.info("[sms %s] %s callback delivered to %s", job.message_id, job.status, job.url)
@@ -314,6 +314,29 @@ class CallbackSender:
                     job.url, error, delay)
         self.store.callback_retry(job.id, delay, error)
         return False
+
+
+    def _attempt(self, job: CallbackJob) -> tuple[bool, str]:
+        method = job.method.upper()
+        if method == "POST":
+            url, body = job.url, urlencode(job.params).encode()
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        else:
+            url, body, headers = with_query(job.url, job.params), b"", {}
+        headers["X-Ivr-Signature"] = sign(self.key, method, url, body)
+        headers["User-Agent"] = "ivr-callbacks"
+        return self._http.request(method, url, body, headers)
+
+
+def endpoint_of(parts: SplitResult) -> tuple[str, int]:
+    """(host, port) to connect to: the host without IPv6 brackets and an explicit port, so
+    http.client never reads the last group of an IPv6 address as a port. ValueError for a
+    URL with no host or a port outside 0-65535."""
+    host = parts.hostname
+    if not host:
+        raise ValueError("no host")
+    port = parts.port        # ValueError when out of range or not a number
+    return host, port if port is not None else (443 if parts.scheme == "https" else 80)
 
 
 # no_proxy matching, given the proxies read at start (not in typeshed's stubs).
@@ -339,14 +362,17 @@ class _Http:
                 headers: dict[str, str]) -> tuple[bool, str]:
         """(2xx?, what happened) — never raises for network trouble."""
         parts = urlsplit(url)
+        try:
+            host, port = endpoint_of(parts)
+        except ValueError as exc:
+            return False, f"bad URL: {exc}"
         proxy = self._proxies.get(parts.scheme, "")
-        if proxy and _bypass(parts.hostname or "", self._proxies):
+        if proxy and _bypass(host, self._proxies):
             proxy = ""
         target = url if proxy and parts.scheme == "http" else \
             urlunsplit(("", "", parts.path or "/", parts.query, ""))
         for attempt in (1, 2):      # a kept-alive connection the peer closed: once more
-            fresh, conn = self._connection(parts.scheme, parts.hostname or "",
-                                           parts.port, proxy)
+            fresh, conn = self._connection(parts.scheme, host, port, proxy)
             try:
                 conn.request(method, target, body=body or None, headers=headers)
                 response = conn.getresponse()
@@ -360,9 +386,9 @@ class _Http:
                     return False, f"{exc.__class__.__name__}: {exc}"
         return False, "unreachable"
 
-    def _connection(self, scheme: str, host: str, port: int | None,
+    def _connection(self, scheme: str, host: str, port: int,
                     proxy: str) -> tuple[bool, http.client.HTTPConnection]:
-        cache: dict[tuple[str, str, int | None, str], http.client.HTTPConnection] = \
+        cache: dict[tuple[str, str, int, str], http.client.HTTPConnection] = \
             self._local.__dict__.setdefault("connections", {})
         key = (scheme, host, port, proxy)
         if key in cache:
@@ -373,7 +399,7 @@ class _Http:
             if scheme == "https":    # CONNECT through the proxy, then TLS with the peer
                 conn = http.client.HTTPSConnection(via.hostname or "", via.port or 80,
                                                    timeout=self._timeout, context=self._tls)
-                conn.set_tunnel(host, port or 443)
+                conn.set_tunnel(host, port)
             else:                    # absolute URI to the proxy
                 conn = http.client.HTTPConnection(via.hostname or "", via.port or 80,
                                                   timeout=self._timeout)

@@ -58,16 +58,26 @@ class MediaClock:
             with self._lock:
                 clients = list(self._clients)
             for client in clients:
-                try:
-                    client.send_one()
-                except OSError as exc:  # a socket closed under us by a hang-up
-                    log.debug("RTP send failed: %s", exc)
+                self._send_one(client)
             tick += PTIME
             delay = tick - time.monotonic()
             if delay < -0.2:  # far behind (machine stalled): resynchronise, do not burst
                 tick = time.monotonic()
             elif delay > 0:
                 time.sleep(delay)
+
+
+    def _send_one(self, client: PacedRTPClient) -> None:
+        """One call's packet. Whatever one stream raises ends that stream only: the clock
+        serves every call, so an exception escaping here would silence them all."""
+        try:
+            client.send_one()
+        except OSError as exc:  # a socket closed under us by a hang-up
+            log.debug("RTP send to %s:%s failed: %s", client.outIP, client.outPort, exc)
+        except Exception:
+            log.exception("RTP stream to %s:%s failed; dropping that stream only",
+                          client.outIP, client.outPort)
+            self.remove(client)
 
 
 class PacedRTPClient(RTPClient):

@@ -9,6 +9,7 @@ answer digest challenges, and read/write the audio part of SDP offers and answer
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -308,6 +309,10 @@ _STATIC = {0: "PCMU/8000", 8: "PCMA/8000", 18: "G729/8000", 3: "GSM/8000", 9: "G
 
 
 def parse_sdp(body: bytes) -> Sdp:
+    """The audio stream of an offer or answer, validated so that nothing a remote party writes
+    can reach a socket call unchecked: the port must be 1-65535 and the address an IPv4
+    literal. A host name is refused rather than resolved: resolving it would block (and
+    formerly ran per packet on the media clock), and RFC 4566 §5.7 lets a peer use a literal."""
     address, port = "", 0
     formats: tuple[int, ...] = ()
     payloads: dict[int, str] = {}
@@ -323,19 +328,37 @@ def parse_sdp(body: bytes) -> Sdp:
                 address = addr
         elif key == "m":
             fields = value.split()
-            in_audio = fields[0] == "audio"
+            in_audio = bool(fields) and fields[0] == "audio"
             if in_audio and len(fields) >= 4 and fields[1].isdigit():
-                port = int(fields[1])
-                formats = tuple(int(f) for f in fields[3:] if f.isdigit())
+                port = _media_port(fields[1])
+                formats = tuple(int(f) for f in fields[3:] if f.isdigit() and len(f) <= 3)
         elif key == "a" and in_audio and value.startswith("rtpmap:"):
             pt, _, name = value[len("rtpmap:"):].partition(" ")
-            if pt.isdigit():
+            if pt.isdigit() and len(pt) <= 3:
                 payloads[int(pt)] = name.strip()
     if not port:
         raise SipParseError("the SDP offer has no audio stream")
+    chosen = media_address or address
+    if not _is_ipv4_literal(chosen):
+        raise SipParseError(f"the SDP connection address {chosen[:64]!r} is not an IPv4 "
+                            "address (host names are not resolved)")
     for fmt in formats:
         payloads.setdefault(fmt, _STATIC.get(fmt, ""))
-    return Sdp(media_address or address, port, payloads, formats)
+    return Sdp(chosen, port, payloads, formats)
+
+
+def _media_port(text: str) -> int:
+    if len(text) > 5 or not 0 < int(text) < 65536:
+        raise SipParseError(f"the SDP media port {text[:16]!r} is outside 1-65535")
+    return int(text)
+
+
+def _is_ipv4_literal(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def answer_sdp(address: str, port: int, event_pt: int | None, session: int) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -17,11 +18,15 @@ from ivr.sms.callbacks import CallbackSender, UrlPolicy
 from ivr.sms.store import SqliteStore
 
 
+class _Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class Receiver:
     """An HTTP server that records request lines; ``delay`` makes it hang first, ``status``
     is what it answers."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, host: str = "127.0.0.1") -> None:
         self.paths: list[str] = []
         self.arrived = threading.Event()
         self.status = 200
@@ -39,7 +44,8 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server_class = _Server6 if ":" in host else ThreadingHTTPServer
+        self.server = server_class((host, 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -211,3 +217,40 @@ def test_a_down_receiver_is_probed_not_flooded(store: SqliteStore) -> None:
         app.close()
     states = [s for n in range(20) for _, s, _ in store.callback_states(f"later{n}")]
     assert states == ["done"] * 20
+
+
+def test_ipv6_literal_urls_reach_the_receiver(store: SqliteStore) -> None:
+    receiver = Receiver(host="::1")
+    try:
+        enqueue(store, f"http://[::1]:{receiver.port}/dlr")
+        callbacks = sender(store)
+        callbacks.start()
+        try:
+            assert receiver.arrived.wait(10)
+        finally:
+            callbacks.stop()
+        assert receiver.paths == ["/dlr?SmsId=m1"]
+    finally:
+        receiver.close()
+
+
+@pytest.mark.parametrize("url", [
+    "http://[2001:db8::abcd]/dlr",        # ':abcd' was read as a port: InvalidURL, hot loop
+    "http://[::1]:99999/dlr",             # a port out of range
+    "http://127.0.0.1:notaport/dlr",
+])
+def test_a_url_that_cannot_be_attempted_backs_off_instead_of_looping(
+        store: SqliteStore, url: str, tmp_path: Path) -> None:
+    enqueue(store, url)
+    callbacks = sender(store, base_delay=30.0)
+    callbacks.start()
+    try:
+        time.sleep(1.5)
+    finally:
+        callbacks.stop()
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        [(attempts, state, next_at, error)] = db.execute(
+            "SELECT attempts, state, next_attempt_at, last_error FROM callbacks").fetchall()
+    assert attempts == 1, (attempts, error)   # one attempt, then the backoff: no hot loop
+    assert state == "pending" and next_at > time.time() + 20
+    assert error

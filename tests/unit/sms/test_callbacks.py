@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from ivr.sms.callbacks import UrlPolicy, sign, with_query
+from ivr.sms.callbacks import UrlPolicy, endpoint_of, sign, with_query
 
 
 @pytest.mark.parametrize(("url", "params", "expected"), [
@@ -51,3 +54,27 @@ def test_allow_list_wins_and_deny_by_name() -> None:
     assert "denied" in policy.check("http://169.254.11.5/x")
     assert "denied" in policy.check("http://localhost/x")
     assert "denied" in policy.check("http://127.0.0.2/x")
+
+
+@given(st.one_of(st.ip_addresses(v=4).map(str), st.ip_addresses(v=6).map(str)),
+       st.one_of(st.none(), st.integers(1, 65535)), st.sampled_from(["http", "https"]),
+       st.one_of(st.just(""), st.just("user:pa%40ss@")))
+def test_endpoint_of_ip_literals(address: str, port: int | None, scheme: str,
+                                 userinfo: str) -> None:
+    host = f"[{address}]" if ":" in address else address
+    netloc = userinfo + host + (f":{port}" if port is not None else "")
+    assert endpoint_of(urlsplit(f"{scheme}://{netloc}/dlr?x=1")) == (
+        address.lower(), port if port is not None else (443 if scheme == "https" else 80))
+
+
+@given(st.from_regex(r"[a-z0-9\u00e9\u00fc\u4e2d-]{1,20}(\.[a-z\u00e9]{2,6}){1,2}",
+                     fullmatch=True))
+def test_endpoint_of_names_idn_included(name: str) -> None:
+    host, port = endpoint_of(urlsplit(f"http://{name}:8080/x"))
+    assert (host, port) == (name.lower(), 8080)
+
+
+@pytest.mark.parametrize("url", ["http:///nohost", "http://h:70000/", "http://[::1]:x/"])
+def test_endpoint_of_refuses_what_cannot_be_connected_to(url: str) -> None:
+    with pytest.raises(ValueError):
+        endpoint_of(urlsplit(url))
