@@ -79,16 +79,20 @@ class TransportError(IvrError):
 
     ``code`` is the transport's own code (``CMS 330``, ``ESME_RTHROTTLED``, ``HTTP 503``);
     ``retryable`` tells the dispatcher whether to back off and retry or to fail the message.
-    ``error_code`` is the Restcomm-style 300xx code stored on the message.
+    ``error_code`` is the Restcomm-style 300xx code stored on the message. ``in_doubt``
+    says the peer may have taken the message although we never heard so (a link lost after
+    the submit was written): resending at once could duplicate it, so the dispatcher holds
+    it for the peer's report as after a crash.
     """
 
     def __init__(self, message: str, *, code: str = "", retryable: bool = True,
-                 error_code: int = 30008) -> None:
+                 error_code: int = 30008, in_doubt: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.retryable = retryable
         self.error_code = error_code
+        self.in_doubt = in_doubt
 
 
 class StoreError(IvrError):

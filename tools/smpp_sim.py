@@ -14,6 +14,12 @@ GSM 03.38 text is decoded with smpplib's own table. One class per misbehaviour:
 - ``ReceiptBeforeResponseSMSC``: the receipt is sent before the submit_sm_resp.
 - ``SlowSMSC(delay=s)``: every submit_sm_resp is late by ``delay`` seconds.
 - ``RejectingSMSC(reject=regex)``: destinations matching are refused ESME_RINVDSTADR.
+- ``ReceiptKeepingSMSC``: keeps every receipt until a deliver_sm_resp answers it, as real
+  SMSCs do. ``with_bind``: unanswered receipts go out in the same write as the next bind
+  response (else a flusher hands them to any bound receiver every 0.1 s);
+  ``resend_after``: a receipt written but unanswered that long is written again;
+  ``drop_after=N``: every link is dropped when its Nth PDU arrives, and the responses to its
+  last ``discard`` submits, already "written", are lost with it (the submits were accepted).
 
 Every received PDU is recorded (``submits``, ``commands``) so tests can count duplicates.
 Run by hand: ``python tools/smpp_sim.py --port 2775 [--id-format dec --receipt-other]``.
@@ -112,9 +118,14 @@ class _Session:
         self.system_id = ""
         self.seq = itertools.count(1)
         self.closed = False
+        self.received = 0         # PDUs read on this link
+        self.unflushed: list[Any] = []   # responses "written" but not yet on the wire
 
     def send(self, pdu: Any) -> None:
-        data = pdu.generate()
+        self.send_bytes(pdu.generate())
+
+    def send_bytes(self, data: bytes) -> None:
+        """One write: several PDUs given together arrive in one TCP segment where they fit."""
         with self.write_lock:
             if self.closed:
                 return
@@ -267,7 +278,7 @@ class HappySMSC:
             session.bound, session.system_id = mode, system_id
             with self.lock:
                 self.binds += 1
-        session.send(resp)
+        self.bind_reply(session, resp, status)
 
     def _on_bind_transceiver(self, session: _Session, pdu: Any) -> None:
         self._bind(session, pdu, "transceiver")
@@ -329,6 +340,9 @@ class HappySMSC:
             self._later(self.receipt_delay, lambda: self._send_receipt(session, submit))
 
     # -- hooks for misbehaving subclasses -------------------------------------------------
+    def bind_reply(self, session: _Session, resp: Any, status: int) -> None:
+        session.send(resp)
+
     def submit_status(self, submit: Submit, count: int) -> int:
         return ROK
 
@@ -366,6 +380,13 @@ class HappySMSC:
         timer.start()
 
     def _send_receipt(self, session: _Session, submit: Submit) -> None:
+        target = session if not session.closed else self._any_receiver()
+        if target is None:
+            return
+        target.send(self.receipt_pdu(submit, next(target.seq)))
+
+    def receipt_pdu(self, submit: Submit, sequence: int) -> Any:
+        """The deliver_sm receipt of ``submit`` (SMPP 3.4 Appendix B text and TLVs)."""
         failed = bool(self.undeliver and self.undeliver.search(submit.destination))
         stat, state, err = ("UNDELIV", 5, "001") if failed else ("DELIVRD", 2, "000")
         now = dt.datetime.now(dt.UTC).strftime("%y%m%d%H%M")
@@ -375,13 +396,9 @@ class HappySMSC:
         extra: dict[str, Any] = {}
         if self.receipt_tlvs:
             extra = {"receipted_message_id": rid, "message_state": state}
-        target = session if not session.closed else self._any_receiver()
-        if target is None:
-            return
-        target.send(_make(
-            "deliver_sm", next(target.seq), esm_class=0x04,
-            source_addr=submit.destination, source_addr_ton=submit.dest_ton, destination_addr=submit.source,
-            data_coding=0, short_message=text.encode("ascii", "replace"), **extra))
+        return _make("deliver_sm", sequence, esm_class=0x04, source_addr=submit.destination,
+                     source_addr_ton=submit.dest_ton, destination_addr=submit.source,
+                     data_coding=0, short_message=text.encode("ascii", "replace"), **extra)
 
     def _any_receiver(self) -> _Session | None:
         with self.lock:
@@ -538,6 +555,96 @@ class RejectingSMSC(HappySMSC):
 
     def submit_status(self, submit: Submit, count: int) -> int:
         return RINVDSTADR if self.reject.search(submit.destination) else ROK
+
+
+class ReceiptKeepingSMSC(HappySMSC):
+    """Receipts stay queued until a deliver_sm_resp answers them; see the module docstring."""
+
+    def __init__(self, *args: Any, with_bind: bool = True, resend_after: float = 5.0,
+                 drop_after: int = 0, discard: int = 10, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.with_bind = with_bind
+        self.resend_after = resend_after
+        self.drop_after = drop_after
+        self.discard = discard
+        self.pending: dict[str, Submit] = {}          # receipts not answered yet
+        self.in_flight: dict[str, tuple[_Session, int, float]] = {}  # id -> (link, seq, at)
+        self.drops = 0
+        self.receipts_with_bind = 0
+        self._flusher = threading.Thread(target=self._flush_loop, daemon=True,
+                                         name="smpp-sim-receipts")
+
+    def start(self) -> ReceiptKeepingSMSC:
+        super().start()
+        self._flusher.start()
+        return self
+
+    # receipts -----------------------------------------------------------------------------
+    def _send_receipt(self, session: _Session, submit: Submit) -> None:
+        with self.lock:
+            self.pending[submit.message_id] = submit
+        self._flush()
+
+    def _take_due(self, target: _Session) -> list[tuple[Submit, int]]:
+        """Receipts to write to ``target`` now, marked in flight there (call with the lock)."""
+        now = time.monotonic()
+        due = []
+        for mid, submit in self.pending.items():
+            flight = self.in_flight.get(mid)
+            if flight is None or flight[0].closed or (
+                    self.resend_after and now - flight[2] >= self.resend_after):
+                seq = next(target.seq)
+                self.in_flight[mid] = (target, seq, now)
+                due.append((submit, seq))
+        return due
+
+    def _flush(self) -> None:
+        target = self._any_receiver()
+        if target is None:
+            return
+        with self.lock:
+            due = self._take_due(target)
+        if due:
+            target.send_bytes(b"".join(self.receipt_pdu(s, q).generate() for s, q in due))
+
+    def _flush_loop(self) -> None:
+        while not self._stopped.wait(0.1):
+            self._flush()
+
+    def bind_reply(self, session: _Session, resp: Any, status: int) -> None:
+        if not self.with_bind or status != ROK or session.bound == "transmitter":
+            session.send(resp)
+            return
+        with self.lock:
+            due = self._take_due(session)
+            self.receipts_with_bind += len(due)
+        session.send_bytes(resp.generate() +
+                           b"".join(self.receipt_pdu(s, q).generate() for s, q in due))
+
+    def _on_deliver_sm_resp(self, session: _Session, pdu: Any) -> None:
+        with self.lock:
+            for mid, (owner, seq, _) in list(self.in_flight.items()):
+                if owner is session and seq == pdu.sequence:
+                    del self.in_flight[mid]
+                    self.pending.pop(mid, None)
+
+    # link drops ----------------------------------------------------------------------------
+    def _handle_raw(self, session: _Session, raw: bytes) -> None:
+        session.received += 1
+        super()._handle_raw(session, raw)
+        if self.drop_after and session.received >= self.drop_after:
+            log.info("dropping the link after %d PDUs; %d response(s) written and lost",
+                     session.received, len(session.unflushed))
+            with self.lock:
+                self.drops += 1
+            session.unflushed.clear()
+            session.close()
+
+    def respond_later(self, session: _Session, resp: Any) -> None:
+        if self.drop_after and session.received > self.drop_after - self.discard:
+            session.unflushed.append(resp)     # lost with the link
+        else:
+            session.send(resp)
 
 
 def main() -> int:

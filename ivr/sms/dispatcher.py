@@ -224,6 +224,12 @@ class Dispatcher:
             self.on_reported(message.id, early)
 
     def _failed(self, message: Message, name: str, exc: TransportError) -> None:
+        if exc.retryable and exc.in_doubt:
+            log.warning("[sms %s] %s: %s (%s); the peer may have it: held %.0f s for its "
+                        "report before it is sent again", message.id, name, exc.message,
+                        exc.code, self.in_doubt_hold)
+            self.store.hold_in_doubt(message.id, self.in_doubt_hold, f"{exc.code}: {exc.message}")
+            return
         if exc.retryable and message.attempts < self.retry.max_attempts:
             delay = self.retry.delay(message.attempts)
             log.warning("[sms %s] %s: %s (%s); retry %d in %.1f s", message.id, name,

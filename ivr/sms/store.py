@@ -204,6 +204,7 @@ class Store(Protocol):
     def mark_sent(self, message_id: str, transport: str, provider_ids: list[str],
                   references: list[int | None], hook: ChangeHook) -> list[DeliveryReport]: ...
     def mark_retry(self, message_id: str, delay: float, error: str) -> None: ...
+    def hold_in_doubt(self, message_id: str, hold: float, error: str) -> None: ...
     def release(self, message_id: str, delay: float = 0.0, reason: str = "") -> None: ...
     def mark_failed(self, message_id: str, error_code: int, error: str,
                     hook: ChangeHook) -> None: ...
@@ -663,6 +664,23 @@ class SqliteStore:
                        "WHERE id = ?", (now + delay, now, error, message_id))
             db.execute("INSERT INTO events (message_id, status, at, detail) VALUES (?,?,?,?)",
                        (message_id, "queued", now, f"retry in {delay:.1f} s: {error}"))
+
+    def hold_in_doubt(self, message_id: str, hold: float, error: str) -> None:
+        """Requeue a send whose outcome is unknown ``hold`` seconds out, remembering when it
+        began, exactly as :meth:`hold_interrupted` does for a dead worker's claim: the
+        peer's report then gets the chance to be adopted before anything is resent."""
+        now = self._now()
+        with self._tx() as db:
+            changed = db.execute(
+                "UPDATE messages SET status = 'queued', claimed_by = NULL, lease_until = 0, "
+                "next_attempt_at = ?, in_doubt_since = COALESCE(in_doubt_since, updated_at), "
+                "updated_at = ?, error_message = ? WHERE id = ? AND status = 'sending'",
+                (now + hold, now, error, message_id)).rowcount
+            if changed:
+                db.execute("INSERT INTO events (message_id, status, at, detail) "
+                           "VALUES (?,?,?,?)", (message_id, "queued", now,
+                                                f"outcome unknown ({error}): waits {hold:.0f} s "
+                                                "for the peer's report before it is sent again"))
 
     def release(self, message_id: str, delay: float = 0.0, reason: str = "") -> None:
         """Give a claimed message back without counting an attempt (graceful shutdown, or

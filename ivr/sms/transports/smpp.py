@@ -123,6 +123,16 @@ def _parse(raw: bytes) -> Any:
     return pdu
 
 
+_BIND_TRANSCEIVER_RESP = 0x80000009
+_GENERIC_NACK = 0x80000000
+
+
+def _header(raw: bytes) -> tuple[int, int, int]:
+    """(command_id, command_status, sequence_number) of a framed PDU (SMPP 3.4 §3.2)."""
+    _, command_id, status, sequence = struct.unpack(">LLLL", raw[:16])
+    return command_id, status, sequence
+
+
 def _s(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("latin-1")
@@ -277,8 +287,9 @@ class SmppTransport:
                                        strict=True):
                 results[i] = outcome
         errors = [r for r in results if isinstance(r, TransportError)]
-        if errors:   # a permanent error wins: retrying cannot fix that part
-            raise next((e for e in errors if not e.retryable), errors[0])
+        if errors:   # a permanent error wins: retrying cannot fix that part; then doubt
+            raise next((e for e in errors if not e.retryable),
+                       next((e for e in errors if e.in_doubt), errors[0]))
         ids = [r for r in results if isinstance(r, str)]
         log.info("[sms %s] SMPP %s accepted %d part(s): %s", message.id, self.name,
                  len(ids), ",".join(ids))
@@ -346,7 +357,7 @@ class SmppTransport:
         delay = 0.5
         while not self._stop.is_set():
             try:
-                self._connect_and_bind()
+                backlog = self._connect_and_bind()
             except (OSError, TransportError) as exc:
                 log.warning("[smpp %s] cannot bind to %s:%d: %s; retry in %.1f s", self.name,
                             self.host, self.port, exc, delay)
@@ -355,13 +366,18 @@ class SmppTransport:
                 delay = min(self.reconnect_max, delay * 2)
                 continue
             delay = 0.5
-            reason = self._read_loop()
+            reason = self._read_loop(backlog)
             self._drop_link(reason)
             if not self._stop.is_set():
                 self.reconnects += 1
                 log.warning("[smpp %s] link lost (%s); reconnecting", self.name, reason)
 
-    def _connect_and_bind(self) -> None:
+    def _connect_and_bind(self) -> list[bytes]:
+        """Connect and bind; returns every other PDU read meanwhile, in order, for the reader.
+
+        An SMSC that keeps receipts until they are answered sends them straight after the
+        bind response, often in the same TCP segment. Those are the receipts that adopt a
+        send a crash interrupted, so none may be dropped here."""
         sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         link = _Link(sock)
@@ -372,19 +388,24 @@ class SmppTransport:
                                  system_type=self.system_type, interface_version=0x34,
                                  addr_ton=0, addr_npi=0, address_range="").generate())
         deadline = time.monotonic() + self.connect_timeout
+        backlog: list[bytes] = []
         while time.monotonic() < deadline:
-            for raw in self._receive(link, deadline - time.monotonic()):
-                pdu = _parse(raw)
-                if pdu.command == "bind_transceiver_resp" and pdu.sequence == seq:
-                    if pdu.status:
-                        raise error_for_status(pdu.status, "bind_transceiver")
+            frames = self._receive(link, deadline - time.monotonic())
+            for n, raw in enumerate(frames):
+                command_id, status, sequence = _header(raw)
+                if command_id == _BIND_TRANSCEIVER_RESP and sequence == seq:
+                    if status:
+                        raise error_for_status(status, "bind_transceiver")
                     sock.settimeout(None)
                     self._bound.set()
-                    log.info("[smpp %s] bound as transceiver to %s:%d (%s)", self.name,
-                             self.host, self.port, _s(pdu.system_id))
-                    return
-                if pdu.command == "generic_nack":
-                    raise error_for_status(pdu.status or 0x0D, "bind_transceiver")
+                    log.info("[smpp %s] bound as transceiver to %s:%d (%s); %d PDU(s) came "
+                             "with the bind response", self.name, self.host, self.port,
+                             _s(getattr(_parse(raw), "system_id", "")),
+                             len(backlog) + len(frames) - n - 1)
+                    return backlog + frames[n + 1:]
+                if command_id == _GENERIC_NACK and sequence in (seq, 0):
+                    raise error_for_status(status or 0x0D, "bind_transceiver")
+                backlog.append(raw)    # handled by the reader once bound, in order
         raise TransportError("bind_transceiver_resp timeout", code="TIMEOUT")
 
     def _receive(self, link: _Link, timeout: float) -> list[bytes]:
@@ -397,16 +418,14 @@ class SmppTransport:
         link.buffer += chunk
         return link.frames()
 
-    def _read_loop(self) -> str:
+    def _read_loop(self, backlog: list[bytes]) -> str:
+        """Handle ``backlog`` (PDUs read while binding) first, then read until the link ends."""
         link = self._link
         assert link is not None
         last_rx = time.monotonic()
         probe_sent: float | None = None
+        frames = backlog
         while not self._stop.is_set():
-            try:
-                frames = self._receive(link, 0.25)
-            except OSError as exc:
-                return str(exc)
             now = time.monotonic()
             if frames:
                 last_rx, probe_sent = now, None
@@ -415,8 +434,8 @@ class SmppTransport:
                     self._dispatch(link, raw)
                 except OSError as exc:
                     return str(exc)
-                except Exception:   # a PDU smpplib cannot parse must not kill the reader
-                    log.exception("[smpp %s] cannot handle PDU %s", self.name, raw.hex())
+                except Exception:   # a PDU we cannot handle must not kill the reader
+                    self._refuse(link, raw)
             if self.enquire_link > 0:
                 if probe_sent is None and now - last_rx >= self.enquire_link:
                     try:
@@ -426,7 +445,23 @@ class SmppTransport:
                     probe_sent = now
                 elif probe_sent is not None and now - probe_sent >= self.enquire_link:
                     return "no answer to enquire_link"
+            try:
+                frames = self._receive(link, 0.25)
+            except OSError as exc:
+                return str(exc)
         return "stopped"
+
+    def _refuse(self, link: _Link, raw: bytes) -> None:
+        """Log a PDU that could not be handled and, if it is a request, answer it with
+        generic_nack ESME_RSYSERR (SMPP 3.4 §4.3) so the SMSC does not wait for ever."""
+        command_id, _, sequence = _header(raw)
+        log.exception("[smpp %s] cannot handle PDU command 0x%08x seq %d: %s", self.name,
+                      command_id, sequence, raw.hex())
+        if not command_id & 0x80000000:
+            try:
+                link.write(_make("generic_nack", sequence, status=0x08).generate())
+            except OSError:
+                pass
 
     def _dispatch(self, link: _Link, raw: bytes) -> None:
         seq = struct.unpack(">L", raw[12:16])[0]
@@ -508,10 +543,14 @@ class SmppTransport:
             link.close()
         with self._lock:
             pending = list(self._pending.values())
+        # These submit_sm were written and never answered: the SMSC may have taken them and
+        # lost only our response (an SMSC can drop a link after writing responses it then
+        # discards). Resending at once would duplicate them; the dispatcher holds them for
+        # the SMSC's receipts instead, as after a crash.
         for item in pending:
             self._finish(item, error=TransportError(
                 f"SMPP {self.name} link lost before submit_sm_resp ({reason})",
-                code="DISCONNECTED", retryable=True))
+                code="DISCONNECTED", retryable=True, in_doubt=True))
 
     def _finish(self, pending: _Pending, *, status: int | None = None, message_id: str = "",
                 error: TransportError | None = None) -> None:
