@@ -35,6 +35,7 @@ PERMISSIONS = frozenset({"sms", "calls"})
 DEMO_USER = "HTTP_User_1"          # the example credentials of Ozeki's SendSms page (seed 004)
 DEMO_PASSWORD = "qwe123"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+_DECOY_SALT = b"ivr-unknown-user"   # hashed against for names that do not exist
 _LOCKOUT_FAILURES = 5              # bad passwords from one address within the window...
 _LOCKOUT_WINDOW = 60.0
 _LOCKOUT_SECONDS = 30.0            # ...lock that address out this long
@@ -58,8 +59,8 @@ def _hash(password: str, salt: bytes) -> bytes:
 
 
 def _is_loopback(address: str) -> bool:
-    return address in ("", "::1", "localhost") or address.startswith("127.") or \
-        address.startswith("::ffff:127.")
+    """An unknown address ("") is not loopback: only a socket's peer can prove that."""
+    return address == "::1" or address.startswith("127.") or address.startswith("::ffff:127.")
 
 
 class UserStore:
@@ -135,35 +136,47 @@ class UserStore:
                                                loopback_only=True)
 
     # -- authentication ------------------------------------------------------------------
-    def authenticate(self, name: str, password: str, remote_addr: str = "") -> User:
-        """The user, or AuthError(missing|bad_credentials|forbidden|rate_limited)."""
+    def authenticate(self, name: str, password: str, remote_addr: str = "", *,
+                     proxied: bool = False) -> User:
+        """The user, or AuthError(missing|bad_credentials|forbidden|rate_limited).
+
+        ``remote_addr`` keys the lockout; ``proxied`` (came through a reverse proxy) means
+        the request is never from this machine, whatever the address."""
         if not name or not password:
             raise AuthError("missing", "username and password are required")
         self._check_lockout(remote_addr)
         row = self._row("name", name)
-        ok = row is not None and self._password_ok(
-            name, password, bytes(row[1]), bytes(row[2]))  # type: ignore[call-overload]
-        return self._admitted(row if ok else None, remote_addr, name, "username or password")
+        if row is None:
+            # The same scrypt work as for a known user: the answer's timing must not tell
+            # which user names exist.
+            _hash(password, _DECOY_SALT)
+            ok = False
+        else:
+            salt, stored = bytes(row[1]), bytes(row[2])  # type: ignore[call-overload]
+            ok = self._password_ok(name, password, salt, stored)
+        return self._admitted(row if ok else None, remote_addr, name, "username or password",
+                              proxied)
 
     def authenticate_account(self, account_sid: str, auth_token: str,
-                             remote_addr: str = "") -> User:
+                             remote_addr: str = "", *, proxied: bool = False) -> User:
         if not account_sid or not auth_token:
             raise AuthError("missing", "AccountSid and AuthToken are required")
         self._check_lockout(remote_addr)
         row = self._row("account_sid", account_sid)
-        ok = row is not None and hmac.compare_digest(str(row[5]).encode(), auth_token.encode())
+        ok = row is not None and hmac.compare_digest(
+            str(row[5]).encode("utf-8"), auth_token.encode("utf-8", "surrogateescape"))
         return self._admitted(row if ok else None, remote_addr, account_sid,
-                              "AccountSid or AuthToken")
+                              "AccountSid or AuthToken", proxied)
 
     def _admitted(self, row: tuple[object, ...] | None, remote_addr: str, login: str,
-                  what: str) -> User:
+                  what: str, proxied: bool) -> User:
         """The user of a verified ``row`` (None: bad credentials, counted against the
         address), if this address may use it."""
         if row is None:
             self._failed(remote_addr, login)
             raise AuthError("bad_credentials", f"bad {what}")
         user = self._user(row)
-        if user.loopback_only and not _is_loopback(remote_addr):
+        if user.loopback_only and (proxied or not _is_loopback(remote_addr)):
             raise AuthError("forbidden", f"{user.name} may only be used from this machine")
         return user
 

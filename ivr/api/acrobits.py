@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, Response, request
 
 from ivr.api.auth import authorize, shared_limiter
+from ivr.api.client import current_client
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, SmsError, ValidationError
 
@@ -130,7 +131,7 @@ def make_blueprint(services: Any) -> Blueprint:
                                       request.get_data(cache=False))
             try:
                 user = authorize(services, limiter, send.username, send.password,
-                                 request.remote_addr or "", "sms")
+                                 current_client(), "sms")
             except AuthError as exc:
                 log.info("acrobits: refused %r: %s", send.username, exc.reason)
                 raise _auth_error(exc) from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import secrets
 import threading
 import time
@@ -19,12 +20,15 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from waitress.server import create_server
 
+from ivr.api.client import TRUSTED_PROXIES_KEY, current_client, parse_networks
 from ivr.api.openapi import build_openapi
 from ivr.config import Settings
+from ivr.logsafe import escape
 
 __all__ = ["DIALECTS", "create_app", "serve_http", "HttpServer"]
 
 log = logging.getLogger(__name__)
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 # Blueprint modules, in registration order (ozeki last: it also serves "/").
 DIALECTS = ("acrobits", "jsonapi", "enswitch", "restcomm", "provider_dlr", "ozeki")
@@ -37,6 +41,7 @@ def _modules() -> list[ModuleType]:
 def create_app(settings: Settings, services: Any) -> Flask:
     app = Flask("ivr")
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
+    app.config[TRUSTED_PROXIES_KEY] = parse_networks(settings.http.trusted_proxies)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     modules = _modules()
     for module in modules:
@@ -50,14 +55,17 @@ def create_app(settings: Settings, services: Any) -> Flask:
     @app.before_request
     def _start() -> None:
         # 16 random hex digits, as uuid4().hex[:16] gave, without building a UUID object.
-        g.request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+        # A client's id is echoed and logged: only characters that cannot forge a line.
+        given = request.headers.get("X-Request-Id", "")[:64]
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
         g.started = time.perf_counter()
 
     @app.after_request
     def _finish(response: Response) -> Response:
         response.headers["X-Request-Id"] = g.get("request_id", "")
         log.info("[req %s] %s %s %s -> %d (%.1f ms)", g.get("request_id", "?"),
-                 request.remote_addr, request.method, request.path, response.status_code,
+                 current_client().address, request.method, escape(request.path, 200),
+                 response.status_code,
                  (time.perf_counter() - g.get("started", time.perf_counter())) * 1000)
         return response
 
@@ -78,7 +86,9 @@ class HttpServer:
 
     def __init__(self, app: Flask, host: str, port: int, threads: int) -> None:
         self._server: Any = create_server(app, host=host, port=port, threads=threads,
-                                           ident="ivr", clear_untrusted_proxy_headers=True)
+                                           ident="ivr",
+                                           # X-Forwarded-For is judged by ivr/api/client.py
+                                           clear_untrusted_proxy_headers=False)
         self.port = int(self._server.effective_port)  # waitress gives it as a str
         self.host = host
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)

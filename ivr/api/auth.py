@@ -10,6 +10,7 @@ import threading
 import time
 from typing import Any
 
+from ivr.api.client import Client
 from ivr.errors import AuthError
 from ivr.users import User
 
@@ -24,7 +25,8 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}   # key -> (tokens, last time)
 
-    def allow(self, key: str, per_minute: int = 0) -> bool:
+    def allow(self, key: str, per_minute: int = 0, cost: int = 1) -> bool:
+        """Take ``cost`` tokens (one per message a request sends), or none if fewer are left."""
         limit = per_minute or self.default_per_minute
         if limit <= 0:
             return True
@@ -32,28 +34,29 @@ class RateLimiter:
         with self._lock:
             tokens, last = self._buckets.get(key, (float(limit), now))
             tokens = min(float(limit), tokens + (now - last) * limit / 60.0)
-            if tokens < 1.0:
+            if tokens < cost:
                 self._buckets[key] = (tokens, now)
                 return False
-            self._buckets[key] = (tokens - 1.0, now)
+            self._buckets[key] = (tokens - cost, now)
             return True
 
 
-def admit(limiter: RateLimiter, user: User, permission: str) -> User:
-    """``user`` if it has ``permission`` and request budget left, else AuthError
-    (``not_permitted`` / ``over_limit``)."""
+def admit(limiter: RateLimiter, user: User, permission: str, cost: int = 1) -> User:
+    """``user`` if it has ``permission`` and budget left for ``cost`` messages, else
+    AuthError (``not_permitted`` / ``over_limit``)."""
     if not user.may(permission):
         raise AuthError("not_permitted", f"user lacks the {permission!r} permission")
-    if not limiter.allow(user.name, user.rate_limit_per_minute):
+    if not limiter.allow(user.name, user.rate_limit_per_minute, cost):
         raise AuthError("over_limit", f"{user.name} is over its request rate",
                         limit=user.rate_limit_per_minute or limiter.default_per_minute)
     return user
 
 
 def authorize(services: Any, limiter: RateLimiter, name: str, password: str,
-              remote_addr: str, permission: str) -> User:
+              client: Client, permission: str, cost: int = 1) -> User:
     """Authenticate ``name``/``password`` (UserStore reasons), then :func:`admit`."""
-    return admit(limiter, services.users.authenticate(name, password, remote_addr), permission)
+    user = services.users.authenticate(name, password, client.address, proxied=client.proxied)
+    return admit(limiter, user, permission, cost)
 
 
 def shared_limiter(services: Any) -> RateLimiter:

@@ -27,6 +27,7 @@ from urllib.parse import unquote_plus
 from flask import Blueprint, Response, request
 
 from ivr.api.auth import authorize, shared_limiter
+from ivr.api.client import current_client
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, SmsError, ValidationError
 
@@ -156,7 +157,7 @@ def make_blueprint(services: Any) -> Blueprint:
             params = parse_send_request(pairs)
             try:
                 user = authorize(services, limiter, params.username, params.password,
-                                 request.remote_addr or "", "sms")
+                                 current_client(), "sms")
             except AuthError as exc:
                 log.info("enswitch: refused %r: %s", params.username, exc.reason)
                 raise _auth_error(exc) from None

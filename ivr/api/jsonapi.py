@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, Response, request
 
 from ivr.api.auth import authorize, shared_limiter
+from ivr.api.client import current_client
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, SmsError, ValidationError
 from ivr.sms.message import Message
@@ -189,7 +190,7 @@ def make_blueprint(services: Any) -> Blueprint:
             send = parse_message_request(pairs)
             try:
                 user = authorize(services, limiter, send.login, send.password,
-                                 request.remote_addr or "", "sms")
+                                 current_client(), "sms", len(send.recipients))
             except AuthError as exc:
                 log.info("jsonapi: refused %r: %s", send.login, exc.reason)
                 raise _auth_error(exc) from None

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, request
 
 from ivr.api.auth import authorize, shared_limiter
+from ivr.api.client import current_client
 from ivr.api.render import OzekiResult, error, render_json, render_xml
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, IvrError, SmsError, ValidationError
@@ -108,13 +109,14 @@ def make_blueprint(services: Any) -> Blueprint:
     bp = Blueprint("ozeki", __name__)
     limiter = shared_limiter(services)
 
-    def authenticate(command: str, params: Mapping[str, str], permission: str) -> Any:
+    def authenticate(command: str, params: Mapping[str, str], permission: str,
+                     cost: int = 1) -> Any:
         name, password = params.get("username", ""), params.get("password", "")
         if not name or not password:
             raise _Failure(error(command, 304))
         try:
-            return authorize(services, limiter, name, password, request.remote_addr or "",
-                             permission)
+            return authorize(services, limiter, name, password, current_client(), permission,
+                             cost)
         except AuthError as exc:
             if exc.reason == "forbidden":
                 raise _Failure(error(command, 307, detail=str(exc))) from None
@@ -129,11 +131,17 @@ def make_blueprint(services: Any) -> Blueprint:
             raise _Failure(error(command, 305)) from None
 
     def send_sms(params: Mapping[str, str]) -> OzekiResult:
-        user = authenticate("SendSms", params, "sms")
         recipients = split_recipients(params.get("recipient", ""))
+        cap = services.settings.http.max_recipients
+        # Every recipient is one message: each costs one token of the user's rate.
+        user = authenticate("SendSms", params, "sms", max(1, min(len(recipients), cap)))
         body = params.get("message", "")
         if not recipients:
             raise _Failure(error("SendSms", 302, "Recipient", "SendSms"))
+        if len(recipients) > cap:
+            raise _Failure(error("SendSms", 302, "Recipient", "SendSms",
+                                 detail=f"{len(recipients)} recipients; at most {cap} per "
+                                        "request ([http] max_recipients)"))
         if not body:
             raise _Failure(error("SendSms", 302, "Message", "SendSms"))
         for recipient in recipients:

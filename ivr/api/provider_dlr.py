@@ -27,7 +27,9 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from ivr.api.client import current_client
 from ivr.errors import ValidationError
+from ivr.logsafe import escape
 from ivr.sms.callbacks import webhook_token
 from ivr.sms.message import Status
 from ivr.sms.transports.base import DeliveryReport
@@ -91,13 +93,15 @@ def make_blueprint(services: Any) -> Blueprint:
 
     def receive(kind: str, transport: str) -> Response:
         if transport not in services.settings.sms.transports:
-            log.warning("provider dlr: unknown transport %r from %s", transport,
-                        request.remote_addr)
+            log.warning("provider dlr: unknown transport %r from %s", escape(transport, 64),
+                        current_client().address)
             return Response("unknown transport\n", status=404, content_type="text/plain")
         expected = webhook_token(services.sms.callbacks.key, transport)
-        if not hmac.compare_digest(request.args.get("token", ""), expected):
+        # bytes: compare_digest refuses str with non-ASCII characters (TypeError → 500)
+        given = request.args.get("token", "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(given, expected.encode("ascii")):
             log.warning("provider dlr %s/%s from %s refused: missing or wrong token", kind,
-                        transport, request.remote_addr)
+                        transport, current_client().address)
             return Response("missing or wrong token\n", status=403, content_type="text/plain")
         params = {k: v for k, v in request.values.items() if k != "token"}
         parse = parse_restcomm_callback if kind == "restcomm" else parse_generic_dlr

@@ -14,11 +14,27 @@ Shape (seed 004, with its closing-tag typo corrected)::
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape as _escape_markup
 
 __all__ = ["OzekiResult", "STATUS", "render_xml", "render_json", "error"]
+
+# Characters XML 1.0 cannot carry at all (§2.2), escaped or not.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` with the characters XML 1.0 cannot carry written as ``\\xNN``, so an answer
+    that quotes a client's bad input stays well-formed."""
+    return _NOT_XML.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace")
+                        .decode("ascii"), text)
+
+
+def escape(text: str) -> str:
+    return _escape_markup(xml_text(text))
+
 
 # Ozeki's status codes and message templates (ozekiphone.com p_4235).
 STATUS: dict[int, tuple[str, str]] = {

@@ -28,6 +28,8 @@ from flask import Blueprint, Response, request
 from lxml import etree
 
 from ivr.api.auth import RateLimiter, admit, shared_limiter
+from ivr.api.client import current_client
+from ivr.api.render import xml_text
 from ivr.call import SmsRequest
 from ivr.errors import ApiError, AuthError, SmsError, ValidationError
 from ivr.sms.message import Direction, Message, Status
@@ -266,7 +268,7 @@ def _xml_resource(parent: Any, resource: Mapping[str, Any]) -> None:
     for key, value in resource.items():
         child = etree.SubElement(node, _pascal(key))
         if value is not None:
-            child.text = str(value)
+            child.text = xml_text(str(value))
 
 
 def render_xml(resource: Mapping[str, Any] | None = None, *,
@@ -279,7 +281,7 @@ def render_xml(resource: Mapping[str, Any] | None = None, *,
     if error is not None:
         exc = etree.SubElement(root, "RestException")
         etree.SubElement(exc, "Status").text = str(error[0])
-        etree.SubElement(exc, "Message").text = error[1]
+        etree.SubElement(exc, "Message").text = xml_text(error[1])
     elif page is not None:
         attrs = {k.replace("_", ""): str(v) for k, v in page.items()}
         node = etree.SubElement(root, "SMSMessages", attrs)
@@ -321,11 +323,13 @@ def _authenticate(services: Any, limiter: RateLimiter, account_sid: str, as_json
         raise _Abort(_error(401, "Authentication required (HTTP Basic AccountSid:AuthToken)",
                             as_json))
     try:
+        client = current_client()
         if auth.username.startswith("AC") and len(auth.username) == 34:
-            user = services.users.authenticate_account(auth.username, auth.password or "")
+            user = services.users.authenticate_account(auth.username, auth.password or "",
+                                                       client.address, proxied=client.proxied)
         else:
             user = services.users.authenticate(auth.username, auth.password or "",
-                                               request.remote_addr or "")
+                                               client.address, proxied=client.proxied)
     except AuthError as exc:
         log.info("restcomm: authentication refused for %r: %s", auth.username, exc.reason)
         if exc.reason == "rate_limited":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["HttpSettings"]
 
@@ -18,6 +18,10 @@ class HttpSettings:
     max_segments: int = 10
     rate_limit_per_minute: int = 600  # per user, 0 = unlimited
     notification_url: str = ""       # receives CallConnected/CallEnded/SmsDelivered (POST form)
+    # Peers whose X-Forwarded-For is believed (ivr/api/client.py); loopback by default, so the
+    # documented nginx on the same machine works. Their requests are never "from loopback".
+    trusted_proxies: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+    max_recipients: int = 100        # per SendSms request; each one costs one rate-limit token
 
     @property
     def public_base_url(self) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from ivr.config import Settings, apply_overrides, load_settings
 from ivr.errors import ConfigError
+from ivr.logsafe import redact_url
 
 __all__ = ["register"]
 
@@ -62,7 +63,8 @@ def _banner(settings: Settings, demo: Any) -> None:
     if settings.http.enabled:
         base = f"http://{settings.http.host}:{settings.http.port}"
         print(f"HTTP API: {base}/api  (OpenAPI: {base}/openapi.json)")
-    print(f"SMS transports: {', '.join(f'{k}={v}' for k, v in settings.sms.transports.items())}")
+    print("SMS transports: " + ", ".join(f"{name}={redact_url(url)}"   # no passwords
+                                         for name, url in settings.sms.transports.items()))
     if demo is not None:
         base = f"http://{settings.http.host}:{settings.http.port}"
         print("Demo account (loopback only; remove with `ivr user remove HTTP_User_1`):")

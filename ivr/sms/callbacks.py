@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ivr.logsafe import redact_url
 from ivr.sms.receivers import ReceiverHealth, receiver_of
 from ivr.sms.store import CallbackJob, Store
 
@@ -283,18 +284,19 @@ class CallbackSender:
         try:
             reason = self.policy.check(job.url, fresh=True)
             if reason:
-                log.warning("[sms %s] callback to %s refused: %s", job.message_id, job.url,
-                            reason)
+                log.warning("[sms %s] callback to %s refused: %s", job.message_id,
+                            redact_url(job.url), reason)
                 self.store.callback_done(job.id, "refused", reason)
                 return False
             ok, error = self._attempt(job)
         except Exception as exc:
             log.exception("[sms %s] callback job %d to %s: unexpected error", job.message_id,
-                          job.id, job.url)
+                          job.id, redact_url(job.url))
             ok, error = False, f"{exc.__class__.__name__}: {exc}"
         receiver = receiver_of(job.url)
         if ok:
-            log.info("[sms %s] %s callback delivered to %s", job.message_id, job.status, job.url)
+            log.info("[sms %s] %s callback delivered to %s", job.message_id, job.status,
+                     redact_url(job.url))
             self.store.callback_done(job.id)
             if self.health.succeeded(receiver):
                 log.info("callback receiver %s answers again", receiver)
@@ -306,12 +308,12 @@ class CallbackSender:
         age = self._now() - job.created_at
         if age >= self.retry_period:
             log.error("[sms %s] giving up the %s callback to %s after %d attempts: %s",
-                      job.message_id, job.status, job.url, job.attempts + 1, error)
+                      job.message_id, job.status, redact_url(job.url), job.attempts + 1, error)
             self.store.callback_done(job.id, "failed", error)
             return False
         delay = min(self.max_delay, self.base_delay * 2 ** job.attempts)
         log.warning("[sms %s] callback to %s failed (%s); retry in %.0f s", job.message_id,
-                    job.url, error, delay)
+                    redact_url(job.url), error, delay)
         self.store.callback_retry(job.id, delay, error)
         return False
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -39,6 +40,9 @@ __all__ = ["SmsService", "MessageQuery", "CallbackFormatter", "build_sms_service
 log = logging.getLogger(__name__)
 
 CallbackFormatter = Callable[[Message, Status], dict[str, str]]
+# C0/C1 controls but TAB, LF, CR: no SMS alphabet carries them, XML 1.0 cannot either, so a
+# stored one would break every XML answer quoting the message (refused before the commit).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ADDRESS_PREFIXES = ("client:", "sip:")   # not phone numbers: routed to SIP MESSAGE
 
 
@@ -106,6 +110,11 @@ class SmsService:
             recipient = normalize_number(raw, "Recipient")
         if not request.body:
             raise ValidationError("Message", "the message text is empty")
+        control = _CONTROL.search(request.body)
+        if control:
+            raise ValidationError("Message", f"the text contains the control character "
+                                  f"U+{ord(control.group()):04X} at position "
+                                  f"{control.start() + 1}; SMS text cannot carry it")
         sender = normalize_sender(request.sender, "Sender") or self.settings.default_sender
         try:
             segmented = split_message(request.body)

@@ -254,3 +254,23 @@ def test_a_url_that_cannot_be_attempted_backs_off_instead_of_looping(
     assert attempts == 1, (attempts, error)   # one attempt, then the backoff: no hot loop
     assert state == "pending" and next_at > time.time() + 20
     assert error
+
+
+def test_callback_url_credentials_never_reach_the_log(
+        store: SqliteStore, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="ivr.sms.callbacks")
+    receiver = Receiver()
+    try:
+        enqueue(store, f"http://app:s3cr3t-pw@127.0.0.1:{receiver.port}/dlr")
+        callbacks = sender(store)
+        callbacks.start()
+        try:
+            assert receiver.arrived.wait(10)
+            time.sleep(0.2)
+        finally:
+            callbacks.stop()
+    finally:
+        receiver.close()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "delivered to http://app:***@127.0.0.1" in text
+    assert "s3cr3t-pw" not in text

@@ -98,3 +98,15 @@ def test_shipped_sip_conf_example_loads() -> None:
     settings = load_settings([root / "sip.conf.example"])
     assert settings.sip.mode == "direct" and settings.sip.bind_host == "127.0.0.1"
     assert settings.sip.default_script == "ozml_scripts/menu.xml"
+
+
+def test_serve_banner_hides_transport_passwords(capsys: pytest.CaptureFixture[str]) -> None:
+    from ivr.commands.serve import _banner
+
+    settings = Settings()
+    settings.sip.enabled = settings.http.enabled = False
+    settings.sms.transports = {"smsc": "smpp://ivr:topsecret@127.0.0.1:2775?window=10"}
+    _banner(settings, None)
+    out = capsys.readouterr().out
+    assert "smsc=smpp://ivr:***@127.0.0.1:2775?window=10" in out
+    assert "topsecret" not in out
