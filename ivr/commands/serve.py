@@ -48,6 +48,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         settings.http.enabled = False
     if args.demo:
         settings.http.demo_user = True
+        # The README's first SendSms reports to a receiver on this machine; loopback is
+        # denied to callbacks by default (docs/security.md), so the demo allows it.
+        settings.sms.callback_allow.extend(["127.0.0.0/8", "::1"])
     return settings
 
 
@@ -67,6 +70,7 @@ def _banner(settings: Settings, demo: Any) -> None:
                                          for name, url in settings.sms.transports.items()))
     if demo is not None:
         base = f"http://{settings.http.host}:{settings.http.port}"
+        print("Demo mode: callbacks may reach this machine (127.0.0.0/8, ::1).")
         print("Demo account (loopback only; remove with `ivr user remove HTTP_User_1`):")
         print("  Username: HTTP_User_1   Password: qwe123")
         print(f"  AccountSid: {demo.account_sid}")

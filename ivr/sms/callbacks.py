@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
-import ipaddress
 import logging
 import socket
 import ssl
@@ -29,14 +28,15 @@ import time
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
-from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ivr.logsafe import redact_url
 from ivr.sms.receivers import ReceiverHealth, receiver_of
 from ivr.sms.store import CallbackJob, Store
+from ivr.urlpolicy import UrlPolicy, endpoint_of
 
-__all__ = ["CallbackSender", "UrlPolicy", "sign", "webhook_token", "with_query"]
+__all__ = ["CallbackSender", "UrlPolicy", "endpoint_of", "sign", "webhook_token",
+           "with_query"]
 
 log = logging.getLogger(__name__)
 
@@ -58,109 +58,6 @@ def webhook_token(key: bytes, transport: str) -> str:
     """The secret a provider's delivery-report webhook URL carries (``?token=``): derived
     from the callback key, so it needs no storage and differs per transport."""
     return hmac.new(key, b"provider-dlr\n" + transport.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-_Rule = ipaddress.IPv4Network | ipaddress.IPv6Network | str
-_K = TypeVar("_K")
-_V = TypeVar("_V")
-
-
-class UrlPolicy:
-    """Allow/deny rules for callback URLs (CIDRs or host names), fixed at construction.
-
-    What a check costs is mostly finding the addresses of the host, so:
-
-    * an IP literal is its own address: no resolver call (none could change the answer);
-    * a verdict depends only on the host and its addresses, so it is remembered for them;
-    * a name's addresses are remembered for ``resolve_ttl`` seconds, but only for checks
-      that may be a little stale: the one at acceptance, which merely refuses early a URL
-      that would never be called. The check before each attempt (``fresh=True``) always
-      resolves again, so a name that moved to a denied address is refused when it matters.
-    """
-
-    def __init__(self, allow: list[str], deny: list[str], *, resolve_ttl: float = 10.0,
-                 cache_size: int = 1024, clock: Callable[[], float] = time.monotonic) -> None:
-        self.allow: tuple[_Rule, ...] = tuple(self._net(a) for a in allow)
-        self.deny: tuple[_Rule, ...] = tuple(self._net(d) for d in deny)
-        self.resolve_ttl = resolve_ttl
-        self._cache_size = max(1, cache_size)
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._resolved: dict[str, tuple[float, frozenset[str]]] = {}  # name -> (until, addrs)
-        self._verdicts: dict[tuple[str, frozenset[str]], str] = {}
-
-    @staticmethod
-    def _net(value: str) -> _Rule:
-        try:
-            return ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            return value.lower()  # a host name
-
-    def check(self, url: str, *, fresh: bool = False) -> str:
-        """'' if ``url`` may be called, else the reason.
-
-        A name that does not resolve *now* is not refused: it may resolve when the report is
-        due (the check runs at acceptance and again before every attempt, and a failed
-        attempt is retried). ``fresh``: resolve the name now, whatever was remembered.
-        """
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            return f"not an http(s) URL: {url!r}"
-        host = parts.hostname.lower()
-        key = (host, self._addresses(host, fresh))
-        verdict = self._verdicts.get(key)
-        if verdict is None:
-            verdict = self._verdict(host, [_address(a) for a in key[1]])
-            self._remember(self._verdicts, key, verdict)
-        return verdict
-
-    def _addresses(self, host: str, fresh: bool) -> frozenset[str]:
-        try:
-            return frozenset((str(_address(host)),))    # an IP literal
-        except ValueError:
-            pass
-        if not fresh:
-            known = self._resolved.get(host)
-            if known is not None and known[0] > self._clock():
-                return known[1]
-        try:
-            addresses = frozenset(str(info[4][0]) for info in socket.getaddrinfo(host, None))
-        except OSError:
-            addresses = frozenset()
-        self._remember(self._resolved, host, (self._clock() + self.resolve_ttl, addresses))
-        return addresses
-
-    def _remember(self, cache: dict[_K, _V], key: _K, value: _V) -> None:
-        """Bounded: the oldest entry goes when full (many distinct hosts cannot grow it)."""
-        with self._lock:
-            if key not in cache and len(cache) >= self._cache_size:
-                cache.pop(next(iter(cache)))
-            cache[key] = value
-
-    def _verdict(self, host: str, addresses: list[_Address]) -> str:
-        # An IPv4-mapped IPv6 address (::ffff:169.254.169.254) reaches the IPv4 host: it is
-        # judged as that address too, or it would slip past an IPv4 rule.
-        candidates = addresses + [a.ipv4_mapped for a in addresses
-                                  if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped]
-        for rule in self.allow:
-            if _matches(rule, host, candidates):
-                return ""
-        for rule in self.deny:
-            if _matches(rule, host, candidates):
-                return f"{host} is denied by the callback policy ({rule})"
-        return ""
-
-
-def _address(text: str) -> _Address:
-    """The address in ``text`` without an IPv6 zone (``fe80::1%eth0``); ValueError if none."""
-    return ipaddress.ip_address(text.split("%")[0])
-
-
-def _matches(rule: _Rule, host: str, addresses: list[_Address]) -> bool:
-    if isinstance(rule, str):
-        return rule == host
-    return any(a in rule for a in addresses)
 
 
 class CallbackSender:
@@ -282,13 +179,13 @@ class CallbackSender:
         # Whatever else goes wrong while attempting is a failed attempt with backoff too: an
         # exception that left the job due would make it due again at once, for ever.
         try:
-            reason = self.policy.check(job.url, fresh=True)
-            if reason:
+            vetted = self.policy.vet(job.url, fresh=True)
+            if vetted.reason:
                 log.warning("[sms %s] callback to %s refused: %s", job.message_id,
-                            redact_url(job.url), reason)
-                self.store.callback_done(job.id, "refused", reason)
+                            redact_url(job.url), vetted.reason)
+                self.store.callback_done(job.id, "refused", vetted.reason)
                 return False
-            ok, error = self._attempt(job)
+            ok, error = self._attempt(job, vetted.addresses)
         except Exception as exc:
             log.exception("[sms %s] callback job %d to %s: unexpected error", job.message_id,
                           job.id, redact_url(job.url))
@@ -318,7 +215,7 @@ class CallbackSender:
         return False
 
 
-    def _attempt(self, job: CallbackJob) -> tuple[bool, str]:
+    def _attempt(self, job: CallbackJob, addresses: tuple[str, ...]) -> tuple[bool, str]:
         method = job.method.upper()
         if method == "POST":
             url, body = job.url, urlencode(job.params).encode()
@@ -327,18 +224,7 @@ class CallbackSender:
             url, body, headers = with_query(job.url, job.params), b"", {}
         headers["X-Ivr-Signature"] = sign(self.key, method, url, body)
         headers["User-Agent"] = "ivr-callbacks"
-        return self._http.request(method, url, body, headers)
-
-
-def endpoint_of(parts: SplitResult) -> tuple[str, int]:
-    """(host, port) to connect to: the host without IPv6 brackets and an explicit port, so
-    http.client never reads the last group of an IPv6 address as a port. ValueError for a
-    URL with no host or a port outside 0-65535."""
-    host = parts.hostname
-    if not host:
-        raise ValueError("no host")
-    port = parts.port        # ValueError when out of range or not a number
-    return host, port if port is not None else (443 if parts.scheme == "https" else 80)
+        return self._http.request(method, url, body, headers, addresses)
 
 
 # no_proxy matching, given the proxies read at start (not in typeshed's stubs).
@@ -360,9 +246,13 @@ class _Http:
         self._local = threading.local()
         self._tls = ssl.create_default_context()
 
-    def request(self, method: str, url: str, body: bytes,
-                headers: dict[str, str]) -> tuple[bool, str]:
-        """(2xx?, what happened) — never raises for network trouble."""
+    def request(self, method: str, url: str, body: bytes, headers: dict[str, str],
+                addresses: tuple[str, ...]) -> tuple[bool, str]:
+        """(2xx?, what happened) — never raises for network trouble.
+
+        ``addresses`` are the ones the URL policy judged: the connection goes to one of them
+        (the first that accepts), never to a fresh resolution of the name. Through a proxy
+        the proxy resolves the name, and its own policy applies."""
         parts = urlsplit(url)
         try:
             host, port = endpoint_of(parts)
@@ -373,26 +263,31 @@ class _Http:
             proxy = ""
         target = url if proxy and parts.scheme == "http" else \
             urlunsplit(("", "", parts.path or "/", parts.query, ""))
-        for attempt in (1, 2):      # a kept-alive connection the peer closed: once more
-            fresh, conn = self._connection(parts.scheme, host, port, proxy)
-            try:
-                conn.request(method, target, body=body or None, headers=headers)
-                response = conn.getresponse()
-                response.read(64 * 1024)
-                if response.will_close:
+        if not proxy and not addresses:
+            return False, f"{host} does not resolve"
+        outcome = (False, "unreachable")
+        for address in (("",) if proxy else addresses):
+            for attempt in (1, 2):      # a kept-alive connection the peer closed: once more
+                fresh, conn = self._connection(parts.scheme, host, port, proxy, address)
+                try:
+                    conn.request(method, target, body=body or None, headers=headers)
+                    response = conn.getresponse()
+                    response.read(64 * 1024)
+                    if response.will_close:
+                        self._drop(conn)
+                    return 200 <= response.status < 300, f"HTTP {response.status}"
+                except (OSError, http.client.HTTPException) as exc:
                     self._drop(conn)
-                return 200 <= response.status < 300, f"HTTP {response.status}"
-            except (OSError, http.client.HTTPException) as exc:
-                self._drop(conn)
-                if fresh or attempt == 2:
-                    return False, f"{exc.__class__.__name__}: {exc}"
-        return False, "unreachable"
+                    outcome = (False, f"{exc.__class__.__name__}: {exc}")
+                    if fresh or attempt == 2:
+                        break
+        return outcome
 
-    def _connection(self, scheme: str, host: str, port: int,
-                    proxy: str) -> tuple[bool, http.client.HTTPConnection]:
-        cache: dict[tuple[str, str, int, str], http.client.HTTPConnection] = \
+    def _connection(self, scheme: str, host: str, port: int, proxy: str,
+                    address: str) -> tuple[bool, http.client.HTTPConnection]:
+        cache: dict[tuple[str, str, int, str, str], http.client.HTTPConnection] = \
             self._local.__dict__.setdefault("connections", {})
-        key = (scheme, host, port, proxy)
+        key = (scheme, host, port, proxy, address)
         if key in cache:
             return False, cache[key]
         conn: http.client.HTTPConnection
@@ -406,10 +301,10 @@ class _Http:
                 conn = http.client.HTTPConnection(via.hostname or "", via.port or 80,
                                                   timeout=self._timeout)
         elif scheme == "https":
-            conn = http.client.HTTPSConnection(host, port, timeout=self._timeout,
-                                               context=self._tls)
+            conn = _PinnedHTTPSConnection(host, port, address, timeout=self._timeout,
+                                          context=self._tls)
         else:
-            conn = http.client.HTTPConnection(host, port, timeout=self._timeout)
+            conn = _PinnedHTTPConnection(host, port, address, timeout=self._timeout)
         cache[key] = conn
         return True, conn
 
@@ -418,3 +313,31 @@ class _Http:
         for key in [k for k, c in cache.items() if c is conn]:
             del cache[key]
         conn.close()
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """HTTP to ``address``, with ``host`` in the Host header: the address the URL policy
+    judged, not another resolution of the name (DNS rebinding)."""
+
+    def __init__(self, host: str, port: int, address: str, *, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to ``address``; the certificate is checked against ``host`` (SNI too)."""
+
+    def __init__(self, host: str, port: int, address: str, *, timeout: float,
+                 context: ssl.SSLContext) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._address = address
+        self._tls_context = context
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = self._tls_context.wrap_socket(sock, server_hostname=self.host)

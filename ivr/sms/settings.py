@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ivr.urlpolicy import DEFAULT_DENY
+
 __all__ = ["SmsSettings"]
 
 
@@ -34,4 +36,6 @@ class SmsSettings:
     callback_retry_max: float = 600.0            # ...up to this many seconds between tries
     callback_hmac_key: str = ""                   # "" = generated and stored in data dir
     callback_allow: list[str] = field(default_factory=list)   # CIDRs/hosts always allowed
-    callback_deny: list[str] = field(default_factory=lambda: ["169.254.0.0/16", "fe80::/10"])
+    # Metadata, link-local, "this network" and loopback (ivr/urlpolicy.py DEFAULT_DENY); allow
+    # 127.0.0.0/8 in callback_allow for an application on this machine.
+    callback_deny: list[str] = field(default_factory=lambda: list(DEFAULT_DENY))

@@ -54,6 +54,7 @@ def start_instance(directory: Path, transports: dict[str, str], port: int = 0,
     settings.sms.database_url = f"sqlite:///{directory}/ivr.db"
     settings.sms.transports = transports
     settings.sms.retry_base_seconds = 0.05
+    settings.sms.callback_allow = ["127.0.0.0/8"]   # the local receivers
     settings.sms.workers = 2
     settings.http.public_url = public_url
     services = build_services(settings)

@@ -20,6 +20,7 @@ def make_services(tmp_path: Path) -> Services:
     settings.ivr.data_dir = str(tmp_path / "var")
     settings.sms.database_url = f"sqlite:///{tmp_path}/var/ivr.db"
     settings.sms.transports = {"loopback": "loopback://?delay=0.05"}
+    settings.sms.callback_allow = ["127.0.0.0/8"]      # callbacks to the tests' receivers
     return build_services(settings)
 
 
