@@ -54,7 +54,7 @@ def test_names_are_case_insensitive_and_normalised() -> None:
     (b'<Response><Speak/></Response>', 1, 11, "text to speak"),
     (b'<Response><Speak Text="a">b</Speak></Response>', 1, 18, "not both"),
     (b'<Response><GoTo Method="PUT">x</GoTo></Response>', 1, 17, "GET or POST"),
-    (b'<Response><Record Format="ogg"/></Response>', 1, 19, "expected wav"),
+    (b'<Response><Record Format="ogg"/></Response>', 1, 19, "expected mp3 or wav"),
     (b'<Response><Call>123</Call></Response>', 1, 11, "Url is required"),
     (b'<Response><SendDTMF Keys="12x"/></Response>', 1, 21, "not DTMF keys"),
     (b'<Response><Var Id="1x">v</Var></Response>', 1, 16, "not a variable name"),
