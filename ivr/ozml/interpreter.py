@@ -233,7 +233,10 @@ class Interpreter:
         query, params = bind(command.url, session.variables, self.sql.placeholder)
         session.log.info("line %d: SQL OzML query with %d bound value(s)", command.line,
                          len(params))
-        body = self.sql.query_one(query, params)
+        try:
+            body = self.sql.query_one(query, params)
+        except OzmlError as exc:
+            raise OzmlError(exc.message, command.line, 0, session.location) from None
         if not body or not body.strip():
             raise OzmlError("the SQL query returned no document", command.line, 0,
                             session.location)
