@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any, Protocol
 from ivr.call import Call, CallEnded, PlayOutcome, Prompt, RecordSpec, SmsRequest, SmsSubmitter
 from ivr.errors import IvrError, OzmlError, OzmlFetchError
 from ivr.ozml import verbs as v
-from ivr.ozml.alarm import ContactId, handshake_tone, kissoff_tone
+from ivr.ozml.alarm import ContactId, encode, handshake_tone, kissoff_tone
 from ivr.ozml.cache import ScriptCache
 from ivr.ozml.expand import expand_text, expand_url
 from ivr.ozml.fetch import Fetcher, HttpFetcher, is_url, resolve
@@ -75,6 +77,8 @@ class _Session:
     arrays: dict[str, tuple[str, ...]] = field(default_factory=dict)
     hops: int = 0
     deadline: float = float("inf")
+    failure: str = ""                   # why the script did not run to its end
+    on_end: list[Callable[[str], None]] = field(default_factory=list)   # called with "" or why
     log: logging.LoggerAdapter[logging.Logger] = field(
         default_factory=lambda: logging.LoggerAdapter(log, {}))
 
@@ -83,6 +87,38 @@ class _Session:
                 "Caller": self.call.caller, "Callee": self.call.callee}
         form.update(extra or {})
         return form
+
+
+_GENERATED = "ozml:"   # locations of documents the interpreter writes itself
+_SENT = "contact_id_sent"
+
+
+class _AlarmJob:
+    """Where a SendAlarmNotification reports: ResultUrl gets Result=Sent or Failed, once."""
+
+    def __init__(self, interpreter: Interpreter, log: logging.LoggerAdapter[logging.Logger],
+                 url: str, fields: dict[str, str]) -> None:
+        self.interpreter, self.log, self.url, self.fields = interpreter, log, url, fields
+        self._done = threading.Event()
+
+    def failed(self, reason: str) -> None:
+        self.finished(reason or "failed")
+
+    def finished(self, failure: str) -> None:
+        if self._done.is_set():
+            return
+        self._done.set()
+        result = "Failed" if failure else "Sent"
+        self.log.info("alarm to %s: %s%s", self.fields["PhoneNumber"], result,
+                      f" ({failure})" if failure else "")
+        if not self.url:
+            return
+        form = {"NotificationName": "SendAlarmNotification", "Result": result,
+                "ErrorMessage": failure, **self.fields}
+        try:
+            self.interpreter.fetcher.fetch(self.url, form, "POST")
+        except OzmlError as exc:
+            self.log.warning("ResultUrl %s failed: %s", self.url, exc)
 
 
 class _CallLog(logging.LoggerAdapter[logging.Logger]):
@@ -116,13 +152,18 @@ class Interpreter:
         self.cache = cache or ScriptCache(settings.cache_entries,
                                           max_document_bytes=settings.max_document_bytes)
         self.clock = clock
+        # Documents the interpreter writes itself (SendAlarmNotification's outbound call),
+        # by location, with the ResultUrl job they report to; taken once when the call runs.
+        self._generated: dict[str, tuple[bytes, _AlarmJob]] = {}
+        self._generated_lock = threading.Lock()
 
     # -- entry point ---------------------------------------------------------------------
     def run(self, call: Call, script: str, notification: str = "IncomingCall") -> None:
         """Run ``script`` (file path or URL) on ``call`` until it ends; never raises for
         script problems. ``notification`` names the first request: Ozeki posts
         ``CallConnected`` to the Url of a call it placed, ``IncomingCall`` otherwise."""
-        location = script if is_url(script) else resolve(script, self.base_dir + "/")
+        location = script if is_url(script) or script.startswith(_GENERATED) else \
+            resolve(script, self.base_dir + "/")
         session = _Session(call=call, location=location,
                            log=_CallLog(log, {"call_id": call.call_id}))
         session.variables.update({k.lower(): str(val) for k, val in call.variables.items()})
@@ -141,20 +182,26 @@ class Interpreter:
             self._run_documents(session, current)
         except CallEnded:
             session.log.info("caller hung up")
+            session.failure = "the far end hung up"
         except _Limit:
             session.log.warning("the call reached [ozml] max_call_seconds (%g s); hanging up",
                                 self.settings.max_call_seconds)
+            session.failure = "max_call_seconds reached"
         except OzmlError as exc:
             session.log.error("script stopped: %s", exc)
+            session.failure = str(exc)
             self._apologise(session)
-        except Exception:
+        except Exception as exc:
             session.log.exception("interpreter failure")
+            session.failure = f"interpreter failure: {exc.__class__.__name__}"
             self._apologise(session)
         finally:
             try:
                 call.hangup()
             except CallEnded:
                 pass
+            for done in session.on_end:
+                done(session.failure)
 
     def _run_documents(self, session: _Session, script: v.Script) -> None:
         current: v.Script | None = script
@@ -207,6 +254,8 @@ class Interpreter:
 
     def _fetch_one(self, session: _Session, location: str, form: dict[str, str], method: str,
                    allow_empty: bool) -> v.Script | None:
+        if location.startswith(_GENERATED):
+            return self._generated_script(session, location)
         key = None if is_url(location) else self.cache.file_key(location)
         script = self.cache.cached_file(key) if key is not None else None
         if script is None:
@@ -314,6 +363,8 @@ class Interpreter:
             self._file_command(s, c)
         elif isinstance(c, v.ReceiveAlarm):
             self._receive_alarm(s, c, depth)
+        elif isinstance(c, v.SendAlarm):
+            self._send_alarm(s, c)
         elif isinstance(c, v.Unsupported):
             s.log.warning("line %d: Ozeki command %s is not supported by ivr; skipped",
                           c.line, c.name)
@@ -372,6 +423,51 @@ class Interpreter:
         except OSError as exc:
             s.log.warning("line %d: <%s> failed: %s", c.line, type(c).__name__,
                           exc.strerror or exc)
+
+    def _send_alarm(self, s: _Session, c: v.SendAlarm) -> None:
+        """Ozeki's SendAlarmNotification: a new call to PhoneNumber that sends the Contact ID
+        message as DTMF once answered (after 2 s, the time a receiver's handshake takes: ivr
+        cannot detect the tone itself) and reports Sent/Failed to ResultUrl."""
+        number = expand_text(c.phone_number, s.variables)
+        keys = encode(c.account, c.qualifier, c.event_code, c.partition, c.zone)
+        job = _AlarmJob(self, s.log, resolve(expand_url(c.result_url, s.variables),
+                                             s.location) if c.result_url else "",
+                        {"PhoneNumber": number, "AccountNumber": c.account,
+                         "EventCode": c.event_code, "PartitionNumber": c.partition,
+                         "ZoneNumber": c.zone, "ContactId": keys})
+        # After the keys, the receiver plays its kissoff and usually hangs up: from then on
+        # the far end hanging up is the success it looks like.
+        body = (f'<Response><Delay Time="2"/><SendDTMF Keys="{keys}"/>'
+                f'<Var Id="{_SENT}">yes</Var><Delay Time="2"/><Hangup/></Response>').encode()
+        location = f"{_GENERATED}alarm/{uuid.uuid4().hex}"
+        with self._generated_lock:
+            while len(self._generated) >= 64:      # calls that never connected
+                self._generated.pop(next(iter(self._generated)))
+            self._generated[location] = (body, job)
+        try:
+            if self.originator is None:
+                raise IvrError("outbound calls are not available here")
+            call_id = self.originator.originate(number, location, on_failure=job.failed)
+        except IvrError as exc:
+            with self._generated_lock:
+                self._generated.pop(location, None)
+            s.log.warning("line %d: SendAlarmNotification to %s failed: %s", c.line, number,
+                          exc)
+            job.failed(str(exc))
+            return
+        s.log.info("line %d: alarm call %s to %s (Contact ID %s)", c.line, call_id, number,
+                   keys)
+
+    def _generated_script(self, session: _Session, location: str) -> v.Script:
+        with self._generated_lock:
+            entry = self._generated.pop(location, None)
+        if entry is None:
+            raise OzmlFetchError(f"{location} was already used or has expired",
+                                 source=location)
+        body, job = entry
+        session.on_end.append(
+            lambda failure: job.finished("" if session.variables.get(_SENT) else failure))
+        return self.cache.compile(body, location)
 
     def _receive_alarm(self, s: _Session, c: v.ReceiveAlarm, depth: int) -> None:
         """Ademco Contact ID (SIA DC-05): handshake, 16 DTMF digits, kissoff; a message

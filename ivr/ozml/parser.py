@@ -56,8 +56,6 @@ UNSUPPORTED: dict[str, tuple[str, str]] = {
                   "a PBX routing its own extensions sends; use <BlindTransfer> on a call"),
         ("CallSetup", "it joins two new calls to each other (p_7666); ivr places calls "
                       "(<Call>) but does not bridge two of them"),
-        ("SendAlarmNotification", "sending Contact ID needs the receiver's handshake tone "
-                                  "detected on the line, which ivr's media path cannot do"),
         ("AttendedTransfer", "ivr's SIP side only does blind transfers (REFER)"),
         ("Hold", "ivr does not put its own calls on hold"),
         ("Unhold", "ivr does not put its own calls on hold"),

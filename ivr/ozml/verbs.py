@@ -18,6 +18,7 @@ __all__ = [
     "Command", "Speak", "Play", "Delay", "Beep", "Hangup", "Reject", "Exit", "Input",
     "UserInput", "SendSms", "Var", "GoTo", "Record", "BlindTransfer", "Forward", "SendDtmf",
     "CallOut", "SendEmail", "Array", "ForEach", "DeleteFile", "MoveFile", "ReceiveAlarm",
+    "SendAlarm",
     "Unsupported", "Script", "build_script", "DTMF_KEYS", "UNLIMITED",
 ]
 
@@ -189,6 +190,17 @@ class ReceiveAlarm(Command):
 
 
 @dataclass(frozen=True)
+class SendAlarm(Command):
+    phone_number: str
+    account: str                     # 4 digits
+    event_code: str                  # 3 digits
+    partition: str                   # 2 digits
+    zone: str                        # 3 digits
+    qualifier: str = "1"             # Contact ID Q: 1 NewEvent, 3 NewRestore, 6 StatusReport
+    result_url: str = ""
+
+
+@dataclass(frozen=True)
 class Unsupported(Command):
     name: str
 
@@ -349,9 +361,31 @@ class _Builder:
         if tag == "ReceiveAlarmNotification":
             received = next((self.commands(c) for c in el if c.tag == "Received"), ())
             return ReceiveAlarm(line, self.number(el, "Timeout", 10.0), received)
+        if tag == "SendAlarmNotification":
+            return self.send_alarm(el, line)
         if tag == "Unsupported":
             return Unsupported(line, el.get("Name", ""))
         raise self.error(el, "is not a command here")  # schema forbids this; be explicit
+
+    def send_alarm(self, el: etree._Element, line: int) -> SendAlarm:
+        """Ozeki's parameters (p_5554): digits of fixed widths, zero-padded."""
+        def digits(attr: str, width: int) -> str:
+            value = el.get(attr, "").strip()
+            if not value:
+                raise self.error(el, f"{attr} is required", attr)
+            if not value.isdigit() or len(value) > width:
+                raise self.error(el, f"expected at most {width} digits, got {value!r}", attr)
+            return value.rjust(width, "0")
+
+        qualifiers = {"newevent": "1", "newrestore": "3", "statusreport": "6"}
+        raw = el.get("EventQualifier", "NewEvent").strip().lower()
+        if raw not in qualifiers:
+            raise self.error(el, f"expected NewEvent, NewRestore or StatusReport, got {raw!r}",
+                             "EventQualifier")
+        return SendAlarm(line, self.body(el, "PhoneNumber", required="PhoneNumber"),
+                         digits("AccountNumber", 4), digits("EventCode", 3),
+                         digits("PartitionNumber", 2), digits("ZoneNumber", 3),
+                         qualifiers[raw], el.get("ResultUrl", "").strip())
 
     def play(self, el: etree._Element, line: int) -> Play:
         source = self.body(el, "AudioFile", required="the audio file or URL")

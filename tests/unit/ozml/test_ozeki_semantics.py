@@ -123,8 +123,6 @@ def test_record_defaults_to_mp3_without_beep() -> None:
     "<Route RingTime='30' Destination='1000'/>", "<CallSetup Caller='101' Callee='102'/>",
     "<SendMsg ToConnection='x'>hi</SendMsg>", "<AttendedTransfer Target='2'/>",
     "<Hold/>", "<Unhold/>", "<WaitForMsg/>", "<ReceiveMessage/>", "<SendMessage>x</SendMessage>",
-    "<SendAlarmNotification PhoneNumber='101' AccountNumber='1234' EventCode='110' "
-    "PartitionNumber='1' ZoneNumber='10'/>",
 ])
 def test_unsupported_ozeki_command_is_skipped(command: str) -> None:
     call = run(R(f"<Speak>before</Speak>{command}<Speak>after</Speak>"))
@@ -291,3 +289,53 @@ def test_warning_heavy_document_is_linear_and_capped() -> None:
         assert len(warnings) == MAX_WARNINGS + 1 and "more unknown attributes" in \
             warnings[-1].message
     assert timings[1] < timings[0] * 8 * 3 + 0.05   # 8x the size: far from 64x
+
+
+def test_send_alarm_notification_example_p5554() -> None:
+    """The alarm goes out on a new call as Contact ID keys; ResultUrl hears Sent."""
+    example = R("<SendAlarmNotification PhoneNumber='101' AccountNumber='1234' EventCode='110' "
+                "PartitionNumber='1' ZoneNumber='10' "
+                "ResultUrl='http://yourapp.com/alarmnotification.php'/><Speak>done</Speak>")
+    assert lint_bytes(example.encode(), "p5554.xml") == []
+    alarm_calls: list[RecordingCall] = []
+
+    class Originator:
+        def __init__(self) -> None:
+            self.interpreter: Interpreter | None = None
+
+        def originate(self, number: str, url: str, caller_id: str = "",
+                      on_failure: object = None) -> str:
+            call = RecordingCall(callee=number)
+            alarm_calls.append(call)
+            assert self.interpreter is not None
+            self.interpreter.run(call, url, notification="CallConnected")
+            return "alarm-call"
+
+    originator = Originator()
+    server = DocumentServer({"http://app/main": example,
+                             "http://yourapp.com/alarmnotification.php": R("<Hangup/>")})
+    call = RecordingCall()
+    interpreter = Interpreter(OzmlSettings(), InMemorySmsSubmitter(), fetcher=server,
+                              originator=originator)
+    originator.interpreter = interpreter
+    interpreter.run(call, "http://app/main")
+    assert call.spoken() == ["done"]
+    [alarm_call] = alarm_calls
+    keys = alarm.encode("1234", "1", "110", "01", "010")
+    assert ("send-dtmf", keys) in alarm_call.events and alarm_call.events[-1] == ("hangup", "")
+    location, form, method = server.requests[-1]
+    assert (location, method) == ("http://yourapp.com/alarmnotification.php", "POST")
+    assert (form["NotificationName"], form["Result"], form["ContactId"]) == (
+        "SendAlarmNotification", "Sent", keys)
+
+
+def test_send_alarm_notification_without_calls_reports_failed() -> None:
+    server = DocumentServer({"http://app/main": R(
+        "<SendAlarmNotification PhoneNumber='101' AccountNumber='1234' EventCode='110' "
+        "PartitionNumber='1' ZoneNumber='10' ResultUrl='/result'/><Speak>on</Speak>"),
+        "http://app/result": R("<Hangup/>")})
+    call = RecordingCall()
+    Interpreter(OzmlSettings(), InMemorySmsSubmitter(), fetcher=server).run(call,
+                                                                           "http://app/main")
+    assert call.spoken() == ["on"]
+    assert server.requests[-1][1]["Result"] == "Failed"
