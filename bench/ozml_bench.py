@@ -31,6 +31,9 @@ from ivr.ozml.interpreter import Interpreter  # noqa: E402
 from ivr.ozml.memory import InMemorySmsSubmitter  # noqa: E402
 from ivr.ozml.settings import OzmlSettings  # noqa: E402
 
+FULL_RUN = {"welcome.xml", "sendsms.xml", "menu.xml", "pin.xml", "request.xml", "array.xml",
+            "sendemail.xml"}
+
 
 class SilentCall:
     """A call with no audio and a caller who presses 2 then 1 whenever asked."""
@@ -114,8 +117,11 @@ def main() -> None:
             key = cache.file_key(name)
             assert key is not None and cache.cached_file(key) is not None
 
+    # The full run uses the scripts that need no peer (a database, a second call, a panel).
+    runnable = [n for n in names if Path(n).name in FULL_RUN]
+
     def full() -> None:
-        for name in names:
+        for name in runnable:
             interpreter.run(SilentCall(), name)
 
     bare_t = per_call(bare, seconds)
@@ -123,8 +129,8 @@ def main() -> None:
         "new document (parse+validate+build)": (per_call(new_document, seconds), 10.0),
         "cached fetched body (sha256 + lookup)": (per_call(cached_body, seconds), 3.0),
         "cached file (stat + lookup)": (per_call(cached_file, seconds), 3.0),
-        "full run on a call (cached)": (per_call(full, seconds), 0.0),
     }
+    full_t = per_call(full, seconds)
     n = len(names)
     print(f"sample scripts: {n} ({', '.join(Path(x).name for x in names)})")
     print(f"bare lxml.etree.fromstring: {n / bare_t:,.0f} scripts/s")
@@ -136,6 +142,8 @@ def main() -> None:
               + (f" (target <= {target:g}x){verdict}" if target else ""))
         if target and ratio > target:
             missed.append(label)
+    print(f"full run on a call, {len(runnable)} scripts (cached compile + execute): "
+          f"{len(runnable) / full_t:,.0f} scripts/s")
     sizes = [14_000, 57_000, 114_000]
     costs = []
     for size in sizes:

@@ -476,10 +476,12 @@ class Interpreter:
         self._play(s, Prompt("play", source=handshake_tone()), False)
         digits = ""
         while True:
-            left = deadline - self.clock()
+            before = self.clock()
+            left = deadline - before
             digit = s.call.read_digit(min(left, 1.25)) if left > 0 else None
             if digit is None:
-                if left <= 0:
+                # A call that answers "no key" without waiting (no media) has nothing more.
+                if left <= 0 or self.clock() - before < 0.01:
                     s.log.info("line %d: no Contact ID message within %g s", c.line,
                                c.timeout)
                     return

@@ -23,7 +23,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 
 from lxml import etree
@@ -76,8 +76,13 @@ _ENTITY = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
 class ParsedDocument:
     root: etree._Element
     source: str
-    lines: list[str]
+    data: bytes
     warnings: list[Diagnostic] = field(default_factory=list)
+
+    @cached_property
+    def lines(self) -> list[str]:
+        """The text's lines, decoded only when something must be located."""
+        return self.data.decode("utf-8", errors="replace").splitlines()
 
     def locate(self, element: etree._Element, needle: str = "") -> tuple[int, int]:
         """(line, column) of ``element`` (or of ``needle`` on its line, e.g. an attribute).
@@ -232,8 +237,7 @@ def parse_document(data: bytes | str, source: str = "<string>",
     # lstrip() above tolerates leading blank lines (Twilio 12100's most common cause) but
     # would shift line numbers; count them back in.
     leading = raw[: len(raw) - len(stripped)].count(b"\n")
-    text = raw.decode("utf-8", errors="replace")
-    document = ParsedDocument(root=root, source=source, lines=text.splitlines())
+    document = ParsedDocument(root=root, source=source, data=raw)
     if leading:
         for element in root.iter():
             if isinstance(element.tag, str) and element.sourceline:
@@ -271,17 +275,13 @@ class _Walker:
         if len(root) == 0:
             raise OzmlError("<Response> is empty: a script needs at least one command",
                             root.sourceline or 1, 1, self.doc.source)
-        stack = list(reversed(root))
-        parents = {root: self.models["response"]}
+        top = self.models["response"]
+        stack = [(child, top) for child in reversed(root)]
         while stack:
-            element = stack.pop()
-            if not isinstance(element.tag, str):
-                continue
-            parent = element.getparent()
-            model = self.element(element, parents[parent])
-            if model is not None:
-                parents[element] = model
-                stack.extend(reversed(element))
+            element, parent = stack.pop()
+            model = self.element(element, parent)
+            if model is not None and len(element):
+                stack.extend((child, model) for child in reversed(element))
         if self.dropped:
             self.doc.warnings.append(Diagnostic(
                 "warning", f"{self.dropped} more unknown attributes were ignored (only the "
