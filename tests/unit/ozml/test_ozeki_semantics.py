@@ -339,3 +339,32 @@ def test_send_alarm_notification_without_calls_reports_failed() -> None:
                                                                            "http://app/main")
     assert call.spoken() == ["on"]
     assert server.requests[-1][1]["Result"] == "Failed"
+
+
+def test_record_path_moves_the_recording_inside_recordings_dir(tmp_path: Path) -> None:
+    recordings = tmp_path / "rec"
+    recordings.mkdir()
+
+    class Call(RecordingCall):
+        def record(self, spec):  # type: ignore[no-untyped-def]
+            from ivr.call import RecordResult
+            path = recordings / "r.mp3"
+            path.write_bytes(b"mp3")
+            return RecordResult(str(path), path.as_uri(), 2.0, "silence")
+
+    call = run(R('<Record RecordPath="box/$caller.mp3"/><Speak>$recordurl</Speak>'
+                 '<Record RecordPath="../../escape.mp3"/>'), Call(),
+               file_roots=(str(recordings),))
+    moved = recordings / "box" / "+15550001111.mp3"
+    assert moved.read_bytes() == b"mp3" and call.spoken() == [moved.resolve().as_uri()]
+    assert not (tmp_path.parent / "escape.mp3").exists() and (recordings / "r.mp3").exists()
+
+
+def test_play_url_refused_by_the_policy_is_skipped() -> None:
+    class DenyAll:
+        def check(self, url: str, *, fresh: bool = False) -> str:
+            return "denied for the test"
+
+    call = run(R("<Play>http://169.254.169.254/x.wav</Play><Speak>after</Speak>"),
+               url_policy=DenyAll())
+    assert [e for e in call.events if e[0] == "play"] == [] and call.spoken() == ["after"]
