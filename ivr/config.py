@@ -5,7 +5,7 @@ subsystem's settings dataclass, defined next to the code that uses it::
 
     [sip]            -> Settings.sip    (ivr.voice.settings.SipSettings)
     [sip.dialplan]   -> Settings.sip.dialplan  (a dict field: every key is kept)
-    [audio] [ozml] [sms] [sms.transports] [sms.routes] [http] [ivr]
+    [audio] [ozml] [sms] [sms.transports] [sms.routes] [http] [email] [ivr]
 
 Values are coerced by the dataclass field's type (int, float, bool, str, list = comma
 separated, dict = its own ``[section.field]``). An unknown section or key is an error that
@@ -26,6 +26,7 @@ from typing import Any
 
 from ivr.api.settings import HttpSettings
 from ivr.errors import ConfigError
+from ivr.mail.settings import EmailSettings
 from ivr.ozml.settings import OzmlSettings
 from ivr.sms.settings import SmsSettings
 from ivr.voice.settings import AudioSettings, SipSettings
@@ -47,6 +48,7 @@ class Settings:
     ozml: OzmlSettings = field(default_factory=OzmlSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
 
 
 _TRUE = {"1", "true", "yes", "on"}

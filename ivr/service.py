@@ -62,6 +62,18 @@ class Runtime:
         self.services = build_services(settings)
         self._voice: Any = None
         self._http: Any = None
+        self._mail: Any = None
+
+    def _mail_outbox(self) -> Any:
+        """The [email] relay's durable outbox for <SendEmail>, or None when none is set."""
+        email = self.settings.email
+        if not email.relay_host:
+            return None
+        from ivr.mail import MailOutbox
+
+        path = email.outbox or str(Path(self.settings.ivr.data_dir) / "mail.sqlite")
+        self._mail = MailOutbox(path, email).start()
+        return self._mail
 
     def start(self) -> None:
         from ivr.api.notify import Notifier
@@ -74,9 +86,13 @@ class Runtime:
         services.sms.start()
         if settings.sip.enabled:
             from ivr.ozml.interpreter import Interpreter
+            from ivr.sms.callbacks import UrlPolicy
             from ivr.voice.engine import VoiceEngine
 
-            interpreter = Interpreter(settings.ozml, services.sms, base_dir=".")
+            interpreter = Interpreter(
+                settings.ozml, services.sms, base_dir=".", email=self._mail_outbox(),
+                url_policy=UrlPolicy(settings.sms.callback_allow, settings.sms.callback_deny),
+                file_roots=(settings.audio.recordings_dir, settings.audio.sounds_dir))
             self._voice = VoiceEngine(settings, interpreter, notify=notifier.notify)
             interpreter.originator = self._voice   # <Call> dials through the engine running it
             self._voice.start()
@@ -98,5 +114,7 @@ class Runtime:
             except Exception:  # shutting down: log and keep stopping the rest
                 log.exception("error while stopping %s", name)
         self.services.sms.stop()
+        if self._mail is not None:
+            self._mail.close()
         if self.services.notifier is not None:
             self.services.notifier.stop()

@@ -65,6 +65,11 @@ def create_app() -> Flask:
     def empty() -> str:
         return ""
 
+    @app.route("/redirect", methods=["GET", "POST"])
+    def redirect_to() -> Response:
+        """Sends the fetcher on to ``?to=`` (a hop the outbound URL policy must check)."""
+        return Response("", status=302, headers={"Location": request.args.get("to", "/start")})
+
     @app.post("/fallback")
     def fallback() -> Response:
         app.config["hits"].append(("fallback", request.form.to_dict()))

@@ -158,7 +158,7 @@ def make_blueprint(services: Any) -> Blueprint:
             try:
                 message = services.sms.submit(SmsRequest(
                     recipient=recipient, body=body, sender=params.get("sender", ""),
-                    callback_url=report_url, callback_method="GET", callback_format="ozeki",
+                    callback_url=report_url, callback_method=services.settings.ozml.delivery_report_method, callback_format="ozeki",
                     owner=user.name, source="api:ozeki"))
             except ValidationError as exc:
                 detail = exc.message + (f"; accepted before it: {', '.join(i for _, i in ids)}"

@@ -48,6 +48,9 @@ def _lint(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from ivr.config import load_settings
     from ivr.ozml.interpreter import Interpreter
+    from ivr.ozml.memory import InMemoryEmailSubmitter
+    from ivr.ozml.ports import EmailRequest
+    from ivr.sms.callbacks import UrlPolicy
     from ivr.voice.console import ConsoleCall, ConsoleSmsSubmitter
 
     settings = load_settings(args.config)
@@ -61,5 +64,17 @@ def _simulate(args: argparse.Namespace) -> int:
     call = ConsoleCall(caller=args.caller, callee=args.callee, digits=digits,
                        interactive=interactive)
     sms = ConsoleSmsSubmitter(call)
-    Interpreter(settings.ozml, sms).run(call, args.script)
+
+    def show_email(request: EmailRequest) -> None:
+        call.say(f"[email] to {request.recipient}"
+                 + (f" from {request.sender}" if request.sender else "")
+                 + f": {request.subject or '(no subject)'}: {request.body}")
+
+    # Waits are measured on the simulated clock, so max_call_seconds ends a silent menu
+    # at once in the transcript instead of after an hour of wall time.
+    # The same outbound URL policy as `ivr serve`, so a script denied there is denied here.
+    Interpreter(settings.ozml, sms, email=InMemoryEmailSubmitter(show_email),
+                url_policy=UrlPolicy(settings.sms.callback_allow, settings.sms.callback_deny),
+                file_roots=(settings.audio.recordings_dir, settings.audio.sounds_dir),
+                clock=lambda: call.clock).run(call, args.script)
     return 0

@@ -4,6 +4,10 @@ Ozeki notifies web apps with an HTTP POST, form-encoded, always carrying ``Notif
 the response body is OzML. Timeouts follow Twilio (connect 5 s, whole request 15 s) so a slow
 web app never leaves a caller in silence for long. Local files are allowed too (scripts that
 ``GoTo`` a sibling file), resolved against the current document.
+
+Every URL — the first and each redirect hop — passes the deployment's outbound URL policy
+(``UrlChecker``, the same rules as SMS callbacks) before it is requested; redirects are
+followed by hand for that reason (at most ``MAX_REDIRECTS``), never by requests itself.
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from ivr.errors import OzmlFetchError
+from ivr.ozml.ports import UrlChecker
 
-__all__ = ["Fetcher", "Fetched", "HttpFetcher", "resolve", "is_url"]
+__all__ = ["Fetcher", "Fetched", "HttpFetcher", "resolve", "is_url", "MAX_REDIRECTS"]
+
+MAX_REDIRECTS = 5
 
 log = logging.getLogger(__name__)
 
@@ -50,26 +57,48 @@ def resolve(location: str, base: str) -> str:
 
 class HttpFetcher:
     def __init__(self, connect_timeout: float = 5.0, total_timeout: float = 15.0,
-                 max_bytes: int = 1_000_000, session: requests.Session | None = None) -> None:
+                 max_bytes: int = 1_000_000, session: requests.Session | None = None,
+                 policy: UrlChecker | None = None) -> None:
         self.connect_timeout = connect_timeout
         self.total_timeout = total_timeout
         self.max_bytes = max_bytes
         self.session = session or requests.Session()
+        self.policy = policy
+
+    def _request(self, location: str, form: dict[str, str],
+                 method: str) -> requests.Response:
+        """The final response, each hop checked against the policy first."""
+        url = location
+        for _ in range(MAX_REDIRECTS + 1):
+            refused = self.policy.check(url, fresh=True) if self.policy is not None else ""
+            if refused:
+                raise OzmlFetchError(f"{url} refused by the outbound URL policy: {refused}",
+                                     source=location)
+            try:
+                response = self.session.request(
+                    method, url,
+                    data=form if method == "POST" else None,
+                    params=form if method == "GET" else None,
+                    timeout=(self.connect_timeout, self.total_timeout),
+                    stream=True, allow_redirects=False,
+                    headers={"Accept": "application/xml, text/xml"})
+            except requests.RequestException as exc:
+                raise OzmlFetchError(f"cannot fetch {url}: {exc.__class__.__name__}: {exc}",
+                                     source=location) from None
+            if not response.is_redirect:
+                return response
+            response.close()
+            url = urljoin(url, response.headers.get("Location", ""))
+            if response.status_code in (301, 302, 303):
+                method, form = "GET", {}   # RFC 9110 §15.4: a POST becomes a GET
+        raise OzmlFetchError(f"{location}: more than {MAX_REDIRECTS} redirects",
+                             source=location)
 
     def fetch(self, location: str, form: dict[str, str], method: str = "POST") -> Fetched:
         if not is_url(location):
             return self._read_file(location)
         deadline = time.monotonic() + self.total_timeout
-        try:
-            response = self.session.request(
-                method, location,
-                data=form if method == "POST" else None,
-                params=form if method == "GET" else None,
-                timeout=(self.connect_timeout, self.total_timeout),
-                stream=True, headers={"Accept": "application/xml, text/xml"})
-        except requests.RequestException as exc:
-            raise OzmlFetchError(f"cannot fetch {location}: {exc.__class__.__name__}: {exc}",
-                                 source=location) from None
+        response = self._request(location, form, method)
         with response:
             if response.status_code >= 400:
                 raise OzmlFetchError(f"{location} answered HTTP {response.status_code}",

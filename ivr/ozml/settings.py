@@ -16,3 +16,11 @@ class OzmlSettings:
     fallback_url: str = ""               # fetched when a GoTo/Request target fails
     max_document_bytes: int = 1_000_000
     apology_text: str = "Sorry, an application error occurred. Goodbye."
+    # The one safety limit on Ozeki's open-ended defaults (UserInput Timeout 0, Repeat="true",
+    # <Play Repeat="true">): no script keeps a call longer than this; 0 = no limit.
+    max_call_seconds: float = 3600.0
+    sql_url: str = ""                    # SQL OzML: sqlite:///path or postgresql://… (read-only)
+    sql_timeout: float = 5.0
+    # SMSDeliveryReport to a DeliveryReportURL: Ozeki posts a form; GET for older web apps.
+    delivery_report_method: str = "POST"
+    cache_entries: int = 256             # compiled scripts kept (files and fetched bodies)

@@ -6,6 +6,7 @@ Defaults follow Ozeki where it documents one and TwiML's timing semantics where 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -16,10 +17,14 @@ from ivr.ozml.parser import ParsedDocument
 __all__ = [
     "Command", "Speak", "Play", "Delay", "Beep", "Hangup", "Reject", "Exit", "Input",
     "UserInput", "SendSms", "Var", "GoTo", "Record", "BlindTransfer", "Forward", "SendDtmf",
-    "CallOut", "Script", "build_script", "DTMF_KEYS",
+    "CallOut", "SendEmail", "Array", "ForEach", "DeleteFile", "MoveFile", "ReceiveAlarm",
+    "SendAlarm",
+    "Unsupported", "Script", "build_script", "DTMF_KEYS", "UNLIMITED",
 ]
 
 DTMF_KEYS = frozenset("0123456789*#ABCD")
+UNLIMITED = -1   # Repeat="true": Ozeki repeats without a limit; [ozml] max_call_seconds ends it
+_SQL = re.compile(r"\s*(select|with)\s", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ class Speak(Command):
 @dataclass(frozen=True)
 class Play(Command):
     source: str
-    repeat: int = 1            # times to play; Repeat="true" means until Timeout (capped)
+    repeat: int = 1            # times to play; UNLIMITED (Repeat="true") until Timeout/limit
     timeout: float = 0.0       # stop after this many seconds; 0 = no limit
 
 
@@ -79,13 +84,14 @@ class UserInput(Command):
     inputs: tuple[Input, ...] = ()
     no_input: tuple[Command, ...] | None = None
     invalid: tuple[Command, ...] | None = None
-    timeout: float = 5.0             # first-digit timeout, starts after the prompt ends
+    timeout: float = 0.0             # first-digit timeout after the prompt; 0 = no limit
     repeat: bool = False             # re-prompt after no/invalid input
-    max_repeats: int = 3             # how many re-prompts Repeat allows
-    digits: int = 1                  # collection ends after this many digits
-    back_key: str = ""               # leave this nested menu for the enclosing one
+    max_repeats: int = 0             # re-prompts Repeat allows; UNLIMITED as Ozeki does
+    digits: int = 1                  # collection ends after this many digits (MaxDigits)
+    min_digits: int = 0              # fewer digits than this count as an invalid entry
+    back_key: str = ""               # nested: back to the enclosing menu; top: continue
     forward_to_url: str = ""         # DtmfEntered for digits that match no <Input>
-    finish_on_key: str = "#"         # ends collection early; not part of the digits
+    finish_on_key: str = ""          # ends collection early; Ozeki has none (FinishOnKey)
     inter_digit_timeout: float = 3.0
     barge_in: bool = True            # a digit stops the prompt
 
@@ -106,19 +112,21 @@ class Var(Command):
 
 @dataclass(frozen=True)
 class GoTo(Command):
-    url: str
+    url: str                         # a URL or path; an SQL query when ``sql`` is true
     method: str = "POST"
     notification: str = "GoTo"       # "Request" for <Request>
+    sql: bool = False                # Ozeki's SQL OzML: the query's result is the next script
 
 
 @dataclass(frozen=True)
 class Record(Command):
     duration: float = 3600.0
     inactivity: float = 5.0
-    format: str = "wav"
+    format: str = "mp3"              # Ozeki's default (p_4776); wav on request
     finish_digits: str = "1234567890*#"
     finished_url: str = ""
-    beep: bool = True
+    beep: bool = False               # Ozeki plays no beep; Beep="true" asks for one
+    record_path: str = ""            # Ozeki 10: a name under [audio] recordings_dir
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,59 @@ class CallOut(Command):
     url: str
     error_url: str = ""
     caller_id: str = ""
+
+
+@dataclass(frozen=True)
+class SendEmail(Command):
+    recipient: str
+    text: str = ""
+    subject: str = ""
+    sender: str = ""
+
+
+@dataclass(frozen=True)
+class Array(Command):
+    name: str
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ForEach(Command):
+    source: str
+    commands: tuple[Command, ...]
+
+
+@dataclass(frozen=True)
+class DeleteFile(Command):
+    path: str
+
+
+@dataclass(frozen=True)
+class MoveFile(Command):
+    source: str
+    destination: str
+
+
+@dataclass(frozen=True)
+class ReceiveAlarm(Command):
+    timeout: float = 10.0            # for the whole Contact ID message
+    received: tuple[Command, ...] = ()
+
+
+@dataclass(frozen=True)
+class SendAlarm(Command):
+    phone_number: str
+    account: str                     # 4 digits
+    event_code: str                  # 3 digits
+    partition: str                   # 2 digits
+    zone: str                        # 3 digits
+    qualifier: str = "1"             # Contact ID Q: 1 NewEvent, 3 NewRestore, 6 StatusReport
+    result_url: str = ""
+
+
+@dataclass(frozen=True)
+class Unsupported(Command):
+    name: str
 
 
 @dataclass(frozen=True)
@@ -220,6 +281,14 @@ class _Builder:
             raise self.error(element, f"{''.join(bad)!r} are not DTMF keys (0-9 * # A-D)", attr)
         return value
 
+    def name(self, element: etree._Element, attr: str) -> str:
+        name = element.get(attr, "").strip()
+        if not name or not (name[0].isalpha() or name[0] == "_") or not all(
+                c.isalnum() or c == "_" for c in name):
+            raise self.error(element, f"{name!r} is not a variable name (letters, digits, _)",
+                             attr)
+        return name
+
     def commands(self, parent: etree._Element) -> tuple[Command, ...]:
         return tuple(self.command(child) for child in parent if isinstance(child.tag, str))
 
@@ -233,7 +302,7 @@ class _Builder:
         if tag == "Play":
             return self.play(el, line)
         if tag == "Delay":
-            seconds = self.number(el, "Seconds", -1.0, text=self.body(el, "Seconds"))
+            seconds = self.number(el, "Time", -1.0, text=self.body(el, "Time"))
             if seconds < 0:
                 raise self.error(el, "the number of seconds is required")
             return Delay(line, seconds)
@@ -248,17 +317,13 @@ class _Builder:
                            el.get("Recipient", "").strip(), el.get("Sender", "").strip(),
                            el.get("DeliveryReportURL", "").strip())
         if tag == "Var":
-            name = el.get("Id", "").strip()
-            if not name or not (name[0].isalpha() or name[0] == "_") or not all(
-                    c.isalnum() or c == "_" for c in name):
-                raise self.error(el, f"{name!r} is not a variable name (letters, digits, _)",
-                                 "Id")
-            return Var(line, name, self.body(el, "Value"))
+            return Var(line, self.name(el, "Id"), self.body(el, "Value"))
         if tag in ("GoTo", "Request"):
             method = el.get("Method", "POST").strip().upper()
             if method not in ("GET", "POST"):
                 raise self.error(el, f"expected GET or POST, got {method!r}", "Method")
-            return GoTo(line, self.body(el, "Url", required="the URL"), method, tag)
+            target = self.body(el, "Url", required="the URL")
+            return GoTo(line, target, method, tag, sql=bool(_SQL.match(target)))
         if tag == "Record":
             return self.record(el, line)
         if tag == "BlindTransfer":
@@ -279,7 +344,48 @@ class _Builder:
                                  "Url")
             return CallOut(line, self.body(el, "Dialled", required="the number to dial"), url,
                            el.get("ErrorUrl", "").strip(), el.get("CallerId", "").strip())
+        if tag == "SendEmail":
+            return SendEmail(line, el.get("Recipient", "").strip(), self.body(el, "Message"),
+                             el.get("Subject", ""), el.get("Sender", "").strip())
+        if tag == "Array":
+            return Array(line, self.name(el, "Id"),
+                         tuple((item.text or "").strip() for item in el
+                               if isinstance(item.tag, str)))
+        if tag == "ForEach":
+            return ForEach(line, self.name(el, "Source"), self.commands(el))
+        if tag == "DeleteFile":
+            return DeleteFile(line, self.body(el, "File", required="the file to delete"))
+        if tag == "MoveFile":
+            return MoveFile(line, el.get("Source", "").strip(),
+                            el.get("Destination", "").strip())
+        if tag == "ReceiveAlarmNotification":
+            received = next((self.commands(c) for c in el if c.tag == "Received"), ())
+            return ReceiveAlarm(line, self.number(el, "Timeout", 10.0), received)
+        if tag == "SendAlarmNotification":
+            return self.send_alarm(el, line)
+        if tag == "Unsupported":
+            return Unsupported(line, el.get("Name", ""))
         raise self.error(el, "is not a command here")  # schema forbids this; be explicit
+
+    def send_alarm(self, el: etree._Element, line: int) -> SendAlarm:
+        """Ozeki's parameters (p_5554): digits of fixed widths, zero-padded."""
+        def digits(attr: str, width: int) -> str:
+            value = el.get(attr, "").strip()
+            if not value:
+                raise self.error(el, f"{attr} is required", attr)
+            if not value.isdigit() or len(value) > width:
+                raise self.error(el, f"expected at most {width} digits, got {value!r}", attr)
+            return value.rjust(width, "0")
+
+        qualifiers = {"newevent": "1", "newrestore": "3", "statusreport": "6"}
+        raw = el.get("EventQualifier", "NewEvent").strip().lower()
+        if raw not in qualifiers:
+            raise self.error(el, f"expected NewEvent, NewRestore or StatusReport, got {raw!r}",
+                             "EventQualifier")
+        return SendAlarm(line, self.body(el, "PhoneNumber", required="PhoneNumber"),
+                         digits("AccountNumber", 4), digits("EventCode", 3),
+                         digits("PartitionNumber", 2), digits("ZoneNumber", 3),
+                         qualifiers[raw], el.get("ResultUrl", "").strip())
 
     def play(self, el: etree._Element, line: int) -> Play:
         source = self.body(el, "AudioFile", required="the audio file or URL")
@@ -288,7 +394,7 @@ class _Builder:
         if raw in ("", "false", "no", "0"):
             repeat = 1
         elif raw in ("true", "yes"):
-            repeat = 100 if timeout else 3   # "forever" is capped; a Timeout bounds it
+            repeat = UNLIMITED   # Ozeki: until Timeout, else until the call's safety limit
         else:
             repeat = self.integer(el, "Repeat", 1, minimum=1)
         return Play(line, source, repeat, timeout)
@@ -316,20 +422,27 @@ class _Builder:
                 no_input = self.commands(child)
             elif child.tag == "Invalid":
                 invalid = self.commands(child)
-        finish = self.keys(el, "FinishOnKey", "#")
+        finish = self.keys(el, "FinishOnKey", "")
         if len(finish) > 1:
             raise self.error(el, f"one key or empty, got {finish!r}", "FinishOnKey")
         back = self.keys(el, "BackKey", "")
         if len(back) > 1:
             raise self.error(el, f"one key, got {back!r}", "BackKey")
         repeat = self.boolean(el, "Repeat", False)
-        digits = self.integer(el, "Digits", max([len(i.key) for i in inputs] or [1]), minimum=1)
+        digits = self.integer(el, "Digits", 1, minimum=1)    # Ozeki's default: one key
+        min_digits = self.integer(el, "MinDigits", 0, minimum=0)
+        digits = self.integer(el, "MaxDigits", max(digits, min_digits), minimum=1)
+        if min_digits > digits:
+            raise self.error(el, f"MinDigits {min_digits} is more than MaxDigits {digits}",
+                             "MinDigits")
         return UserInput(
             line, prompt, tuple(inputs), no_input, invalid,
-            timeout=self.number(el, "Timeout", 5.0),
+            timeout=self.number(el, "Timeout", 0.0),
             repeat=repeat,
-            max_repeats=self.integer(el, "MaxRepeats", 3 if repeat else 0, minimum=0),
+            max_repeats=self.integer(el, "MaxRepeats", UNLIMITED if repeat else 0,
+                                     minimum=0),
             digits=digits,
+            min_digits=min_digits,
             back_key=back,
             forward_to_url=el.get("ForwardToUrl", "").strip(),
             finish_on_key=finish,
@@ -338,16 +451,17 @@ class _Builder:
         )
 
     def record(self, el: etree._Element, line: int) -> Record:
-        fmt = el.get("Format", "wav").strip().lower()
+        fmt = el.get("Format", "mp3").strip().lower()
         if fmt not in ("wav", "mp3"):
-            raise self.error(el, f"expected wav (or mp3), got {fmt!r}", "Format")
+            raise self.error(el, f"expected mp3 or wav, got {fmt!r}", "Format")
         return Record(line,
                       duration=self.number(el, "Duration", 3600.0),
                       inactivity=self.number(el, "Inactivity", 5.0),
                       format=fmt,
                       finish_digits=self.keys(el, "FinishDigits", "1234567890*#"),
                       finished_url=el.get("FinishedUrl", "").strip(),
-                      beep=self.boolean(el, "Beep", True))
+                      beep=self.boolean(el, "Beep", False),
+                      record_path=el.get("RecordPath", "").strip())
 
 
 def build_script(document: ParsedDocument) -> Script:

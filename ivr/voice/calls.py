@@ -138,7 +138,7 @@ class SipCall:
         if spec.beep:
             self.play(Prompt("beep", seconds=0.3))
         rtp = self.leg.rtp
-        path = Path(self.settings.recordings_dir) / f"{uuid.uuid4().hex}.wav"
+        path = Path(self.settings.recordings_dir) / f"{uuid.uuid4().hex}.{spec.format}"
         path.parent.mkdir(parents=True, exist_ok=True)
         chunks: list[bytes] = []
         started = time.monotonic()
@@ -166,7 +166,7 @@ class SipCall:
                 break
             time.sleep(0.02)
         data = b"".join(chunks)
-        path.write_bytes(audio.u8_to_wav(data))
+        path.write_bytes(audio.encode_recording(data, spec.format))
         duration = len(data) / audio.RATE
         log.info("[call %s] recorded %.1f s to %s (%s)", self.call_id, duration, path, reason)
         return RecordResult(path=str(path), url=path.resolve().as_uri(), duration=duration,

@@ -80,11 +80,21 @@ def test_seed_example_returns_documented_xml_and_reports_delivery(
     stored = api.services.sms.get(sms_id)          # durable before the answer
     assert stored is not None and stored.recipient == "+0615546670"
     [hit] = receiver.wait_for(1)
-    assert hit.path == "/smsdelivered.php" and hit.method == "GET"
-    assert hit.query["NotificationName"] == "SMSDeliveryReport"
-    assert (hit.query["SmsId"], hit.query["DeliveryStatus"]) == (sms_id, "Delivered")
-    assert (hit.query["Recipient"], hit.query["Sender"]) == ("+0615546670", "+0615546669")
+    # Ozeki sends every notification as a form POST (p_4201, p_4233)
+    assert hit.path == "/smsdelivered.php" and hit.method == "POST"
+    assert hit.form["NotificationName"] == "SMSDeliveryReport"
+    assert (hit.form["SmsId"], hit.form["DeliveryStatus"]) == (sms_id, "Delivered")
+    assert (hit.form["Recipient"], hit.form["Sender"]) == ("+0615546670", "+0615546669")
     assert hit.headers["X-Ivr-Signature"].startswith("sha256=")
+
+
+def test_delivery_report_method_get_keeps_older_web_apps_working(
+        api: Api, receiver: CallbackReceiver) -> None:
+    api.services.settings.ozml.delivery_report_method = "GET"   # [ozml] delivery_report_method
+    response = api.get(seed_query(receiver.url + "/smsdelivered.php"))
+    assert api.code(response) == 200
+    [hit] = receiver.wait_for(1)
+    assert hit.method == "GET" and hit.query["NotificationName"] == "SMSDeliveryReport"
 
 
 def test_post_form_misspelt_report_url_and_case_insensitive_names(
@@ -95,7 +105,7 @@ def test_post_form_misspelt_report_url_and_case_insensitive_names(
         "DelivaryReportURL": receiver.url + "/dlr?order=5"})
     assert api.code(response) == 200
     [hit] = receiver.wait_for(1)
-    assert hit.query["order"] == "5" and hit.query["DeliveryStatus"] == "Delivered"
+    assert hit.query["order"] == "5" and hit.form["DeliveryStatus"] == "Delivered"
 
 
 def test_several_recipients_get_one_message_each(api: Api) -> None:
@@ -225,8 +235,8 @@ def test_failed_message_is_reported_failed(make_settings: Callable[..., Settings
                                 timeout=10)
         sms_id = etree.fromstring(response.content).findtext(SMSID)
         [hit] = receiver.wait_for(1)
-        assert (hit.query["SmsId"], hit.query["DeliveryStatus"]) == (sms_id, "Failed")
-        assert hit.query["ErrorCode"] == "30003"
+        assert (hit.form["SmsId"], hit.form["DeliveryStatus"]) == (sms_id, "Failed")
+        assert hit.form["ErrorCode"] == "30003"
         assert services.sms.get(sms_id or "").status == Status.FAILED  # type: ignore[union-attr]
     finally:
         server.stop()
@@ -245,7 +255,7 @@ def test_receiver_down_for_a_while_still_gets_the_report(api: Api) -> None:
     receiver = CallbackReceiver(port=port).start()
     try:
         [hit] = receiver.wait_for(1, timeout=15)
-        assert hit.query["SmsId"] == sms_id and hit.query["DeliveryStatus"] == "Delivered"
+        assert hit.form["SmsId"] == sms_id and hit.form["DeliveryStatus"] == "Delivered"
     finally:
         receiver.stop()
 

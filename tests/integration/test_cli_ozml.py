@@ -115,3 +115,43 @@ def test_fetch_of_unreachable_app_is_bounded() -> None:
     result = ivr("simulate", f"http://127.0.0.1:{port}/x")
     assert "Sorry, an application error occurred." in result.stdout
     assert "cannot fetch" in result.stderr
+
+
+def test_simulate_ozeki_array_foreach_example() -> None:
+    """p_7650's example reads the array's items out, in order."""
+    result = ivr("simulate", "ozml_scripts/array.xml", "--digits", "")
+    lines = [line.split("s  ", 1)[1] for line in result.stdout.splitlines()]
+    assert lines == ["[answer] call from +15550001111 to ivr", "[speak] Hello",
+                     "[speak] Welcome", "[hangup]"], result.stdout + result.stderr
+
+
+def test_simulate_ozeki_receive_alarm_example() -> None:
+    """p_5556's example: handshake, the panel's 16 keys, kissoff, then the e-mail."""
+    result = ivr("simulate", "ozml_scripts/alarm.xml", "--digits", "123418113001015*")
+    out = result.stdout
+    assert "[play] tone:1400/0.1,0/0.1,2300/0.1" in out and "[play] tone:1400/0.8" in out
+    assert ("[email] to recepient@mail.com: alarmTest: Account 1234, Event name Burglary, "
+            "Zone 015") in out
+
+
+def test_simulate_unsupported_command_is_skipped(tmp_path: Path) -> None:
+    script = tmp_path / "route.xml"
+    script.write_text('<Response><Route RingTime="30" Destination="1000"/>'
+                      "<Speak>after</Speak></Response>")
+    lint = ivr("lint", str(script))
+    assert lint.returncode == 0 and "Ozeki command Route is not supported by ivr: " in lint.stdout
+    result = ivr("simulate", str(script), "--digits", "")
+    assert "[speak] after" in result.stdout
+    assert "Route is not supported" in result.stderr
+
+
+def test_simulate_silent_menu_ends_at_max_call_seconds(tmp_path: Path) -> None:
+    config = tmp_path / "ivr.ini"
+    config.write_text("[ozml]\nmax_call_seconds = 30\n")
+    script = tmp_path / "menu.xml"
+    script.write_text('<Response><UserInput Repeat="true" Timeout="5"><InitialCommands>'
+                      "<Speak>menu</Speak></InitialCommands><Inputs><Input Key=\"1\">"
+                      "<Speak>one</Speak></Input></Inputs></UserInput></Response>")
+    result = ivr("simulate", str(script), "--digits", "", "--config", str(config))
+    assert result.stdout.count("[speak] menu") == 6     # 5 s + 0.5 s per round, 30 s in all
+    assert "max_call_seconds" in result.stderr and result.stdout.rstrip().endswith("[hangup]")

@@ -151,7 +151,7 @@ def test_record_keeps_caller_audio_until_finish_key(start_ivr: Callable[..., Ivr
     from ivr.voice import audio
 
     script = tmp_path / "record.xml"
-    script.write_text('<Response><Record Duration="20" FinishDigits="#" Beep="false"/>'
+    script.write_text('<Response><Record Duration="20" FinishDigits="#" Format="wav"/>'
                       "<SendSms Recipient=\"+3697\">$recordduration</SendSms></Response>")
     ivr = start_ivr(script=str(script))
     result = place_call(f"127.0.0.1:{ivr.port}", talk=(0.3, 2.0), digits=[(3.0, "#")],

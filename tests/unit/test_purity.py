@@ -10,7 +10,7 @@ def test_ozml_imports_nothing_from_voice_sms_or_api() -> None:
     code = (
         "import sys, ivr.ozml.interpreter, ivr.ozml.lint, ivr.ozml.memory\n"
         "bad = sorted(m for m in sys.modules if m.startswith(('ivr.voice', 'ivr.sms', 'ivr.api',"
-        " 'pyVoIP', 'flask', 'serial', 'smpplib')))\n"
+        " 'ivr.mail', 'pyVoIP', 'flask', 'serial', 'smpplib')))\n"
         "print(','.join(bad))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

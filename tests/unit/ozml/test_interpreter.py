@@ -80,7 +80,7 @@ def test_play_repeat_keeps_relative_path_for_sounds_dir() -> None:
 
 
 def test_var_substitution_in_text_and_url_is_encoded() -> None:
-    call = run(R('<Var id="name">Ann &amp; Bob</Var><UserInput Digits="2"/>'
+    call = run(R('<Var id="name">Ann &amp; Bob</Var><UserInput Digits="2" FinishOnKey="#"/>'
                  "<Speak>Hello $name, you typed $digits, $5 stays</Speak>"
                  "<GoTo>http://app/next?d=$digits</GoTo>"),
                RecordingCall(presses=[(0.0, "1"), (0.5, "#")]),
@@ -130,7 +130,7 @@ def test_empty_prompt_still_collects() -> None:
 
 
 def test_multi_digit_finish_key_and_inter_digit_timeout() -> None:
-    pin = R('<UserInput Digits="6" Timeout="5" InterDigitTimeout="2"><Inputs>'
+    pin = R('<UserInput Digits="6" FinishOnKey="#" Timeout="5" InterDigitTimeout="2"><Inputs>'
             '<Input Key="1234"><Speak>ok</Speak></Input></Inputs>'
             "<Invalid><Speak>bad $digits</Speak></Invalid></UserInput>")
     assert run(pin, RecordingCall(presses=[(1, "1"), (2, "2"), (3, "3"), (4, "4"),

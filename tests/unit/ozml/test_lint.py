@@ -33,12 +33,24 @@ def test_sample_scripts_exist() -> None:
     ("<Hangup/>\n<Speak>dead</Speak>", "warning", "unreachable"),
     ('<UserInput Digits="1"><Inputs><Input Key="12"/></Inputs></UserInput>', "error",
      "has 2 digits"),
-    ('<UserInput Digits="2"><Inputs><Input Key="1#"/></Inputs></UserInput>', "error",
-     "contains the finish key"),
-    ('<UserInput BackKey="*"><Inputs><Input Key="1"/></Inputs></UserInput>', "warning",
-     "BackKey on a top-level menu"),
+    ('<UserInput Digits="2" FinishOnKey="#"><Inputs><Input Key="1#"/></Inputs></UserInput>',
+     "error", "contains the finish key"),
+    ('<UserInput Timeout="5" Repeat="true"><Inputs><Input Key="1"/></Inputs></UserInput>',
+     "warning", "re-prompts without a limit"),
+    ('<UserInput><Inputs><Input Key="1"/></Inputs></UserInput>', "warning",
+     "only [ozml] max_call_seconds"),
+    ('<Play Repeat="true">hold.wav</Play>', "warning", "until the caller hangs up"),
     ("<UserInput/>", "warning", "no <Input> and no ForwardToUrl"),
-    ('<Record Format="mp3"/>', "warning", "recorded as WAV"),
+    ("<AttendedTransfer Target='1'/>", "warning",
+     "Ozeki command AttendedTransfer is not supported by ivr: "),
+    ("<Route Destination='1000'/>", "warning", "Ozeki command Route is not supported by ivr"),
+    ("<CallSetup Caller='101' Callee='102'/>", "warning",
+     "Ozeki command CallSetup is not supported by ivr"),
+    ("<GoTo>SELECT a FROM b; DELETE FROM b</GoTo>", "error", "one SQL statement only"),
+    ("<DeleteFile>../../etc/passwd</DeleteFile>", "warning", "refused unless it resolves"),
+    ("<Play>/etc/passwd</Play>", "warning", "sounds_dir"),
+    ("<ForEach Source='nothing'><Speak>$item</Speak></ForEach>", "warning",
+     "no <Array> with that Id"),
     ("<Speak>Hello $nobody</Speak>", "warning", "$nobody is never set"),
     ("<Speak Colour=\"red\">x</Speak>", "warning", "no attribute 'Colour'"),
     ("<Speek>x</Speek>", "error", "did you mean <Speak>?"),
@@ -57,7 +69,7 @@ def test_self_goto_without_input_is_an_error(tmp_path: Path) -> None:
     loop.write_text("<Response><Speak>a</Speak><GoTo>loop.xml</GoTo></Response>")
     assert [d.severity for d in lint_file(str(loop))] == ["error"]
     menu = tmp_path / "menu.xml"
-    menu.write_text('<Response><UserInput><Inputs><Input Key="1"><Speak>x</Speak></Input>'
+    menu.write_text('<Response><UserInput Timeout="5"><Inputs><Input Key="1"><Speak>x</Speak></Input>'
                     "</Inputs></UserInput><GoTo>menu.xml</GoTo></Response>")
     assert lint_file(str(menu)) == []
 

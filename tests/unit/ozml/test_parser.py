@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -54,7 +55,7 @@ def test_names_are_case_insensitive_and_normalised() -> None:
     (b'<Response><Speak/></Response>', 1, 11, "text to speak"),
     (b'<Response><Speak Text="a">b</Speak></Response>', 1, 18, "not both"),
     (b'<Response><GoTo Method="PUT">x</GoTo></Response>', 1, 17, "GET or POST"),
-    (b'<Response><Record Format="ogg"/></Response>', 1, 19, "expected wav"),
+    (b'<Response><Record Format="ogg"/></Response>', 1, 19, "expected mp3 or wav"),
     (b'<Response><Call>123</Call></Response>', 1, 11, "Url is required"),
     (b'<Response><SendDTMF Keys="12x"/></Response>', 1, 21, "not DTMF keys"),
     (b'<Response><Var Id="1x">v</Var></Response>', 1, 16, "not a variable name"),
@@ -125,3 +126,31 @@ def test_ten_megabytes_is_refused_unparsed() -> None:
 def test_numeric_character_references_are_decoded() -> None:
     script = build_script(parse_document(b"<Response><Speak>caf&#233; &amp; bar</Speak></Response>"))
     assert script.commands[0].text == "café & bar"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("path", sorted(
+    (Path(__file__).resolve().parents[3] / "ozml_scripts").glob("*.xml")), ids=lambda p: p.name)
+def test_table_validator_agrees_with_the_relax_ng_schema(path: Path) -> None:
+    """schema.rng stays the source of truth: what the compiled table accepts, libxml2's RELAX
+    NG validator accepts too (after names are normalised)."""
+    from importlib import resources
+
+    from lxml import etree
+
+    from ivr.ozml.parser import RAW_TAG
+
+    rng = etree.RelaxNG(etree.fromstring(
+        resources.files("ivr.ozml").joinpath("schema.rng").read_bytes()))
+    root = parse_document(path.read_bytes(), str(path)).root
+    for element in root.iter():
+        element.attrib.pop(RAW_TAG, None)
+    assert rng.validate(root), rng.error_log.last_error
+
+
+@pytest.mark.parametrize("body", [
+    "<Hangup>x</Hangup>", "<Array Id='a'><Speak>x</Speak></Array>", "<MoveFile Source='a'/>",
+    "<UserInput><Speak>x</Speak></UserInput>", "<ForEach><Speak>x</Speak></ForEach>",
+])
+def test_table_validator_refuses_what_relax_ng_refuses(body: str) -> None:
+    with pytest.raises(OzmlError):
+        build_script(parse_document(f"<Response>{body}</Response>"))

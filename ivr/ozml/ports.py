@@ -1,0 +1,50 @@
+"""Seams the interpreter reaches the world through, beyond the Call and the SMS submitter.
+
+Each is a small Protocol passed in by the composition root (``ivr/service.py``, ``ivr
+simulate``), so ``ivr.ozml`` imports nothing from ``ivr.mail``, ``ivr.sms`` or ``ivr.voice``:
+``ivr.mail.MailOutbox`` is an :class:`EmailSubmitter` and ``ivr.sms.callbacks.UrlPolicy`` a
+:class:`UrlChecker` by shape alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["EmailRequest", "EmailSubmitter", "UrlChecker", "SqlRunner"]
+
+
+@dataclass(frozen=True)
+class EmailRequest:
+    """What ``<SendEmail>`` asks for (Ozeki p_4774: Recipient, Sender, Subject, Message)."""
+
+    recipient: str
+    body: str
+    subject: str = ""
+    sender: str = ""          # "" = the relay's [email] sender
+    source: str = ""          # "ozml:<call id>" for logs
+
+
+class EmailSubmitter(Protocol):
+    """Accepts an e-mail durably and returns its id at once; never waits for the relay."""
+
+    def submit_email(self, request: EmailRequest) -> str: ...
+
+
+class UrlChecker(Protocol):
+    """The deployment's outbound URL policy: '' when ``url`` may be requested, else why not.
+
+    ``fresh``: resolve the host again now (used before each request and each redirect hop).
+    """
+
+    def check(self, url: str, *, fresh: bool = False) -> str: ...
+
+
+class SqlRunner(Protocol):
+    """Runs one read-only query with bound parameters; the first column of the first row,
+    or None when there is no row (Ozeki's SQL OzML: the result is the next document)."""
+
+    placeholder: str   # the driver's parameter marker: "?" (SQLite) or "%s" (psycopg)
+
+    def query_one(self, sql: str, params: Sequence[str]) -> str | None: ...
