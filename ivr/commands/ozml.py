@@ -72,9 +72,12 @@ def _simulate(args: argparse.Namespace) -> int:
 
     # Waits are measured on the simulated clock, so max_call_seconds ends a silent menu
     # at once in the transcript instead of after an hour of wall time.
-    # The same outbound URL policy as `ivr serve`, so a script denied there is denied here.
+    # The same outbound URL policy as `ivr serve`, so a script denied there is denied here,
+    # except that loopback is allowed: simulate runs on the author's machine, against the
+    # web application under development (as `ivr serve --demo` does).
+    allow = [*settings.sms.callback_allow, "127.0.0.0/8", "::1"]
     Interpreter(settings.ozml, sms, email=InMemoryEmailSubmitter(show_email),
-                url_policy=UrlPolicy(settings.sms.callback_allow, settings.sms.callback_deny),
+                url_policy=UrlPolicy(allow, settings.sms.callback_deny),
                 file_roots=(settings.audio.recordings_dir, settings.audio.sounds_dir),
                 clock=lambda: call.clock).run(call, args.script)
     return 0
