@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ivr import metrics
 from ivr.call import SmsRequest
 from ivr.clock import Clock, SystemClock
 from ivr.errors import SmsError, ValidationError
@@ -87,6 +88,7 @@ class SmsService:
     def submit(self, request: SmsRequest) -> Message:
         message = self._validate(request)
         self.store.insert(message)
+        metrics.sms_status("queued", message.transport)
         log.info("[sms %s] accepted from %s%s for %s (%d part(s), %s)", message.id,
                  request.source or "?", f" user {request.owner}" if request.owner else "",
                  message.recipient, message.segments, message.encoding)
@@ -179,6 +181,7 @@ class SmsService:
     def _notify(self, message: Message) -> None:
         self.callbacks.wake()
         if message.is_final:
+            metrics.sms_final(message)
             for listener in self.final_listeners:
                 listener(message)
 
@@ -228,6 +231,7 @@ class SmsService:
                                               daemon=True)
         self._housekeeping.start()
         self._started = True
+        metrics.role_up("sms")
 
     def _keep_house(self) -> None:
         """Time-driven work no arrival triggers: flush long inbound messages whose missing
