@@ -205,6 +205,7 @@ class Dispatcher:
         # Counted from here, so at most max_in_flight workers ever wait on one transport.
         with self._count_lock:
             self._in_flight[name] += 1
+        metrics.transport_in_flight(name, 1)
         try:
             self._buckets[name].wait(self._stop)
             with self._slots[name]:
@@ -216,6 +217,7 @@ class Dispatcher:
         finally:
             with self._count_lock:
                 self._in_flight[name] -= 1
+            metrics.transport_in_flight(name, -1)
             self.wake()     # a window slot is free: a worker may claim for it now
         log.info("[sms %s] sent via %s (%d part(s), attempt %d)", message.id, name,
                  message.segments, message.attempts)

@@ -242,6 +242,7 @@ class SmsService:
 
     def housekeeping(self) -> None:
         now = self.clock.now()
+        metrics.transport_health(self.transports)
         try:
             for message in self.store.flush_inbound_parts(
                     now - self.settings.inbound_concat_timeout, new_message_id):
