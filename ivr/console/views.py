@@ -36,7 +36,6 @@ from ivr.console import auth
 from ivr.console.scripts import ScriptFiles, lint_text, simulate
 from ivr.errors import AuthError, IvrError, ValidationError
 from ivr.sms.message import FINAL_STATUSES, Message, Status
-from ivr.sms.numbers import normalize_number
 from ivr.sms.store import MessageQuery
 from ivr.users import PERMISSIONS
 from ivr.voice.dialplan import Dialplan
@@ -204,17 +203,19 @@ def make_blueprint(settings: Settings, services: Any) -> Blueprint:
         number = args.get("number", "").strip()
         if not number:
             return services.sms.query(query)
-        try:
-            number = normalize_number(number, "number")
-        except ValidationError:
-            pass            # a short code or a sender name: searched as typed
-        # A number is who a message went to or came from: both searches, newest first.
-        to_number = services.sms.query(replace(query, recipient=number))
-        from_number = services.sms.query(replace(query, sender=number))
-        merged = {m.id: m for m in to_number[0] + from_number[0]}
+        # A number is who a message went to or came from, stored as it was given (with or
+        # without "+"): every spelling on both sides, newest first.
+        digits = number.lstrip("+")
+        merged: dict[str, Message] = {}
+        total = 0
+        for spelling in {digits, "+" + digits} if digits.isdigit() else {number}:
+            for side in ("recipient", "sender"):
+                found, count = services.sms.query(replace(query, **{side: spelling}))
+                merged.update((m.id, m) for m in found)
+                total += count
         ordered = sorted(merged.values(), key=lambda m: m.created_at or dt.datetime.min,
                          reverse=True)
-        return ordered[:_PAGE], to_number[1] + from_number[1]
+        return ordered[:_PAGE], total
 
     @bp.get("/messages/<message_id>")
     def message(message_id: str) -> str:
