@@ -11,11 +11,12 @@ Call sites stay one line at the point where the event happens (``metrics.sms_sta
 Gauges that describe the store (queue depth, callbacks pending) are read from the store when
 scraped, so they are right whichever process changed it.
 
-Files of processes that are gone are removed when a process sets up (counters restart from
-what the live processes hold; Prometheus's ``rate()`` treats the drop as a reset), and
-before each scrape the live-mode gauges of dead processes are dropped, so ``ivr_role_up`` and
-``ivr_calls_active`` only count processes that still run. Both use the process ids in the
-file names, so they hold for processes on this machine.
+The first process of an installation (``ivr serve``, or a supervisor that calls
+:func:`setup` before starting its roles) clears the files earlier runs left; counters of a
+process that ends stay counted for the life of the installation. Before each scrape the
+live-mode gauges of dead processes are dropped, so ``ivr_role_up`` and ``ivr_calls_active``
+count only processes that still run. Both use the process ids in the file names, so they
+hold for processes on this machine.
 """
 
 from __future__ import annotations
@@ -97,11 +98,28 @@ def setup(data_dir: str | os.PathLike[str]) -> Path:
             return Path(os.environ[ENV])
         directory = Path(data_dir).resolve() / "metrics"
         directory.mkdir(parents=True, exist_ok=True)
-        _remove_dead(directory, gauges_only=False)
+        if _claim(directory):
+            _remove_dead(directory, gauges_only=False)
         os.environ[ENV] = str(directory)
         _metrics = _Metrics()
         log.info("metrics recorded in %s", directory)
         return directory
+
+
+def _claim(directory: Path) -> bool:
+    """Become the directory's owner if its owner (``.owner`` holds its pid) is gone: the
+    first process of an installation clears what earlier runs left. Processes started while
+    the owner lives (roles, ``ivr send-sms``) keep every file, so no sum goes down while
+    Prometheus watches (it would read the drop as a counter reset)."""
+    marker = directory / ".owner"
+    try:
+        owner = int(marker.read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        owner = 0
+    if owner and _pid_alive(owner):
+        return False
+    marker.write_text(str(os.getpid()))
+    return True
 
 
 def enabled() -> bool:

@@ -303,6 +303,7 @@ def build_sms_service(settings: Settings,
                       extra_transports: Mapping[str, Transport] | None = None) -> SmsService:
     from ivr.sms.transports import build_transport
 
+    metrics.setup(settings.ivr.data_dir)   # every process with an SMS service records
     key = _callback_key(settings)
     transports: dict[str, Transport] = {
         name: build_transport(name, url, settings.http.public_base_url, webhook_token(key, name))
