@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from flask import (
@@ -35,6 +36,7 @@ from ivr.config import Settings
 from ivr.console import auth
 from ivr.console.scripts import ScriptFiles, lint_text, simulate
 from ivr.errors import AuthError, IvrError, ValidationError
+from ivr.ozml.fetch import is_url
 from ivr.sms.message import FINAL_STATUSES, Message, Status
 from ivr.sms.store import MessageQuery
 from ivr.users import PERMISSIONS
@@ -84,6 +86,12 @@ def make_blueprint(settings: Settings, services: Any) -> Blueprint:
     files = ScriptFiles(settings.ozml.scripts_dir, settings.ozml.max_document_bytes)
     dialplan = Dialplan(settings.sip.dialplan, settings.sip.default_script)
     users = services.users
+
+    def _script_label(script: str) -> str:
+        """A script of the scripts directory by its file name; anything else as it is."""
+        path = Path(script)
+        inside = not is_url(script) and path.resolve().parent == files.directory
+        return path.name if inside else script
 
     @bp.before_request
     def _guard() -> BaseResponse | None:
@@ -155,7 +163,8 @@ def make_blueprint(settings: Settings, services: Any) -> Blueprint:
         if control is None:
             return []
         return [{"id": c.call_id, "caller": c.caller_id, "callee": c.destination,
-                 "script": dialplan.script_for(c.destination), "state": c.state,
+                 "script": _script_label(dialplan.script_for(c.destination)),
+                 "state": c.state,
                  "duration": _duration(c.ring_seconds + c.talk_seconds),
                  "talk": _duration(c.talk_seconds)} for c in control.list_calls()]
 

@@ -108,6 +108,7 @@ def test_live_sipp_call_appears_and_is_hung_up(console: Console, browser: WebDri
         wait_for(browser, lambda d: "InCall" in text(d, row))
         cells = browser.find_element(By.CSS_SELECTOR, row).text
         assert "15550001111" in cells and "ivr" in cells and "hold.xml" in cells
+        assert "/" not in browser.find_element(By.CSS_SELECTOR, f"{row} td[data-label=Script]").text
         shot(browser, "calls")
         browser.find_element(By.CSS_SELECTOR, f"{row} button.hangup").click()
         wait_for(browser, lambda d: "No calls right now." in text(d, "#calls tbody"))
@@ -163,6 +164,12 @@ def test_script_error_is_marked_at_its_line(console: Console, browser: WebDriver
     assert first.text.startswith("3:")
     marked = browser.find_elements(By.CSS_SELECTOR, "#gutter .mark-error")
     assert [m.get_attribute("data-line") for m in marked] == ["3"]
+    # ...and the mark sits beside line 3 of the text: one gutter number per text line.
+    step, line_height = browser.execute_script(
+        "const n = document.querySelectorAll('#gutter span');"
+        "return [n[1].getBoundingClientRect().top - n[0].getBoundingClientRect().top,"
+        "        parseFloat(getComputedStyle(document.getElementById('source')).lineHeight)];")
+    assert abs(step - line_height) < 0.5, (step, line_height)
     assert "error" in text(browser, "#lint-summary")
     shot(browser, "script-lint")
     source.send_keys("\b" * 200)   # fix it by typing: the mark goes away

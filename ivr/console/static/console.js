@@ -79,7 +79,7 @@ function startEditor() {
       rows.push(mark ? `<span class="mark-${mark.severity}" title="${escapeHtml(mark.message)}" data-line="${n}">${n}</span>`
                      : `<span data-line="${n}">${n}</span>`);
     }
-    gutter.innerHTML = rows.join("\n");
+    gutter.innerHTML = rows.join("");   // each number is a block: one line each
     gutter.scrollTop = source.scrollTop;
   };
 
