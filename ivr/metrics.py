@@ -31,7 +31,7 @@ from typing import Any
 
 __all__ = ["setup", "enabled", "render", "roles_up", "role_up", "call_started",
            "call_ended", "call_answered", "call_result", "rtp_gap", "sms_status", "sms_final", "callback_result",
-           "http_request", "transport_in_flight", "transport_health", "samples", "local_roles",
+           "http_request", "sms_started", "transport_in_flight", "transport_health", "samples", "local_roles",
            "store_collector", "ENV"]
 
 log = logging.getLogger(__name__)
@@ -231,6 +231,12 @@ def sms_final(message: Any) -> None:
 
 def transport_in_flight(name: str, delta: int) -> None:
     _record(lambda m: m.in_flight.labels(name).inc(delta))
+
+
+def sms_started(transports: Mapping[str, Any]) -> None:
+    """The sms role runs in this process; its transports' first health report."""
+    role_up("sms")
+    transport_health(transports)
 
 
 def transport_health(transports: Mapping[str, Any]) -> None:

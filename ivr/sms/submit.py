@@ -231,7 +231,7 @@ class SmsService:
                                               daemon=True)
         self._housekeeping.start()
         self._started = True
-        metrics.role_up("sms")
+        metrics.sms_started(self.transports)
 
     def _keep_house(self) -> None:
         """Time-driven work no arrival triggers: flush long inbound messages whose missing

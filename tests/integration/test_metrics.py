@@ -9,6 +9,7 @@ benchmarks (bench/sip_load.py, bench/api_bench.py) drive larger loads of the sam
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -170,6 +171,13 @@ def test_metrics_count_what_a_bounded_load_did(server: Server, receiver: Callbac
     assert len(receiver.hits) >= len(codes)
     assert value(after, "ivr_store_queued_messages") == 0
     assert value(after, "ivr_role_up", role="voice") == 1
+    assert value(after, "ivr_transport_healthy", transport="loopback") == 1
+    # Every series the Grafana dashboard plots exists.
+    dashboard = (ROOT / "docs" / "grafana" / "ivr-dashboard.json").read_text()
+    plotted = {re.sub(r"_(bucket|total)$", "", name)
+               for name in re.findall(r"\bivr_[a-z_]+", dashboard)}
+    exposed = {re.sub(r"_(bucket|count|sum|total)$", "", name) for name, _ in after}
+    assert plotted <= exposed, plotted - exposed
 
 
 def delta_now(name: str, before: Samples, server: Server, **labels: str) -> float:
