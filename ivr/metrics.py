@@ -101,6 +101,11 @@ def setup(data_dir: str | os.PathLike[str]) -> Path:
         if _claim(directory):
             _remove_dead(directory, gauges_only=False)
         os.environ[ENV] = str(directory)
+        from prometheus_client import values
+
+        if getattr(values.ValueClass, "__name__", "") != "MmapedValue":
+            log.warning("prometheus_client was imported before ivr.metrics.setup(): this "
+                        "process's metrics stay in its memory and /metrics will miss them")
         _metrics = _Metrics()
         log.info("metrics recorded in %s", directory)
         return directory

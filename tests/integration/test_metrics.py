@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 import requests
 from callback_receiver import CallbackReceiver
-from prometheus_client.parser import text_string_to_metric_families
 
 from ivr.users import UserStore
 from tests.integration.voice_peers import free_port, wait_until
@@ -39,6 +38,10 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def scrape(base: str) -> Samples:
+    # Imported here: importing prometheus_client at collection time would fix this pytest
+    # process's metrics in memory before any in-process server sets them up (ivr.metrics).
+    from prometheus_client.parser import text_string_to_metric_families
+
     text = requests.get(base + "/metrics", timeout=10).text
     return {(s.name, frozenset(s.labels.items())): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
