@@ -15,13 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
-import os
 import secrets
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, abort, g, request, session
 
+from ivr.keyfile import key_file
 from ivr.users import User
 
 __all__ = ["configure", "csrf_token", "check_csrf", "signed_in_user", "sign_in", "sign_out",
@@ -33,22 +33,8 @@ ADMIN = "admin"
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def _secret_key(data_dir: str) -> bytes:
-    path = Path(data_dir) / "console.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:   # 0600 from the start; O_EXCL so workers starting together keep one key
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
-
-
 def configure(app: Flask, data_dir: str, public_base_url: str) -> None:
-    app.secret_key = _secret_key(data_dir)
+    app.secret_key = key_file(Path(data_dir) / "console.key")
     app.config.update(
         SESSION_COOKIE_NAME="ivr_console", SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_PATH="/console",

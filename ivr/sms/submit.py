@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import secrets
 import threading
 import time
@@ -21,6 +20,7 @@ from ivr import metrics
 from ivr.call import SmsRequest
 from ivr.clock import Clock, SystemClock
 from ivr.errors import SmsError, ValidationError
+from ivr.keyfile import key_file
 from ivr.sms.callbacks import CallbackSender, UrlPolicy, webhook_token
 from ivr.sms.dispatcher import Dispatcher, RetryPolicy
 from ivr.sms.encoding import split_message
@@ -283,19 +283,7 @@ class SmsService:
 def _callback_key(settings: Settings) -> bytes:
     if settings.sms.callback_hmac_key:
         return settings.sms.callback_hmac_key.encode()
-    path = Path(settings.ivr.data_dir) / "callback.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Created 0600 from the start (no window where another user could read it), and
-        # O_EXCL so two processes starting together keep one key.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+    return key_file(Path(settings.ivr.data_dir) / "callback.key")
 
 
 def build_sms_service(settings: Settings,
