@@ -18,6 +18,7 @@ import pytest
 import requests
 from callback_receiver import CallbackReceiver
 from lxml import etree
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -70,7 +71,10 @@ def sign_in(driver: WebDriver, console: Console) -> None:
 
 def wait_for(driver: WebDriver, check: Callable[[WebDriver], object],
              timeout: float = 15) -> object:
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(check)
+    # A page that is being replaced (form submitted, fragment swapped) may hand back an
+    # element that is gone by the time it is read: look again.
+    return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=(
+        NoSuchElementException, StaleElementReferenceException)).until(check)
 
 
 def text(driver: WebDriver, css: str) -> str:
