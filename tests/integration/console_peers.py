@@ -57,7 +57,7 @@ def start_console(tmp_path: Path, *, sip: bool = True) -> Console:
     settings.ivr.data_dir = str(tmp_path / "var")
     settings.sms.database_url = f"sqlite:///{tmp_path}/var/ivr.db"
     # Reports 2 s after the send, so a page can watch a message go from sent to delivered.
-    settings.sms.transports = {"loopback": "loopback://?delay=2"}
+    settings.sms.transports = {"loopback": r"loopback://?delay=2&fail=^\+999"}
     settings.sms.retry_base_seconds = 0.05
     settings.sms.workers = 2
     settings.ozml.scripts_dir = str(scripts)

@@ -152,6 +152,31 @@ def test_sms_sent_over_the_api_reaches_delivered_on_its_timeline(
     shot(browser, "message")
 
 
+def test_failed_message_is_sent_again(console: Console, browser: WebDriver) -> None:
+    answer = requests.get(console.url("/api"), timeout=10, params={
+        "command": "SendSms", "Username": CLERK, "Password": CLERK_PASSWORD,
+        "Recipient": "+9991234567", "Message": "to a number the network refuses"})
+    sms_id = etree.fromstring(answer.content).findtext("SmsId")
+    browser.get(console.url(f"/console/messages/{sms_id}"))
+    wait_for(browser, lambda d: text(d, "#status") == "failed")
+    browser.refresh()                          # the retry button shows for final failures
+    browser.find_element(By.ID, "retry").click()
+    wait_for(browser, lambda d: "Sent again as" in text(d, ".flash"))
+    new_id = text(browser, ".flash").rsplit(" ", 1)[1]
+    assert new_id != sms_id and new_id in browser.find_element(By.TAG_NAME, "h1").text
+    assert f"retry-of:{sms_id}" in text(browser, ".facts")
+    again = console.runtime.services.sms.get(new_id)
+    assert again is not None and (again.recipient, again.body, again.owner) == (
+        "+9991234567", "to a number the network refuses", CLERK)
+    old = console.runtime.services.sms.get(sms_id)
+    assert old is not None and old.status.value == "failed"      # its record is kept
+    # Searching by status and time finds both, and a window before them finds neither.
+    browser.get(console.url("/console/messages?status=failed&number=%2B9991234567"))
+    wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#messages tbody a")) == 2)
+    browser.get(console.url("/console/messages?number=9991234567&to=2000-01-01T00:00"))
+    assert "No messages match." in text(browser, "#messages tbody")
+
+
 def test_script_error_is_marked_at_its_line(console: Console, browser: WebDriver) -> None:
     browser.get(console.url("/console/scripts"))
     assert "menu.xml" in text(browser, "#scripts")
