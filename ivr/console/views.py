@@ -28,6 +28,7 @@ from flask import (
     request,
     url_for,
 )
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from ivr import metrics
@@ -107,6 +108,15 @@ def make_blueprint(settings: Settings, services: Any) -> Blueprint:
         g.console_user = user
         return None
 
+    @bp.errorhandler(HTTPException)
+    def _error(exc: HTTPException) -> tuple[Response | str, int]:
+        """A page for a person, JSON for the page's own fetch() calls."""
+        code = exc.code or 500
+        if request.accept_mimetypes.best == "application/json" or request.is_json:
+            return jsonify(error=exc.name, message=exc.description), code
+        return render_template("error.html", code=code, name=exc.name,
+                               message=exc.description, page=""), code
+
     @bp.after_request
     def _headers(response: Response) -> Response:
         # The console is never framed and never cached; scripts only from itself.
@@ -132,7 +142,7 @@ def make_blueprint(settings: Settings, services: Any) -> Blueprint:
                                           request.form.get("password", ""),
                                           request.remote_addr or "")
             except AuthError as exc:
-                error = str(exc.message) if hasattr(exc, "message") else str(exc)
+                error = str(exc)
             else:
                 if user.may(auth.ADMIN):
                     auth.sign_in(user)
