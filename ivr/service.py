@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ivr import metrics
 from ivr.config import Settings
 
 if TYPE_CHECKING:
@@ -50,7 +49,6 @@ def build_services(settings: Settings) -> Services:
     from ivr.users import UserStore
 
     Path(settings.ivr.data_dir).mkdir(parents=True, exist_ok=True)
-    metrics.setup(settings.ivr.data_dir)   # before any role records (ivr.metrics)
     sms = build_sms_service(settings, callback_formats=_callback_formats())
     users = UserStore(user_store_path(settings.ivr.data_dir))
     return Services(settings=settings, sms=sms, users=users)
