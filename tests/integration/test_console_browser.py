@@ -271,9 +271,11 @@ def test_transports_and_users_pages(console: Console, browser: WebDriver) -> Non
 def test_readable_on_a_phone(console: Console, browser: WebDriver) -> None:
     browser.set_window_size(390, 844)
     try:
-        browser.get(console.url("/console/messages"))
-        width = browser.execute_script("return document.documentElement.scrollWidth")
-        assert width <= 400, f"the page is {width} px wide on a 390 px screen"
-        shot(browser, "phone-messages")
+        for page in ("calls", "messages", "scripts", "scripts/menu.xml", "transports", "users"):
+            browser.get(console.url(f"/console/{page}"))
+            width = browser.execute_script("return document.documentElement.scrollWidth")
+            assert width <= 400, f"/console/{page} is {width} px wide on a 390 px screen"
+            if page == "messages":
+                shot(browser, "phone-messages")
     finally:
         browser.set_window_size(1280, 1000)
