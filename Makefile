@@ -8,9 +8,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages: TTS, SIP peers (SIPp, Kamailio), modem cross-check (gammu),
-# Kannel for the API benchmark, PostgreSQL for the store tests, audio tools.
+# Kannel for the API benchmark, PostgreSQL for the store tests, audio tools, Chromium and its
+# WebDriver for the console's browser tests.
 APT_PACKAGES := espeak-ng libespeak-ng1 sip-tester kamailio gammu kannel kannel-extras \
-                postgresql sox socat
+                postgresql sox socat chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck bench deps apt-deps venv clean

@@ -27,11 +27,14 @@ from pathlib import Path
 
 from ivr.errors import AuthError, ValidationError
 
-__all__ = ["User", "UserStore", "PERMISSIONS", "DEMO_USER", "DEMO_PASSWORD"]
+__all__ = ["User", "UserStore", "PERMISSIONS", "DEFAULT_PERMISSIONS", "DEMO_USER",
+           "DEMO_PASSWORD"]
 
 log = logging.getLogger(__name__)
 
-PERMISSIONS = frozenset({"sms", "calls"})
+# "admin" signs in to the web console (/console); never granted unless asked for.
+PERMISSIONS = frozenset({"sms", "calls", "admin"})
+DEFAULT_PERMISSIONS = frozenset({"sms", "calls"})
 DEMO_USER = "HTTP_User_1"          # the example credentials of Ozeki's SendSms page (seed 004)
 DEMO_PASSWORD = "qwe123"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
@@ -56,6 +59,15 @@ class User:
 
 def _hash(password: str, salt: bytes) -> bytes:
     return hashlib.scrypt(password.encode("utf-8"), salt=salt, **_SCRYPT)
+
+
+def _check_permissions(permissions: frozenset[str] | set[str], rate_limit: int) -> None:
+    unknown = set(permissions) - PERMISSIONS
+    if unknown:
+        raise ValidationError("permissions", f"unknown {', '.join(sorted(unknown))} "
+                              f"(known: {', '.join(sorted(PERMISSIONS))})")
+    if rate_limit < 0:
+        raise ValidationError("rate_limit", "0 (the server default) or more requests a minute")
 
 
 def _is_loopback(address: str) -> bool:
@@ -86,16 +98,14 @@ class UserStore:
         self._locked_until: dict[str, float] = {}
 
     # -- management ----------------------------------------------------------------------
-    def add(self, name: str, password: str, permissions: frozenset[str] | set[str] = PERMISSIONS,
+    def add(self, name: str, password: str,
+            permissions: frozenset[str] | set[str] = DEFAULT_PERMISSIONS,
             rate_limit_per_minute: int = 0, loopback_only: bool = False) -> User:
         if not name or any(c.isspace() for c in name) or len(name) > 64:
             raise ValidationError("name", "1-64 characters without spaces")
         if len(password) < 6:
             raise ValidationError("password", "at least 6 characters")
-        unknown = set(permissions) - PERMISSIONS
-        if unknown:
-            raise ValidationError("permissions", f"unknown {', '.join(sorted(unknown))} "
-                                  f"(known: {', '.join(sorted(PERMISSIONS))})")
+        _check_permissions(permissions, rate_limit_per_minute)
         salt = secrets.token_bytes(16)
         user = User(name, frozenset(permissions), "AC" + secrets.token_hex(16),
                     secrets.token_hex(16), rate_limit_per_minute, loopback_only)
@@ -110,6 +120,19 @@ class UserStore:
                 raise ValidationError("name", f"user {name!r} already exists") from None
         log.info("user %s added (permissions %s)", name, ",".join(sorted(user.permissions)))
         return user
+
+    def update(self, name: str, permissions: frozenset[str] | set[str],
+               rate_limit_per_minute: int) -> User | None:
+        """Change a user's permissions and rate limit; None when there is no such user."""
+        _check_permissions(permissions, rate_limit_per_minute)
+        with self._lock:
+            changed = self._db.execute(
+                "UPDATE users SET permissions = ?, rate_limit = ? WHERE name = ?",
+                (",".join(sorted(permissions)), rate_limit_per_minute, name)).rowcount
+        if changed:
+            log.info("user %s now has permissions %s, rate limit %d/min", name,
+                     ",".join(sorted(permissions)) or "(none)", rate_limit_per_minute)
+        return self.get(name) if changed else None
 
     def remove(self, name: str) -> bool:
         with self._lock:
@@ -132,7 +155,7 @@ class UserStore:
 
     def ensure_demo_user(self) -> User:
         """The documented example account, limited to loopback clients."""
-        return self.get(DEMO_USER) or self.add(DEMO_USER, DEMO_PASSWORD, PERMISSIONS,
+        return self.get(DEMO_USER) or self.add(DEMO_USER, DEMO_PASSWORD, DEFAULT_PERMISSIONS,
                                                loopback_only=True)
 
     # -- authentication ------------------------------------------------------------------

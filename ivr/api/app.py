@@ -47,6 +47,9 @@ def create_app(settings: Settings, services: Any) -> Flask:
     for module in modules:
         app.register_blueprint(module.make_blueprint(services))
     openapi = build_openapi(modules)
+    from ivr.console import register as register_console
+
+    register_console(app, settings, services)   # /console, /metrics, /healthz
 
     @app.get("/openapi.json")
     def openapi_json() -> Response:

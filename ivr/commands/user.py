@@ -23,7 +23,8 @@ def register(sub: Any) -> None:
                              "a prompt)")
     add.add_argument("name")
     add.add_argument("--password", help="avoid on shared machines: it lands in shell history")
-    add.add_argument("--permissions", default="sms,calls", help="comma list: sms, calls")
+    add.add_argument("--permissions", default="sms,calls", help="comma list: sms, calls, admin "
+                     "(admin signs in to /console)")
     add.add_argument("--rate-limit", type=int, default=0, help="requests per minute (0 = "
                      "server default)")
     actions.add_parser("list", help="list users")

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ivr import metrics
 from ivr.logsafe import redact_url
 from ivr.sms.receivers import ReceiverHealth, receiver_of
 from ivr.sms.store import CallbackJob, Store
@@ -184,6 +185,7 @@ class CallbackSender:
                 log.warning("[sms %s] callback to %s refused: %s", job.message_id,
                             redact_url(job.url), vetted.reason)
                 self.store.callback_done(job.id, "refused", vetted.reason)
+                metrics.callback_result("refused")
                 return False
             ok, error = self._attempt(job, vetted.addresses)
         except Exception as exc:
@@ -195,6 +197,7 @@ class CallbackSender:
             log.info("[sms %s] %s callback delivered to %s", job.message_id, job.status,
                      redact_url(job.url))
             self.store.callback_done(job.id)
+            metrics.callback_result("delivered")
             if self.health.succeeded(receiver):
                 log.info("callback receiver %s answers again", receiver)
             return True
@@ -207,11 +210,13 @@ class CallbackSender:
             log.error("[sms %s] giving up the %s callback to %s after %d attempts: %s",
                       job.message_id, job.status, redact_url(job.url), job.attempts + 1, error)
             self.store.callback_done(job.id, "failed", error)
+            metrics.callback_result("failed")
             return False
         delay = min(self.max_delay, self.base_delay * 2 ** job.attempts)
         log.warning("[sms %s] callback to %s failed (%s); retry in %.0f s", job.message_id,
                     redact_url(job.url), error, delay)
         self.store.callback_retry(job.id, delay, error)
+        metrics.callback_result("retry")
         return False
 
 

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ivr import metrics
 from ivr.errors import SmsError, TransportError
 from ivr.sms.message import Message, Status
 from ivr.sms.ratelimit import TokenBucket
@@ -204,6 +205,7 @@ class Dispatcher:
         # Counted from here, so at most max_in_flight workers ever wait on one transport.
         with self._count_lock:
             self._in_flight[name] += 1
+        metrics.transport_in_flight(name, 1)
         try:
             self._buckets[name].wait(self._stop)
             with self._slots[name]:
@@ -215,11 +217,13 @@ class Dispatcher:
         finally:
             with self._count_lock:
                 self._in_flight[name] -= 1
+            metrics.transport_in_flight(name, -1)
             self.wake()     # a window slot is free: a worker may claim for it now
         log.info("[sms %s] sent via %s (%d part(s), attempt %d)", message.id, name,
                  message.segments, message.attempts)
         early = self.store.mark_sent(message.id, name, result.provider_ids, result.references,
                                      self.hook)
+        metrics.sms_status("sent", name)
         if early:
             self.on_reported(message.id, early)
 
@@ -235,6 +239,7 @@ class Dispatcher:
             log.warning("[sms %s] %s: %s (%s); retry %d in %.1f s", message.id, name,
                         exc.message, exc.code, message.attempts, delay)
             self.store.mark_retry(message.id, delay, f"{exc.code}: {exc.message}")
+            metrics.sms_status("retry", name)
             return
         # Retries exhausted: 30090 when the peer never answered (SMPP submit timeout),
         # else 30008; a permanent error keeps the transport's own code.
@@ -244,3 +249,4 @@ class Dispatcher:
             f"gave up after {message.attempts} attempts: {exc.message}"
         log.error("[sms %s] %s: failed permanently: %s (%s)", message.id, name, why, exc.code)
         self.store.mark_failed(message.id, code, why, self.hook)
+        metrics.sms_status("failed", name)

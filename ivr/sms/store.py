@@ -224,6 +224,8 @@ class Store(Protocol):
     def callback_retry(self, job_id: int, delay: float, error: str) -> None: ...
     def callbacks_defer(self, job_ids: Sequence[int], delay: float, reason: str) -> None: ...
     def callback_states(self, message_id: str) -> list[tuple[str, str, int]]: ...
+    def callback_history(self, message_id: str) -> list[tuple[str, str, int, str]]: ...
+    def depths(self) -> dict[str, int]: ...
 
 
 class SqliteStore:
@@ -971,6 +973,26 @@ class SqliteStore:
             return [(str(s), str(state), int(n)) for s, state, n in db.execute(
                 "SELECT status, state, attempts FROM callbacks WHERE message_id = ? ORDER BY id",
                 (message_id,))]
+
+    def callback_history(self, message_id: str) -> list[tuple[str, str, int, str]]:
+        """(status reported, state, attempts, last attempt's result) per callback job."""
+        with self._read() as db:
+            return [(str(s), str(state), int(n), str(error)) for s, state, n, error in
+                    db.execute("SELECT status, state, attempts, last_error FROM callbacks "
+                               "WHERE message_id = ? ORDER BY id", (message_id,))]
+
+    def depths(self) -> dict[str, int]:
+        """Queue depths for /metrics: messages waiting or being sent, callbacks pending."""
+        with self._read() as db:
+            queued, sending = db.execute(
+                "SELECT COUNT(*) FILTER (WHERE status = 'queued'), "
+                "COUNT(*) FILTER (WHERE status = 'sending') FROM messages "
+                "WHERE status IN ('queued', 'sending')").fetchone()
+            pending = db.execute("SELECT COUNT(*) FROM callbacks "
+                                 "WHERE state = 'pending'").fetchone()[0]
+        return {"ivr_store_queued_messages": int(queued or 0),
+                "ivr_store_sending_messages": int(sending or 0),
+                "ivr_callbacks_pending": int(pending or 0)}
 
 
 def _aggregate(parts: list[Status]) -> Status:

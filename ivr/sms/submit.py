@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import re
 import secrets
 import threading
@@ -18,9 +17,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ivr import metrics
 from ivr.call import SmsRequest
 from ivr.clock import Clock, SystemClock
 from ivr.errors import SmsError, ValidationError
+from ivr.keyfile import key_file
 from ivr.sms.callbacks import CallbackSender, UrlPolicy, webhook_token
 from ivr.sms.dispatcher import Dispatcher, RetryPolicy
 from ivr.sms.encoding import split_message
@@ -91,6 +92,7 @@ class SmsService:
     def submit(self, request: SmsRequest) -> Message:
         message = self._validate(request)
         self.store.insert(message)
+        metrics.sms_status("queued", message.transport)
         log.info("[sms %s] accepted from %s%s for %s (%d part(s), %s)", message.id,
                  request.source or "?", f" user {request.owner}" if request.owner else "",
                  message.recipient, message.segments, message.encoding)
@@ -188,6 +190,7 @@ class SmsService:
     def _notify(self, message: Message) -> None:
         self.callbacks.wake()
         if message.is_final:
+            metrics.sms_final(message)
             for listener in self.final_listeners:
                 listener(message)
 
@@ -237,6 +240,7 @@ class SmsService:
                                               daemon=True)
         self._housekeeping.start()
         self._started = True
+        metrics.sms_started(self.transports)
 
     def _keep_house(self) -> None:
         """Time-driven work no arrival triggers: flush long inbound messages whose missing
@@ -247,6 +251,7 @@ class SmsService:
 
     def housekeeping(self) -> None:
         now = self.clock.now()
+        metrics.transport_health(self.transports)
         try:
             for message in self.store.flush_inbound_parts(
                     now - self.settings.inbound_concat_timeout, new_message_id):
@@ -287,19 +292,7 @@ class SmsService:
 def _callback_key(settings: Settings) -> bytes:
     if settings.sms.callback_hmac_key:
         return settings.sms.callback_hmac_key.encode()
-    path = Path(settings.ivr.data_dir) / "callback.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Created 0600 from the start (no window where another user could read it), and
-        # O_EXCL so two processes starting together keep one key.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+    return key_file(Path(settings.ivr.data_dir) / "callback.key")
 
 
 def build_sms_service(settings: Settings,
@@ -307,6 +300,7 @@ def build_sms_service(settings: Settings,
                       extra_transports: Mapping[str, Transport] | None = None) -> SmsService:
     from ivr.sms.transports import build_transport
 
+    metrics.setup(settings.ivr.data_dir)   # every process with an SMS service records
     key = _callback_key(settings)
     transports: dict[str, Transport] = {
         name: build_transport(name, url, settings.http.public_base_url, webhook_token(key, name))

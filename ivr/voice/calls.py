@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr import metrics
 from ivr.call import CallEnded, PlayOutcome, Prompt, RecordResult, RecordSpec
 from ivr.errors import IvrError, VoiceError
 from ivr.voice import audio
@@ -233,10 +234,13 @@ class CallControl:
     def add(self, call: SipCall) -> None:
         with self._lock:
             self._calls[call.call_id] = call
+        metrics.call_started()
 
     def remove(self, call_id: str) -> None:
         with self._lock:
-            self._calls.pop(call_id, None)
+            call = self._calls.pop(call_id, None)
+        if call is not None:
+            metrics.call_ended(call.leg)
 
     def _get(self, call_id: str) -> SipCall:
         with self._lock:

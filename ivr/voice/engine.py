@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ivr import metrics
 from ivr.config import Settings
 from ivr.errors import IvrError
 from ivr.voice.calls import CallControl, SipCall
@@ -38,6 +39,7 @@ class VoiceEngine:
 
     def start(self) -> None:
         self.endpoint.start()
+        metrics.role_up("voice")
 
     def stop(self, timeout: float = 5.0) -> None:
         """Hang up every call while the socket is still open (BYE, CANCEL), let the scripts

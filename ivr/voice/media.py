@@ -18,6 +18,8 @@ from typing import Any
 
 from pyVoIP.RTP import RTPClient, RTPParseError
 
+from ivr import metrics
+
 __all__ = ["MediaClock", "PacedRTPClient"]
 
 log = logging.getLogger(__name__)
@@ -53,12 +55,15 @@ class MediaClock:
             thread.join(2)
 
     def _run(self) -> None:
-        tick = time.monotonic()
+        tick = last = time.monotonic()
         while not self._stop.is_set():
             with self._lock:
                 clients = list(self._clients)
             for client in clients:
                 self._send_one(client)
+            sent, last = last, time.monotonic()
+            if clients:   # interval between two rounds of packets (20 ms when on time)
+                metrics.rtp_gap(last - sent)
             tick += PTIME
             delay = tick - time.monotonic()
             if delay < -0.2:  # far behind (machine stalled): resynchronise, do not burst

@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from ivr import metrics
 from ivr.errors import VoiceError
 from ivr.voice import sipmsg
 from ivr.voice.leg import ALLOW, SipLeg
@@ -127,6 +128,7 @@ class InboundLeg(SipLeg):
         self.endpoint.send(self._final, self.source)
         threading.Thread(target=self._retransmit_until_ack, name=f"200-{self.call_id[:8]}",
                          daemon=True).start()
+        metrics.call_answered(self.answered_at - self.created)
         self._answered()
 
     def _retransmit_until_ack(self) -> None:
