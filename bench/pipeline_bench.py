@@ -61,7 +61,7 @@ def burst(callback_url: str, count: int = 2000) -> tuple[float, float]:
         sms.start()
         try:
             while True:
-                with sms.store._read() as db:  # type: ignore[attr-defined]
+                with sms.store.engine.read() as db:  # type: ignore[attr-defined]
                     done = db.execute("SELECT COUNT(*) FROM messages "
                                       "WHERE status = 'delivered'").fetchone()[0]
                 if done >= count:
@@ -79,8 +79,8 @@ def trickle(count: int = 300) -> tuple[float, float, float]:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             sms = service(Path(tmp))
-            transactions = count_calls(sms.store, "_tx")      # each is one write transaction
-            queries = count_calls(sms.store, "callbacks_due")
+            transactions = count_calls(sms.store.engine, "tx")      # each is one write transaction
+            queries = count_calls(sms.store.callbacks, "callbacks_due")
             sms.start()
             try:
                 cpu = time.process_time()

@@ -33,7 +33,7 @@ from typing import TypeVar
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ivr.sms.receivers import ReceiverHealth, receiver_of
-from ivr.sms.store import CallbackJob, Store
+from ivr.sms.store import CallbackJob, CallbackQueue
 
 __all__ = ["CallbackSender", "UrlPolicy", "sign", "webhook_token", "with_query"]
 
@@ -171,7 +171,7 @@ class CallbackSender:
     than the callback itself); see :class:`_Http`.
     """
 
-    def __init__(self, store: Store, key: bytes, policy: UrlPolicy, *,
+    def __init__(self, store: CallbackQueue, key: bytes, policy: UrlPolicy, *,
                  retry_period: float = 86400.0, timeout: float = 10.0,
                  base_delay: float = 2.0, max_delay: float = 600.0, senders: int = 8,
                  now: Callable[[], float] | None = None, coalesce: float = 0.01) -> None:

@@ -26,7 +26,7 @@ from ivr.errors import SmsError, TransportError
 from ivr.sms.message import Message, Status
 from ivr.sms.ratelimit import TokenBucket
 from ivr.sms.routing import Router
-from ivr.sms.store import ChangeHook, Store
+from ivr.sms.store import ChangeHook, Outbox
 from ivr.sms.transports.base import DeliveryReport, Transport
 
 __all__ = ["Dispatcher", "RetryPolicy"]
@@ -46,7 +46,7 @@ class RetryPolicy:
 
 
 class Dispatcher:
-    def __init__(self, store: Store, transports: Mapping[str, Transport], router: Router,
+    def __init__(self, store: Outbox, transports: Mapping[str, Transport], router: Router,
                  hook: ChangeHook, on_reported: Callable[[str, list[DeliveryReport]], None], *,
                  workers: int = 4, lease_seconds: float = 120.0,
                  retry: RetryPolicy = RetryPolicy(), in_doubt_hold: float = 60.0) -> None:

@@ -64,7 +64,7 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
 
 def enqueue(store: SqliteStore, url: str, message_id: str = "m1") -> None:
     now = time.time()
-    with store._tx() as db:
+    with store.engine.tx() as db:
         db.execute("INSERT INTO callbacks (message_id, status, url, method, params, state, "
                    "next_attempt_at, created_at) VALUES (?, 'delivered', ?, 'GET', ?, "
                    "'pending', ?, ?)", (message_id, url, json.dumps({"SmsId": message_id}),
