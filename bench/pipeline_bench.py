@@ -26,7 +26,8 @@ from callback_receiver import CallbackReceiver  # noqa: E402
 
 from ivr.call import SmsRequest  # noqa: E402
 from ivr.config import Settings  # noqa: E402
-from ivr.sms.submit import SmsService, build_sms_service  # noqa: E402
+from ivr.service import build_sms_service  # noqa: E402
+from ivr.sms.submit import SmsService  # noqa: E402
 
 
 def service(workdir: Path) -> SmsService:

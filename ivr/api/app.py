@@ -20,6 +20,7 @@ from flask import Flask, Response, g, jsonify, request
 from waitress.server import create_server
 
 from ivr.api.openapi import build_openapi
+from ivr.api.services import ApiServices
 from ivr.config import Settings
 
 __all__ = ["DIALECTS", "create_app", "serve_http", "HttpServer"]
@@ -34,7 +35,7 @@ def _modules() -> list[ModuleType]:
     return [importlib.import_module(f"ivr.api.{name}") for name in DIALECTS]
 
 
-def create_app(settings: Settings, services: Any) -> Flask:
+def create_app(settings: Settings, services: ApiServices) -> Flask:
     app = Flask("ivr")
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
+from ivr.api.services import ApiServices
 from ivr.errors import AuthError
 from ivr.users import User
 
-__all__ = ["RateLimiter", "admit", "authorize", "shared_limiter"]
+__all__ = ["RateLimiter", "admit", "authorize"]
 
 
 class RateLimiter:
@@ -50,17 +50,7 @@ def admit(limiter: RateLimiter, user: User, permission: str) -> User:
     return user
 
 
-def authorize(services: Any, limiter: RateLimiter, name: str, password: str,
+def authorize(services: ApiServices, limiter: RateLimiter, name: str, password: str,
               remote_addr: str, permission: str) -> User:
     """Authenticate ``name``/``password`` (UserStore reasons), then :func:`admit`."""
     return admit(limiter, services.users.authenticate(name, password, remote_addr), permission)
-
-
-def shared_limiter(services: Any) -> RateLimiter:
-    """The one limiter of this ``services``: a user's rate applies across every dialect, not
-    once per API. Created when the first blueprint is built (single-threaded)."""
-    limiter: RateLimiter | None = getattr(services, "rate_limiter", None)
-    if limiter is None:
-        limiter = RateLimiter(services.settings.http.rate_limit_per_minute)
-        services.rate_limiter = limiter
-    return limiter

@@ -9,32 +9,25 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ivr.call import SmsRequest
 from ivr.clock import Clock, SystemClock
 from ivr.errors import SmsError, ValidationError
-from ivr.sms.callbacks import CallbackSender, UrlPolicy, webhook_token
+from ivr.sms.callbacks import CallbackSender, UrlPolicy
 from ivr.sms.dispatcher import Dispatcher, RetryPolicy
 from ivr.sms.encoding import split_message
 from ivr.sms.message import Direction, Message, Part, Status, new_message_id
 from ivr.sms.numbers import normalize_number, normalize_sender
 from ivr.sms.routing import Router
 from ivr.sms.settings import SmsSettings
-from ivr.sms.store import REPORT_MATCH_WINDOW, MessageQuery, Store, open_store
+from ivr.sms.store import REPORT_MATCH_WINDOW, MessageQuery, Store
 from ivr.sms.transports.base import DeliveryReport, InboundSms, Transport
 
-if TYPE_CHECKING:
-    from ivr.config import Settings
-
-__all__ = ["SmsService", "MessageQuery", "CallbackFormatter", "build_sms_service",
-           "default_callback_params"]
+__all__ = ["SmsService", "MessageQuery", "CallbackFormatter", "default_callback_params"]
 
 log = logging.getLogger(__name__)
 
@@ -273,38 +266,3 @@ class SmsService:
             if all(m.is_final for m in messages) or time.monotonic() >= deadline:
                 return messages
             time.sleep(0.05)
-
-
-def _callback_key(settings: Settings) -> bytes:
-    if settings.sms.callback_hmac_key:
-        return settings.sms.callback_hmac_key.encode()
-    path = Path(settings.ivr.data_dir) / "callback.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Created 0600 from the start (no window where another user could read it), and
-        # O_EXCL so two processes starting together keep one key.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
-
-
-def build_sms_service(settings: Settings,
-                      callback_formats: Mapping[str, CallbackFormatter] | None = None,
-                      extra_transports: Mapping[str, Transport] | None = None) -> SmsService:
-    from ivr.sms.transports import build_transport
-
-    key = _callback_key(settings)
-    transports: dict[str, Transport] = {
-        name: build_transport(name, url, settings.http.public_base_url, webhook_token(key, name))
-        for name, url in settings.sms.transports.items()}
-    transports.update(extra_transports or {})
-    if not transports:
-        raise SmsError("no SMS transport configured ([sms.transports])")
-    store = open_store(settings.sms.database_url, settings.sms.database_pool_size)
-    return SmsService(settings.sms, store, transports,
-                      callback_formats=callback_formats, callback_key=key)

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 from ivr.call import SmsRequest
 from ivr.config import Settings
+from ivr.service import build_sms_service
 from ivr.sms.message import Direction, Message, Part, Status
 from ivr.sms.store.postgres import PostgresStore
-from ivr.sms.submit import build_sms_service
 
 
 def test_pipeline_on_postgres(make_settings: Callable[..., Settings], postgres_url: str) -> None:

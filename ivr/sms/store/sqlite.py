@@ -8,6 +8,7 @@ fsync and never see an operation that is not yet durable.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -38,7 +39,7 @@ class SqliteEngine:
         self._failed: dict[int, str] = {}   # batch -> why its COMMIT failed
         self._nesting = threading.local()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._create_private()
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                        timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -51,6 +52,16 @@ class SqliteEngine:
                                            isolation_level=None, timeout=30)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the message store {self.path}: {exc}") from None
+
+    def _create_private(self) -> None:
+        """A new database and a new directory for it are this user's only (0600, 0700):
+        messages are personal data. SQLite gives the -wal and -shm files the database
+        file's mode."""
+        if not self.path.parent.is_dir():
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.path.parent.chmod(0o700)       # mkdir's mode is filtered by the umask
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
 
     @staticmethod
     def _add_columns(db: sqlite3.Connection) -> None:
