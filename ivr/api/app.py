@@ -14,14 +14,16 @@ import secrets
 import threading
 import time
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, jsonify, request
 from waitress.server import create_server
 
 from ivr.api.openapi import build_openapi
 from ivr.api.services import ApiServices
-from ivr.config import Settings
+
+if TYPE_CHECKING:
+    from ivr.config import Settings  # ivr.config loads every side's settings, voice's too
 
 __all__ = ["DIALECTS", "create_app", "serve_http", "HttpServer"]
 
