@@ -98,3 +98,15 @@ def test_shipped_sip_conf_example_loads() -> None:
     settings = load_settings([root / "sip.conf.example"])
     assert settings.sip.mode == "direct" and settings.sip.bind_host == "127.0.0.1"
     assert settings.sip.default_script == "ozml_scripts/menu.xml"
+
+
+def test_default_database_is_in_data_dir_and_absolute(tmp_path: Path) -> None:
+    from ivr.config import database_url
+
+    settings = Settings()
+    settings.ivr.data_dir = str(tmp_path / "data")
+    assert database_url(settings) == f"sqlite:///{tmp_path / 'data' / 'ivr.db'}"
+    settings.ivr.data_dir = "relative"
+    assert database_url(settings) == f"sqlite:///{Path.cwd() / 'relative' / 'ivr.db'}"
+    settings.sms.database_url = "postgresql://u:p@db/ivr"
+    assert database_url(settings) == "postgresql://u:p@db/ivr"
