@@ -123,6 +123,7 @@ def build_sms_service(settings: Settings,
                       extra_transports: Mapping[str, Transport] | None = None) -> SmsService:
     """The SMS service: its transports, its store (``[sms] database_url``, by default
     ``ivr.db`` in ``[ivr] data_dir``) and its callback key. No thread is started."""
+    from ivr.clock import SystemClock
     from ivr.errors import SmsError
     from ivr.sms.callbacks import webhook_token
     from ivr.sms.store import open_store
@@ -137,8 +138,9 @@ def build_sms_service(settings: Settings,
         raise SmsError("no SMS transport configured ([sms.transports])")
     url = database_url(settings)
     log.info("SMS message store: %s", redacted(url))
-    store = open_store(url, settings.sms.database_pool_size)
-    return SmsService(settings.sms, store, transports,
+    clock = SystemClock()           # the one time source of the SMS side
+    store = open_store(url, settings.sms.database_pool_size, clock.now)
+    return SmsService(settings.sms, store, transports, clock=clock,
                       callback_formats=callback_formats, callback_key=key)
 
 

@@ -11,7 +11,6 @@ import datetime as dt
 import logging
 import secrets
 import threading
-import time
 from collections.abc import Callable, Mapping
 
 from ivr.call import SmsRequest
@@ -64,12 +63,13 @@ class SmsService:
             workers=settings.workers, lease_seconds=settings.claim_lease_seconds,
             retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds,
                               settings.max_attempts),
-            in_doubt_hold=settings.in_doubt_hold_seconds)
+            in_doubt_hold=settings.in_doubt_hold_seconds, clock=self.clock)
         self.callbacks = CallbackSender(
             store, callback_key or secrets.token_bytes(32),
             UrlPolicy(settings.callback_allow, settings.callback_deny),
             retry_period=settings.callback_retry_period, timeout=settings.callback_timeout,
-            base_delay=settings.callback_retry_base, max_delay=settings.callback_retry_max)
+            base_delay=settings.callback_retry_base, max_delay=settings.callback_retry_max,
+            now=self.clock.now)
         self._started = False
         self._housekeeping_stop = threading.Event()
         self._housekeeping: threading.Thread | None = None
@@ -260,9 +260,9 @@ class SmsService:
         self._started = False
 
     def run_until_final(self, message_ids: list[str], timeout: float) -> list[Message]:
-        deadline = time.monotonic() + timeout
+        deadline = self.clock.monotonic() + timeout
         while True:
             messages = [m for m in (self.get(i) for i in message_ids) if m is not None]
-            if all(m.is_final for m in messages) or time.monotonic() >= deadline:
+            if all(m.is_final for m in messages) or self.clock.monotonic() >= deadline:
                 return messages
-            time.sleep(0.05)
+            self.clock.sleep(0.05)

@@ -14,6 +14,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from ivr.errors import ConfigError
 from ivr.sms.ids import canonical_ids
 from ivr.sms.store.combined import MessageStore
@@ -38,14 +41,16 @@ __all__ = ["ADDED_COLUMNS", "CallbackJob", "CallbackQueue", "ChangeHook", "EARLY
            "open_store"]
 
 
-def open_store(database_url: str, pool_size: int = 8) -> MessageStore:
+def open_store(database_url: str, pool_size: int = 8,
+               clock: Callable[[], float] = time.time) -> MessageStore:
     """``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or ``postgresql://...``
-    (``pool_size`` connections per process)."""
+    (``pool_size`` connections per process); ``clock`` stamps what is stored (the service's
+    ``Clock.now``, so store and service agree on the time)."""
     if database_url.startswith(("postgresql://", "postgres://")):
         from ivr.sms.store.postgres import PostgresStore  # psycopg only when configured
 
-        return PostgresStore(database_url, pool_size=pool_size)
+        return PostgresStore(database_url, clock, pool_size=pool_size)
     if database_url.startswith("sqlite:///"):
-        return SqliteStore(database_url[len("sqlite:///"):])
+        return SqliteStore(database_url[len("sqlite:///"):], clock)
     raise ConfigError(f"[sms] database_url {database_url!r}: use sqlite:///PATH or "
                       "postgresql://user:password@host/dbname")
