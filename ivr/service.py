@@ -151,6 +151,8 @@ def build_services(settings: Settings) -> Services:
     from ivr.users import UserStore
 
     private_dir(settings.ivr.data_dir)
+    if settings.sip.enabled:
+        private_dir(settings.audio.recordings_dir)   # callers' voices: this user's only
     sms = build_sms_service(settings, callback_formats=_callback_formats())
     notifier = Notifier(settings.http.notification_url)
     if settings.http.notification_url:
