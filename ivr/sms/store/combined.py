@@ -1,8 +1,9 @@
 """One backend's roles on one engine: what ``open_store`` returns (the :class:`Store`).
 
-Each role is its own object (``outbox``, ``reports``, ``inbound``, ``callbacks``, ``log``);
-a part of the SMS side is handed the role it uses. The methods here only forward, so the
-service, the CLI and the contract tests can hold one object for one database.
+Each role is its own object (``outbox``, ``reports``, ``inbound``, ``callbacks``,
+``messages``); a part of the SMS side is handed the role it uses. The methods here only
+forward, so the service, the CLI and the contract tests can hold one object for one
+database.
 """
 
 from __future__ import annotations
@@ -39,24 +40,24 @@ class BackendSql:
 class MessageStore:
     def __init__(self, engine: Engine, sql: BackendSql) -> None:
         self.engine = engine
-        self.log = DbMessageLog(engine, sql.log)
-        self.callbacks = DbCallbackQueue(engine, sql.callbacks, self.log)
-        self.reports = DbReports(engine, sql.reports, self.log, self.callbacks)
-        self.outbox = DbOutbox(engine, sql.outbox, self.log, self.reports, self.callbacks)
-        self.inbound = DbInbound(engine, sql.inbound, self.log, self.reports)
+        self.messages = DbMessageLog(engine, sql.log)
+        self.callbacks = DbCallbackQueue(engine, sql.callbacks, self.messages)
+        self.reports = DbReports(engine, sql.reports, self.messages, self.callbacks)
+        self.outbox = DbOutbox(engine, sql.outbox, self.messages, self.reports, self.callbacks)
+        self.inbound = DbInbound(engine, sql.inbound, self.messages, self.reports)
 
     def close(self) -> None:
         self.engine.close()
 
     # -- MessageLog ----------------------------------------------------------------------
     def get(self, message_id: str) -> Message | None:
-        return self.log.get(message_id)
+        return self.messages.get(message_id)
 
     def query(self, q: MessageQuery) -> tuple[list[Message], int]:
-        return self.log.query(q)
+        return self.messages.query(q)
 
     def events(self, message_id: str) -> list[tuple[dt.datetime | None, str, str]]:
-        return self.log.events(message_id)
+        return self.messages.events(message_id)
 
     # -- Outbox --------------------------------------------------------------------------
     def insert(self, message: Message) -> None:
