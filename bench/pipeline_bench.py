@@ -26,7 +26,8 @@ from callback_receiver import CallbackReceiver  # noqa: E402
 
 from ivr.call import SmsRequest  # noqa: E402
 from ivr.config import Settings  # noqa: E402
-from ivr.sms.submit import SmsService, build_sms_service  # noqa: E402
+from ivr.service import build_sms_service  # noqa: E402
+from ivr.sms.submit import SmsService  # noqa: E402
 
 
 def service(workdir: Path) -> SmsService:
@@ -61,7 +62,7 @@ def burst(callback_url: str, count: int = 2000) -> tuple[float, float]:
         sms.start()
         try:
             while True:
-                with sms.store._read() as db:  # type: ignore[attr-defined]
+                with sms.store.engine.read() as db:  # type: ignore[attr-defined]
                     done = db.execute("SELECT COUNT(*) FROM messages "
                                       "WHERE status = 'delivered'").fetchone()[0]
                 if done >= count:
@@ -79,8 +80,8 @@ def trickle(count: int = 300) -> tuple[float, float, float]:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             sms = service(Path(tmp))
-            transactions = count_calls(sms.store, "_tx")      # each is one write transaction
-            queries = count_calls(sms.store, "callbacks_due")
+            transactions = count_calls(sms.store.engine, "tx")      # each is one write transaction
+            queries = count_calls(sms.store.callbacks, "callbacks_due")
             sms.start()
             try:
                 cpu = time.process_time()

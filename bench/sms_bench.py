@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from ivr.call import SmsRequest  # noqa: E402
 from ivr.config import Settings  # noqa: E402
+from ivr.service import build_sms_service  # noqa: E402
 from ivr.sms.message import Direction, Message, Status  # noqa: E402
-from ivr.sms.submit import build_sms_service  # noqa: E402
 from ivr.sms.transports.smpp import from_url  # noqa: E402
 
 

@@ -31,7 +31,7 @@ from ivr.ozml.settings import OzmlSettings
 from ivr.sms.settings import SmsSettings
 from ivr.voice.settings import AudioSettings, SipSettings
 
-__all__ = ["Settings", "GeneralSettings", "load_settings", "apply_overrides"]
+__all__ = ["Settings", "GeneralSettings", "load_settings", "apply_overrides", "database_url"]
 
 
 @dataclass
@@ -49,6 +49,16 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
+
+
+def database_url(settings: Settings) -> str:
+    """The SMS store's URL: ``[sms] database_url``, or by default ``ivr.db`` in
+    ``[ivr] data_dir``, made absolute so that the database is found wherever ``data_dir``
+    is, whatever the working directory (two instances with different ``data_dir`` never
+    share a database)."""
+    if settings.sms.database_url:
+        return settings.sms.database_url
+    return f"sqlite:///{(Path(settings.ivr.data_dir) / 'ivr.db').resolve()}"
 
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -8,33 +8,67 @@ what ``ivr serve`` starts and stops, in dependency order.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ivr.config import Settings
+from ivr import metrics
+from ivr.config import Settings, database_url
+from ivr.keyfile import key_file
+from ivr.logsafe import redact_url
 
 if TYPE_CHECKING:
-    from ivr.sms.submit import SmsService
+    from ivr.api.auth import RateLimiter
+    from ivr.api.notify import Notifier
+    from ivr.sms.submit import CallbackFormatter, SmsService
+    from ivr.sms.transports.base import Transport
     from ivr.users import UserStore
+    from ivr.voice.calls import CallControl
 
-__all__ = ["Services", "Runtime", "build_services"]
+__all__ = ["Services", "Runtime", "build_services", "build_sms_service", "build_transport",
+           "user_store_path", "private_dir"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
 class Services:
-    settings: Settings
-    sms: SmsService
-    users: UserStore
-    calls: Any = None      # ivr.voice.calls.CallControl when the SIP side runs, else None
-    notifier: Any = None   # ivr.api notifications (CallConnected/CallEnded/SmsDelivered)
-    rate_limiter: Any = None  # ivr.api.auth.RateLimiter shared by every dialect
-    extras: dict[str, Any] = field(default_factory=dict)
+    """The long-lived objects every front end shares, all built at construction (the API's
+    view of it is ``ivr.api.services.ApiServices``).
+
+    ``rate_limiter`` and ``notifier`` default to the ones ``settings`` describe; ``calls``
+    is the call control of the SIP side when it runs in this process, else None.
+    """
+
+    def __init__(self, settings: Settings, sms: SmsService, users: UserStore, *,
+                 rate_limiter: RateLimiter | None = None, notifier: Notifier | None = None,
+                 calls: CallControl | None = None) -> None:
+        from ivr.api.auth import RateLimiter
+        from ivr.api.notify import Notifier
+
+        self.settings = settings
+        self.sms = sms
+        self.users = users
+        self.rate_limiter: RateLimiter = (
+            rate_limiter or RateLimiter(settings.http.rate_limit_per_minute))
+        self.notifier: Notifier = notifier or Notifier(settings.http.notification_url)
+        self.calls: CallControl | None = calls
 
 
-def _callback_formats() -> dict[str, Any]:
+def user_store_path(data_dir: str) -> Path:
+    return Path(data_dir) / "users.db"
+
+
+def private_dir(path: str | Path) -> Path:
+    """Create ``path`` (and its parents) readable by this user only (0700) when it does not
+    exist yet; an existing directory keeps the mode its operator gave it."""
+    directory = Path(path)
+    if not directory.is_dir():
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.chmod(0o700)      # mkdir's mode is filtered by the umask
+    return directory
+
+
+def _callback_formats() -> dict[str, CallbackFormatter]:
     """Dialect name -> CallbackFormatter, for SmsRequest.callback_format."""
     from ivr.api import ozeki, restcomm
 
@@ -42,16 +76,71 @@ def _callback_formats() -> dict[str, Any]:
             "restcomm": restcomm.status_callback_params}
 
 
+def _sip_message_transport(name: str, url: str) -> Transport:
+    """``sip://`` SMS (RFC 3428 MESSAGE) lives on the SIP side; the SMS side knows it only
+    through this factory, registered here (sms/ never imports voice/)."""
+    from ivr.voice.sip_message import from_url
+
+    return from_url(name, url)
+
+
+def build_transport(name: str, url: str, public_url: str = "",
+                    dlr_token: str = "") -> Transport:
+    """An SMS transport from its URL: the SMS side's own schemes plus ``sip://``."""
+    from ivr.sms.transports import build_transport as build
+
+    return build(name, url, public_url, dlr_token, extra={"sip": _sip_message_transport})
+
+
+def _callback_key(settings: Settings) -> bytes:
+    if settings.sms.callback_hmac_key:
+        return settings.sms.callback_hmac_key.encode()
+    return key_file(private_dir(settings.ivr.data_dir) / "callback.key")
+
+
+def build_sms_service(settings: Settings,
+                      callback_formats: Mapping[str, CallbackFormatter] | None = None,
+                      extra_transports: Mapping[str, Transport] | None = None) -> SmsService:
+    """The SMS service: its transports, its store (``[sms] database_url``, by default
+    ``ivr.db`` in ``[ivr] data_dir``) and its callback key. No thread is started."""
+    from ivr.clock import SystemClock
+    from ivr.errors import SmsError
+    from ivr.sms.callbacks import webhook_token
+    from ivr.sms.store import open_store
+    from ivr.sms.submit import SmsService
+
+    private_dir(settings.ivr.data_dir)     # 0700 before anything creates files in it
+    metrics.setup(settings.ivr.data_dir)   # every process with an SMS service records
+    key = _callback_key(settings)
+    transports: dict[str, Transport] = {
+        name: build_transport(name, url, settings.http.public_base_url, webhook_token(key, name))
+        for name, url in settings.sms.transports.items()}
+    transports.update(extra_transports or {})
+    if not transports:
+        raise SmsError("no SMS transport configured ([sms.transports])")
+    url = database_url(settings)
+    log.info("SMS message store: %s", redact_url(url))
+    clock = SystemClock()           # the one time source of the SMS side
+    store = open_store(url, settings.sms.database_pool_size, clock.now)
+    return SmsService(settings.sms, store, transports, clock=clock,
+                      callback_formats=callback_formats, callback_key=key)
+
+
 def build_services(settings: Settings) -> Services:
-    """Build the SMS service and the user store (no threads started yet)."""
-    from ivr.commands.user import user_store_path
-    from ivr.sms.submit import build_sms_service
+    """The SMS service, the user store, the rate limiter and the notifier (no threads
+    started yet: ``Runtime.start`` starts them)."""
+    from ivr.api.notify import Notifier
     from ivr.users import UserStore
 
-    Path(settings.ivr.data_dir).mkdir(parents=True, exist_ok=True)
+    private_dir(settings.ivr.data_dir)
+    if settings.sip.enabled:
+        private_dir(settings.audio.recordings_dir)   # callers' voices: this user's only
     sms = build_sms_service(settings, callback_formats=_callback_formats())
+    notifier = Notifier(settings.http.notification_url)
+    if settings.http.notification_url:
+        sms.final_listeners.append(notifier.sms_final)
     users = UserStore(user_store_path(settings.ivr.data_dir))
-    return Services(settings=settings, sms=sms, users=users)
+    return Services(settings, sms, users, notifier=notifier)
 
 
 class Runtime:
@@ -76,13 +165,8 @@ class Runtime:
         return self._mail
 
     def start(self) -> None:
-        from ivr.api.notify import Notifier
-
         settings, services = self.settings, self.services
-        notifier = Notifier(settings.http.notification_url).start()
-        services.notifier = notifier
-        if settings.http.notification_url:
-            services.sms.final_listeners.append(notifier.sms_final)
+        notifier = services.notifier.start()
         services.sms.start()
         if settings.sip.enabled:
             from ivr.ozml.interpreter import Interpreter
@@ -116,5 +200,4 @@ class Runtime:
         self.services.sms.stop()
         if self._mail is not None:
             self._mail.close()
-        if self.services.notifier is not None:
-            self.services.notifier.stop()
+        self.services.notifier.stop()

@@ -23,8 +23,9 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, request
 
-from ivr.api.auth import authorize, shared_limiter
+from ivr.api.auth import authorize
 from ivr.api.client import current_client
+from ivr.api.services import ApiServices
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, SmsError, ValidationError
 
@@ -119,10 +120,10 @@ def _auth_error(exc: AuthError) -> AcrobitsError:
     return AcrobitsError(401, "Invalid username or password")
 
 
-def make_blueprint(services: Any) -> Blueprint:
+def make_blueprint(services: ApiServices) -> Blueprint:
     """``/send_message/`` (and without the trailing slash) for GET and POST."""
     bp = Blueprint("acrobits", __name__)
-    limiter = shared_limiter(services)
+    limiter = services.rate_limiter
 
     def send_message() -> Response:
         try:

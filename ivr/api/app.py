@@ -15,15 +15,18 @@ import secrets
 import threading
 import time
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, jsonify, request
 from waitress.server import create_server
 
 from ivr.api.client import TRUSTED_PROXIES_KEY, current_client, parse_networks
 from ivr.api.openapi import build_openapi
-from ivr.config import Settings
+from ivr.api.services import ApiServices
 from ivr.logsafe import escape
+
+if TYPE_CHECKING:
+    from ivr.config import Settings  # ivr.config loads every side's settings, voice's too
 
 __all__ = ["DIALECTS", "create_app", "serve_http", "HttpServer"]
 
@@ -38,7 +41,7 @@ def _modules() -> list[ModuleType]:
     return [importlib.import_module(f"ivr.api.{name}") for name in DIALECTS]
 
 
-def create_app(settings: Settings, services: Any) -> Flask:
+def create_app(settings: Settings, services: ApiServices) -> Flask:
     app = Flask("ivr")
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     app.config[TRUSTED_PROXIES_KEY] = parse_networks(settings.http.trusted_proxies)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 from ivr.api.client import Client
+from ivr.api.services import ApiServices
 from ivr.errors import AuthError
 from ivr.users import User
 
-__all__ = ["RateLimiter", "admit", "authorize", "shared_limiter"]
+__all__ = ["RateLimiter", "admit", "authorize"]
 
 
 class RateLimiter:
@@ -52,18 +52,8 @@ def admit(limiter: RateLimiter, user: User, permission: str, cost: int = 1) -> U
     return user
 
 
-def authorize(services: Any, limiter: RateLimiter, name: str, password: str,
+def authorize(services: ApiServices, limiter: RateLimiter, name: str, password: str,
               client: Client, permission: str, cost: int = 1) -> User:
     """Authenticate ``name``/``password`` (UserStore reasons), then :func:`admit`."""
     user = services.users.authenticate(name, password, client.address, proxied=client.proxied)
     return admit(limiter, user, permission, cost)
-
-
-def shared_limiter(services: Any) -> RateLimiter:
-    """The one limiter of this ``services``: a user's rate applies across every dialect, not
-    once per API. Created when the first blueprint is built (single-threaded)."""
-    limiter: RateLimiter | None = getattr(services, "rate_limiter", None)
-    if limiter is None:
-        limiter = RateLimiter(services.settings.http.rate_limit_per_minute)
-        services.rate_limiter = limiter
-    return limiter

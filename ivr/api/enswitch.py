@@ -26,8 +26,9 @@ from urllib.parse import unquote_plus
 
 from flask import Blueprint, Response, request
 
-from ivr.api.auth import authorize, shared_limiter
+from ivr.api.auth import authorize
 from ivr.api.client import current_client
+from ivr.api.services import ApiServices
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, SmsError, ValidationError
 
@@ -139,10 +140,10 @@ _SERVICE_KEYS = {"recipient": "cnumber", "message": "message", "sender": "snumbe
                  "attachments": "file1"}
 
 
-def make_blueprint(services: Any) -> Blueprint:
+def make_blueprint(services: ApiServices) -> Blueprint:
     """``/api/json/messages/text/send/`` for GET and POST."""
     bp = Blueprint("enswitch", __name__)
-    limiter = shared_limiter(services)
+    limiter = services.rate_limiter
 
     def send() -> Response:
         if request.content_length and request.content_length > MAX_REQUEST_BYTES:

@@ -22,8 +22,9 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, request
 
-from ivr.api.auth import authorize, shared_limiter
+from ivr.api.auth import authorize
 from ivr.api.client import current_client
+from ivr.api.services import ApiServices
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, SmsError, ValidationError
 from ivr.sms.message import Message
@@ -157,7 +158,7 @@ def _validation(exc: ValidationError) -> JsonApiError:
     return JsonApiError(400, name, exc.message, "Invalid parameter")
 
 
-def _silent_refusal(services: Any, number: str, sender: str) -> JsonApiError | None:
+def _silent_refusal(services: ApiServices, number: str, sender: str) -> JsonApiError | None:
     """A clear error when the route for ``number`` cannot send a silent SMS.
 
     A transport declares the ability with ``supports_silent = True`` (Type-0 SMS, TP-PID 0x40,
@@ -177,10 +178,10 @@ def _silent_refusal(services: Any, number: str, sender: str) -> JsonApiError | N
                         "Silent SMS not supported")
 
 
-def make_blueprint(services: Any) -> Blueprint:
+def make_blueprint(services: ApiServices) -> Blueprint:
     """``POST /api/message``."""
     bp = Blueprint("jsonapi", __name__)
-    limiter = shared_limiter(services)
+    limiter = services.rate_limiter
 
     def message() -> Response:
         pairs = parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True)

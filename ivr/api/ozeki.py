@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, request
 
-from ivr.api.auth import authorize, shared_limiter
+from ivr.api.auth import authorize
 from ivr.api.client import current_client
 from ivr.api.render import OzekiResult, error, render_json, render_xml
+from ivr.api.services import ApiServices
 from ivr.call import SmsRequest
 from ivr.errors import AuthError, IvrError, SmsError, ValidationError
 from ivr.sms.message import Message, Status
@@ -105,9 +106,9 @@ class _Failure(Exception):
         self.result = result
 
 
-def make_blueprint(services: Any) -> Blueprint:
+def make_blueprint(services: ApiServices) -> Blueprint:
     bp = Blueprint("ozeki", __name__)
-    limiter = shared_limiter(services)
+    limiter = services.rate_limiter
 
     def authenticate(command: str, params: Mapping[str, str], permission: str,
                      cost: int = 1) -> Any:

@@ -28,6 +28,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from ivr.api.client import current_client
+from ivr.api.services import ApiServices
 from ivr.errors import ValidationError
 from ivr.logsafe import escape
 from ivr.sms.callbacks import webhook_token
@@ -87,7 +88,7 @@ def parse_generic_dlr(transport: str, params: Mapping[str, str]) -> DeliveryRepo
                           raw="&".join(f"{k}={v}" for k, v in params.items()))
 
 
-def make_blueprint(services: Any) -> Blueprint:
+def make_blueprint(services: ApiServices) -> Blueprint:
     """The provider DLR endpoints; reports go to ``services.sms.on_delivery_report``."""
     bp = Blueprint("provider_dlr", __name__)
 

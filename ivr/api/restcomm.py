@@ -27,9 +27,10 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, request
 from lxml import etree
 
-from ivr.api.auth import RateLimiter, admit, shared_limiter
+from ivr.api.auth import RateLimiter, admit
 from ivr.api.client import current_client
 from ivr.api.render import xml_text
+from ivr.api.services import ApiServices
 from ivr.call import SmsRequest
 from ivr.errors import ApiError, AuthError, SmsError, ValidationError
 from ivr.sms.message import Direction, Message, Status
@@ -316,7 +317,7 @@ def _error(status: int, message: str, as_json: bool) -> Response:
     return resp
 
 
-def _authenticate(services: Any, limiter: RateLimiter, account_sid: str, as_json: bool) -> Any:
+def _authenticate(services: ApiServices, limiter: RateLimiter, account_sid: str, as_json: bool) -> Any:
     """The user behind Basic auth, which must own ``account_sid`` (403 otherwise)."""
     auth = request.authorization
     if auth is None or not auth.username:
@@ -359,7 +360,7 @@ def _prefix() -> str:
     return "/restcomm" if request.path.startswith("/restcomm/") else "/api"
 
 
-def _send(services: Any, limiter: RateLimiter, account_sid: str, suffix: str) -> Response:
+def _send(services: ApiServices, limiter: RateLimiter, account_sid: str, suffix: str) -> Response:
     as_json = _wants_json(suffix)
     user = _authenticate(services, limiter, account_sid, as_json)
     form = request.form if request.form else request.args
@@ -391,7 +392,7 @@ def _send(services: Any, limiter: RateLimiter, account_sid: str, suffix: str) ->
     return _respond(resource, 200, as_json)
 
 
-def _list(services: Any, limiter: RateLimiter, account_sid: str, suffix: str) -> Response:
+def _list(services: ApiServices, limiter: RateLimiter, account_sid: str, suffix: str) -> Response:
     as_json = _wants_json(suffix)
     user = _authenticate(services, limiter, account_sid, as_json)
     try:
@@ -409,7 +410,7 @@ def _list(services: Any, limiter: RateLimiter, account_sid: str, suffix: str) ->
     return _respond(None, 200, False, xml=render_xml(page=page, messages=items))
 
 
-def _query(services: Any, owner: str, params: ListParams) -> tuple[list[Message], int]:
+def _query(services: ApiServices, owner: str, params: ListParams) -> tuple[list[Message], int]:
     """Translate the list parameters into the SMS service's MessageQuery."""
     from ivr.sms.submit import MessageQuery
 
@@ -424,7 +425,7 @@ def _query(services: Any, owner: str, params: ListParams) -> tuple[list[Message]
     return result
 
 
-def _get_one(services: Any, limiter: RateLimiter, account_sid: str, sid: str,
+def _get_one(services: ApiServices, limiter: RateLimiter, account_sid: str, sid: str,
              suffix: str) -> Response:
     as_json = _wants_json(suffix)
     user = _authenticate(services, limiter, account_sid, as_json)
@@ -436,10 +437,10 @@ def _get_one(services: Any, limiter: RateLimiter, account_sid: str, sid: str,
                                      json_suffix=as_json), 200, as_json)
 
 
-def make_blueprint(services: Any) -> Blueprint:
+def make_blueprint(services: ApiServices) -> Blueprint:
     """The Restcomm SMS endpoints under ``/api`` and ``/restcomm``."""
     bp = Blueprint("restcomm", __name__)
-    limiter = shared_limiter(services)
+    limiter = services.rate_limiter
 
     def messages(account_sid: str, suffix: str = "") -> Response:
         try:

@@ -51,9 +51,13 @@ def _settings(config: list[str | os.PathLike[str]]) -> Any:
 
 
 def _service(settings: Any, transport_url: str = "") -> tuple[Any, str]:
-    from ivr.sms.submit import build_sms_service
-    from ivr.sms.transports import build_transport
+    from ivr.config import database_url
+    from ivr.logsafe import redact_url
+    from ivr.service import build_sms_service, build_transport
 
+    # Which database this command reads and writes: two instances share one only if
+    # they name the same one (docs/operations.md, "Data").
+    print(f"database: {redact_url(database_url(settings))}", file=sys.stderr)
     extra: dict[str, Any] = {}
     name = transport_url
     if "://" in transport_url:

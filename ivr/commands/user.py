@@ -5,14 +5,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from pathlib import Path
 from typing import Any
 
-__all__ = ["register", "user_store_path"]
-
-
-def user_store_path(data_dir: str) -> Path:
-    return Path(data_dir) / "users.db"
+__all__ = ["register"]
 
 
 def register(sub: Any) -> None:
@@ -59,6 +54,7 @@ def _print(user: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from ivr.config import load_settings
+    from ivr.service import user_store_path
     from ivr.users import UserStore
 
     store = UserStore(user_store_path(load_settings(args.config).ivr.data_dir))

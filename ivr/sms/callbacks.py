@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ivr import metrics
 from ivr.logsafe import redact_url
 from ivr.sms.receivers import ReceiverHealth, receiver_of
-from ivr.sms.store import CallbackJob, Store
+from ivr.sms.store import CallbackJob, CallbackQueue
 from ivr.urlpolicy import UrlPolicy, endpoint_of
 
 __all__ = ["CallbackSender", "UrlPolicy", "endpoint_of", "sign", "webhook_token",
@@ -70,7 +70,7 @@ class CallbackSender:
     than the callback itself); see :class:`_Http`.
     """
 
-    def __init__(self, store: Store, key: bytes, policy: UrlPolicy, *,
+    def __init__(self, store: CallbackQueue, key: bytes, policy: UrlPolicy, *,
                  retry_period: float = 86400.0, timeout: float = 10.0,
                  base_delay: float = 2.0, max_delay: float = 600.0, senders: int = 8,
                  now: Callable[[], float] | None = None, coalesce: float = 0.01) -> None:
@@ -152,7 +152,7 @@ class CallbackSender:
         ready: list[CallbackJob] = []
         waiting: dict[str, tuple[float, list[int]]] = {}
         for job in jobs:
-            receiver = receiver_of(job.url)
+            receiver = receiver_of(job.url, job.owner)
             wait = self.health.wait_for(receiver)
             if wait > 0:
                 waiting.setdefault(receiver, (wait, []))[1].append(job.id)
@@ -192,7 +192,7 @@ class CallbackSender:
             log.exception("[sms %s] callback job %d to %s: unexpected error", job.message_id,
                           job.id, redact_url(job.url))
             ok, error = False, f"{exc.__class__.__name__}: {exc}"
-        receiver = receiver_of(job.url)
+        receiver = receiver_of(job.url, job.owner)
         if ok:
             log.info("[sms %s] %s callback delivered to %s", job.message_id, job.status,
                      redact_url(job.url))

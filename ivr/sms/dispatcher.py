@@ -18,16 +18,16 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ivr import metrics
+from ivr.clock import Clock, SystemClock
 from ivr.errors import SmsError, TransportError
 from ivr.sms.message import Message, Status
 from ivr.sms.ratelimit import TokenBucket
 from ivr.sms.routing import Router
-from ivr.sms.store import ChangeHook, Store
+from ivr.sms.store import ChangeHook, Outbox
 from ivr.sms.transports.base import DeliveryReport, Transport
 
 __all__ = ["Dispatcher", "RetryPolicy"]
@@ -47,11 +47,13 @@ class RetryPolicy:
 
 
 class Dispatcher:
-    def __init__(self, store: Store, transports: Mapping[str, Transport], router: Router,
+    def __init__(self, store: Outbox, transports: Mapping[str, Transport], router: Router,
                  hook: ChangeHook, on_reported: Callable[[str, list[DeliveryReport]], None], *,
                  workers: int = 4, lease_seconds: float = 120.0,
-                 retry: RetryPolicy = RetryPolicy(), in_doubt_hold: float = 60.0) -> None:
+                 retry: RetryPolicy = RetryPolicy(), in_doubt_hold: float = 60.0,
+                 clock: Clock | None = None) -> None:
         self.store = store
+        self.clock = clock or SystemClock()
         self.transports = transports
         self.router = router
         self.hook = hook
@@ -62,7 +64,8 @@ class Dispatcher:
         self.in_doubt_hold = in_doubt_hold
         self._slots = {name: threading.BoundedSemaphore(max(1, t.max_in_flight))
                        for name, t in transports.items()}
-        self._buckets = {name: TokenBucket(t.rate_limit) for name, t in transports.items()}
+        self._buckets = {name: TokenBucket(t.rate_limit, self.clock.monotonic)
+                         for name, t in transports.items()}
         self._in_flight = dict.fromkeys(transports, 0)
         self._count_lock = threading.Lock()
         self._stop = threading.Event()
@@ -118,9 +121,9 @@ class Dispatcher:
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self.wake(everyone=True)
-        deadline = time.monotonic() + timeout
+        deadline = self.clock.monotonic() + timeout
         for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            thread.join(max(0.0, deadline - self.clock.monotonic()))
         self._threads.clear()
 
     def _saturated(self) -> tuple[list[str], float]:

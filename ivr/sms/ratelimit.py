@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 __all__ = ["TokenBucket"]
 
 
 class TokenBucket:
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.tokens = 1.0
-        self.last = time.monotonic()
+        self._monotonic = monotonic
+        self.last = monotonic()
         self.lock = threading.Lock()
 
     def time_to_token(self) -> float:
@@ -25,7 +27,7 @@ class TokenBucket:
             return 0.0
         with self.lock:
             tokens = min(max(1.0, self.rate),
-                         self.tokens + (time.monotonic() - self.last) * self.rate)
+                         self.tokens + (self._monotonic() - self.last) * self.rate)
         return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
 
     def wait(self, stop: threading.Event) -> None:
@@ -33,7 +35,7 @@ class TokenBucket:
             return
         while not stop.is_set():
             with self.lock:
-                now = time.monotonic()
+                now = self._monotonic()
                 self.tokens = min(max(1.0, self.rate), self.tokens + (now - self.last) * self.rate)
                 self.last = now
                 if self.tokens >= 1.0:

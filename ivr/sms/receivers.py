@@ -3,7 +3,7 @@
 An application whose DeliveryReportURL is down for ten minutes has hundreds of reports due
 for it. Attempting each one costs a connection, a signature and a commit, and hammers the
 receiver the moment it comes back. Instead the sender keeps, per receiver (scheme, host,
-port), the failures in a row: from ``threshold`` on, the receiver is *down* for a backoff
+port and owner), the failures in a row: from ``threshold`` on, the receiver is *down* for a backoff
 that doubles (``base`` up to ``maximum``), its due reports are moved to the end of it in
 one statement, and when it ends a single report goes first as a probe. One success makes the
 receiver healthy again. Reports keep their own retry period (24 h): nothing is dropped here.
@@ -22,15 +22,19 @@ __all__ = ["ReceiverHealth", "receiver_of"]
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def receiver_of(url: str) -> str:
-    """``scheme://host:port`` of a callback URL: what is up or down together."""
+def receiver_of(url: str, owner: str = "") -> str:
+    """``scheme://host:port`` of a callback URL, and whose: what is up or down together.
+
+    Per owner too: two tenants whose applications sit behind one host are two receivers, so
+    one tenant's broken endpoint never delays the other's reports."""
     parts = urlsplit(url)
     try:
         port = parts.port
     except ValueError:
         port = None
     host = (parts.hostname or "").lower()
-    return f"{parts.scheme}://{host}:{port or _DEFAULT_PORTS.get(parts.scheme, 0)}"
+    where = f"{parts.scheme}://{host}:{port or _DEFAULT_PORTS.get(parts.scheme, 0)}"
+    return f"{where} (owner {owner})" if owner else where
 
 
 @dataclass

@@ -11,7 +11,8 @@ __all__ = ["SmsSettings"]
 
 @dataclass
 class SmsSettings:
-    database_url: str = "sqlite:///var/ivr.db"   # or postgresql://user:pw@host/db
+    # "" = sqlite:///<[ivr] data_dir>/ivr.db; or sqlite:///PATH, postgresql://user:pw@host/db
+    database_url: str = ""
     database_pool_size: int = 8                  # PostgreSQL connections per process
     # name -> transport URL, e.g. loopback://, modem:///dev/ttyUSB0?baudrate=115200,
     # smpp://id:pw@host:2775, http+preset://... ; the first one is the default route.

@@ -12,31 +12,23 @@ import logging
 import re
 import secrets
 import threading
-import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ivr import metrics
 from ivr.call import SmsRequest
 from ivr.clock import Clock, SystemClock
 from ivr.errors import SmsError, ValidationError
-from ivr.keyfile import key_file
-from ivr.sms.callbacks import CallbackSender, UrlPolicy, webhook_token
+from ivr.sms.callbacks import CallbackSender, UrlPolicy
 from ivr.sms.dispatcher import Dispatcher, RetryPolicy
 from ivr.sms.encoding import split_message
 from ivr.sms.message import Direction, Message, Part, Status, new_message_id
 from ivr.sms.numbers import normalize_number, normalize_sender
 from ivr.sms.routing import Router
 from ivr.sms.settings import SmsSettings
-from ivr.sms.store import REPORT_MATCH_WINDOW, MessageQuery, Store, open_store
+from ivr.sms.store import REPORT_MATCH_WINDOW, MessageQuery, Store
 from ivr.sms.transports.base import DeliveryReport, InboundSms, Transport
 
-if TYPE_CHECKING:
-    from ivr.config import Settings
-
-__all__ = ["SmsService", "MessageQuery", "CallbackFormatter", "build_sms_service",
-           "default_callback_params"]
+__all__ = ["SmsService", "MessageQuery", "CallbackFormatter", "default_callback_params"]
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +68,13 @@ class SmsService:
             workers=settings.workers, lease_seconds=settings.claim_lease_seconds,
             retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds,
                               settings.max_attempts),
-            in_doubt_hold=settings.in_doubt_hold_seconds)
+            in_doubt_hold=settings.in_doubt_hold_seconds, clock=self.clock)
         self.callbacks = CallbackSender(
             store, callback_key or secrets.token_bytes(32),
             UrlPolicy(settings.callback_allow, settings.callback_deny),
             retry_period=settings.callback_retry_period, timeout=settings.callback_timeout,
-            base_delay=settings.callback_retry_base, max_delay=settings.callback_retry_max)
+            base_delay=settings.callback_retry_base, max_delay=settings.callback_retry_max,
+            now=self.clock.now)
         self._started = False
         self._housekeeping_stop = threading.Event()
         self._housekeeping: threading.Thread | None = None
@@ -281,33 +274,9 @@ class SmsService:
         self._started = False
 
     def run_until_final(self, message_ids: list[str], timeout: float) -> list[Message]:
-        deadline = time.monotonic() + timeout
+        deadline = self.clock.monotonic() + timeout
         while True:
             messages = [m for m in (self.get(i) for i in message_ids) if m is not None]
-            if all(m.is_final for m in messages) or time.monotonic() >= deadline:
+            if all(m.is_final for m in messages) or self.clock.monotonic() >= deadline:
                 return messages
-            time.sleep(0.05)
-
-
-def _callback_key(settings: Settings) -> bytes:
-    if settings.sms.callback_hmac_key:
-        return settings.sms.callback_hmac_key.encode()
-    return key_file(Path(settings.ivr.data_dir) / "callback.key")
-
-
-def build_sms_service(settings: Settings,
-                      callback_formats: Mapping[str, CallbackFormatter] | None = None,
-                      extra_transports: Mapping[str, Transport] | None = None) -> SmsService:
-    from ivr.sms.transports import build_transport
-
-    metrics.setup(settings.ivr.data_dir)   # every process with an SMS service records
-    key = _callback_key(settings)
-    transports: dict[str, Transport] = {
-        name: build_transport(name, url, settings.http.public_base_url, webhook_token(key, name))
-        for name, url in settings.sms.transports.items()}
-    transports.update(extra_transports or {})
-    if not transports:
-        raise SmsError("no SMS transport configured ([sms.transports])")
-    store = open_store(settings.sms.database_url, settings.sms.database_pool_size)
-    return SmsService(settings.sms, store, transports,
-                      callback_formats=callback_formats, callback_key=key)
+            self.clock.sleep(0.05)

@@ -10,7 +10,7 @@ import pytest
 
 from ivr.config import Settings
 from ivr.ozml.interpreter import Interpreter
-from ivr.sms.submit import build_sms_service
+from ivr.service import build_sms_service
 from ivr.voice.engine import VoiceEngine
 from tests.integration.voice_peers import Ivr, free_port
 

@@ -16,11 +16,9 @@ from callback_receiver import CallbackReceiver
 from lxml import etree
 
 from ivr.api.app import HttpServer, create_app, serve_http
-from ivr.commands.user import user_store_path
 from ivr.config import Settings
-from ivr.service import Services, _callback_formats
+from ivr.service import Services, _callback_formats, build_sms_service, user_store_path
 from ivr.sms.message import Status
-from ivr.sms.submit import build_sms_service
 from ivr.users import UserStore
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "api"

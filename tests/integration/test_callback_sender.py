@@ -64,7 +64,7 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
 
 def enqueue(store: SqliteStore, url: str, message_id: str = "m1") -> None:
     now = time.time()
-    with store._tx() as db:
+    with store.engine.tx() as db:
         db.execute("INSERT INTO callbacks (message_id, status, url, method, params, state, "
                    "next_attempt_at, created_at) VALUES (?, 'delivered', ?, 'GET', ?, "
                    "'pending', ?, ?)", (message_id, url, json.dumps({"SmsId": message_id}),
@@ -274,3 +274,44 @@ def test_callback_url_credentials_never_reach_the_log(
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "delivered to http://app:***@127.0.0.1" in text
     assert "s3cr3t-pw" not in text
+
+
+def test_one_tenants_broken_receiver_does_not_delay_another_on_the_same_host(
+        store: SqliteStore) -> None:
+    """Security issue item 14: health is kept per owner and host. Tenant "broken" answers
+    503 on its path; tenant "fine" shares the host and must get every report at once."""
+    from tests.unit.sms.test_store import message
+
+    app = Receiver()
+    app.status = 200
+
+    original = app.server.RequestHandlerClass
+
+    class Handler(original):  # type: ignore[misc,valid-type]
+        def do_GET(self) -> None:  # noqa: N802
+            app.status = 503 if self.path.startswith("/broken") else 200
+            super().do_GET()
+
+    app.server.RequestHandlerClass = Handler
+    for n in range(6):
+        store.insert(message(f"b{n}", owner="broken"))
+        enqueue(store, f"http://127.0.0.1:{app.port}/broken", f"b{n}")
+    callbacks = sender(store, base_delay=5.0, max_delay=20.0)
+    try:
+        callbacks.start()
+        deadline = time.monotonic() + 5
+        while callbacks.health.wait_for(f"http://127.0.0.1:{app.port} (owner broken)") == 0:
+            assert time.monotonic() < deadline, "three failures did not mark it down"
+            time.sleep(0.02)
+        for n in range(10):
+            store.insert(message(f"f{n}", owner="fine"))
+            enqueue(store, f"http://127.0.0.1:{app.port}/fine", f"f{n}")
+        callbacks.wake()
+        deadline = time.monotonic() + 5
+        while sum(p.startswith("/fine") for p in app.paths) < 10:
+            assert time.monotonic() < deadline, app.paths
+            time.sleep(0.02)
+    finally:
+        callbacks.stop()
+        app.close()
+    assert [s for n in range(10) for _, s, _ in store.callback_states(f"f{n}")] == ["done"] * 10

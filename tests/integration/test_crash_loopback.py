@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ivr.call import SmsRequest
 from ivr.config import load_settings
-from ivr.sms.submit import build_sms_service
+from ivr.service import build_sms_service
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNT = 500

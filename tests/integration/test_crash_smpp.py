@@ -21,7 +21,7 @@ from smpp_sim import ReceiptKeepingSMSC
 
 from ivr.call import SmsRequest
 from ivr.config import load_settings
-from ivr.sms.submit import build_sms_service
+from ivr.service import build_sms_service
 from tests.integration.test_crash_loopback import (
     _statuses,
     interrupted_sends,

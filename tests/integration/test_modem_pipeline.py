@@ -10,9 +10,9 @@ from modem_sim import ModemSim, PowerUpModem, RejectingModem
 
 from ivr.call import SmsRequest
 from ivr.config import Settings
+from ivr.service import build_sms_service
 from ivr.sms.message import Direction, Status
 from ivr.sms.store import MessageQuery
-from ivr.sms.submit import build_sms_service
 
 QUERY = "timeout=3&register_timeout=10&keepalive=1&rate=0"
 

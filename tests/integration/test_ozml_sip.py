@@ -22,7 +22,7 @@ from ivr.config import Settings
 from ivr.mail import EmailSettings, MailOutbox
 from ivr.ozml import alarm
 from ivr.ozml.interpreter import Interpreter
-from ivr.sms.submit import build_sms_service
+from ivr.service import build_sms_service
 from ivr.voice.engine import VoiceEngine
 from tests.integration.test_mail_outbox import Inbox, wait_for
 from tests.integration.voice_peers import free_port, wait_until

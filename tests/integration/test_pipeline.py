@@ -12,9 +12,9 @@ from callback_receiver import CallbackReceiver
 from ivr.call import SmsRequest
 from ivr.config import Settings
 from ivr.errors import ValidationError
+from ivr.service import build_sms_service
 from ivr.sms.callbacks import UrlPolicy, sign
 from ivr.sms.message import Status
-from ivr.sms.submit import build_sms_service
 
 
 def test_accepted_message_is_delivered_and_reported(

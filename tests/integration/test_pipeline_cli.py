@@ -77,3 +77,22 @@ def test_webhook_prints_the_provider_dlr_url_with_its_token(tmp_path: Path) -> N
     assert again.stdout.strip() == url.replace("/dlr/http/", "/dlr/restcomm/")  # stable key
     missing = ivr(tmp_path, "sms", "webhook", "nope", "--config", conf)
     assert missing.returncode == 1 and "no transport 'nope'" in missing.stderr
+
+
+def test_instances_with_their_own_data_dir_keep_their_own_messages(tmp_path: Path) -> None:
+    """Issue 12's new-user case: two configurations that differ only in ``data_dir``, used
+    from one working directory, each with the default database."""
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.conf").write_text(
+            f"[ivr]\ndata_dir = {name}-data\n[sms.transports]\nloopback = loopback://\n",
+            encoding="utf-8")
+    sent = ivr(tmp_path, "send-sms", "--config", "a.conf", "--to", "+3611", "--text", "A's")
+    assert sent.returncode == 0, sent.stderr
+    assert f"database: sqlite:///{tmp_path / 'a-data' / 'ivr.db'}" in sent.stderr
+    listed = {name: ivr(tmp_path, "sms", "list", "--config", f"{name}.conf")
+              for name in ("a", "b")}
+    assert "A's" in listed["a"].stdout and "1 of 1" in listed["a"].stderr
+    assert listed["b"].stdout == "" and "0 of 0" in listed["b"].stderr
+    assert f"database: sqlite:///{tmp_path / 'b-data' / 'ivr.db'}" in listed["b"].stderr
+    assert (tmp_path / "a-data" / "ivr.db").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "a-data").stat().st_mode & 0o777 == 0o700

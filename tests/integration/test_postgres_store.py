@@ -7,31 +7,11 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 
-import pytest
-
 from ivr.call import SmsRequest
 from ivr.config import Settings
+from ivr.service import build_sms_service
 from ivr.sms.message import Direction, Message, Part, Status
-from ivr.sms.store_postgres import PostgresStore, translate
-from ivr.sms.submit import build_sms_service
-
-
-@pytest.mark.parametrize(("sqlite", "postgres"), [
-    ("SELECT a FROM t WHERE x = ? AND y = ?", "SELECT a FROM t WHERE x = %s AND y = %s"),
-    ("UPDATE m SET attempts = MAX(attempts - 1, 0) WHERE id = ?",
-     "UPDATE m SET attempts = GREATEST(attempts - 1, 0) WHERE id = %s"),
-    ("SELECT id FROM messages WHERE (status = 'queued' AND next_attempt_at <= ?) "
-     "OR (status = 'sending' AND lease_until < ?) ORDER BY next_attempt_at LIMIT ?",
-     "SELECT id FROM messages WHERE (status = 'queued' AND next_attempt_at <= %s) "
-     "OR (status = 'sending' AND lease_until < %s) ORDER BY next_attempt_at LIMIT %s "
-     "FOR UPDATE SKIP LOCKED"),
-    ("SELECT id, status, claimed_by FROM messages WHERE (status = 'queued') LIMIT ?",
-     "SELECT id, status, claimed_by FROM messages WHERE (status = 'queued') LIMIT %s "
-     "FOR UPDATE SKIP LOCKED"),
-    ("SELECT MIN(next_attempt_at) FROM messages", "SELECT MIN(next_attempt_at) FROM messages"),
-])
-def test_translate(sqlite: str, postgres: str) -> None:
-    assert translate(sqlite) == postgres
+from ivr.sms.store.postgres import PostgresStore
 
 
 def test_pipeline_on_postgres(make_settings: Callable[..., Settings], postgres_url: str) -> None:

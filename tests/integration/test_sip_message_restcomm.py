@@ -16,9 +16,8 @@ import requests
 from ivr.api.app import create_app, serve_http
 from ivr.api.restcomm import message_id_from_sid
 from ivr.config import Settings
-from ivr.service import Services, _callback_formats
+from ivr.service import Services, _callback_formats, build_sms_service
 from ivr.sms.message import Status
-from ivr.sms.submit import build_sms_service
 from ivr.users import UserStore
 from ivr.voice.sip_message import from_url
 from tests.integration.test_sip_message import (  # noqa: F401 (kamailio is a fixture)

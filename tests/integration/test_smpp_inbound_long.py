@@ -11,9 +11,10 @@ import pytest
 from smpp_sim import HappySMSC
 
 from ivr.config import Settings
+from ivr.service import build_sms_service
 from ivr.sms.message import Direction, Message
 from ivr.sms.store import MessageQuery
-from ivr.sms.submit import SmsService, build_sms_service
+from ivr.sms.submit import SmsService
 from ivr.sms.transports.smpp import SmppTransport
 
 TEXT = ["Hosszú üzenet első része, ", "a második rész ✓, ", "és a vége."]

@@ -16,8 +16,9 @@ from smpp_sim import (
 
 from ivr.call import SmsRequest
 from ivr.config import Settings
+from ivr.service import build_sms_service
 from ivr.sms.message import Status
-from ivr.sms.submit import SmsService, build_sms_service
+from ivr.sms.submit import SmsService
 
 BODIES = ["Hello", "Hello {world} € " * 15, "Köszönöm szépen 😀 " * 6, "x" * 161]
 

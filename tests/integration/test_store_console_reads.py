@@ -10,7 +10,7 @@ from callback_receiver import CallbackReceiver
 
 from ivr.call import SmsRequest
 from ivr.config import Settings
-from ivr.sms.submit import build_sms_service
+from ivr.service import build_sms_service
 from tests.integration.voice_peers import wait_until
 
 

@@ -110,3 +110,15 @@ def test_serve_banner_hides_transport_passwords(capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert "smsc=smpp://ivr:***@127.0.0.1:2775?window=10" in out
     assert "topsecret" not in out
+
+
+def test_default_database_is_in_data_dir_and_absolute(tmp_path: Path) -> None:
+    from ivr.config import database_url
+
+    settings = Settings()
+    settings.ivr.data_dir = str(tmp_path / "data")
+    assert database_url(settings) == f"sqlite:///{tmp_path / 'data' / 'ivr.db'}"
+    settings.ivr.data_dir = "relative"
+    assert database_url(settings) == f"sqlite:///{Path.cwd() / 'relative' / 'ivr.db'}"
+    settings.sms.database_url = "postgresql://u:p@db/ivr"
+    assert database_url(settings) == "postgresql://u:p@db/ivr"

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 from ivr.errors import TransportError
+from ivr.sms.ids import canonical_ids, normalise_id  # one rule, re-exported for smpp.py
 from ivr.sms.message import Status
 
 __all__ = [
@@ -117,29 +118,6 @@ def receipt_from_fields(text: str, receipted_message_id: str = "",
 def is_receipt(esm_class: int) -> bool:
     """True for a deliver_sm that is a receipt/notification, not a mobile-originated SMS."""
     return bool(esm_class & ESM_CLASS_RECEIPT_MASK)
-
-
-def normalise_id(raw: str) -> str:
-    """The stored spelling of an SMSC id: stripped, lower-case, without leading zeros."""
-    value = raw.strip().lower()
-    return value.lstrip("0") or ("0" if value else "")
-
-
-def canonical_ids(raw: str) -> list[str]:
-    """Every spelling one SMSC id may take (Kannel ``msg-id-type``), first = stored form.
-
-    The store keeps ``normalise_id(submit_sm_resp id)`` and matches a receipt if ANY of
-    ``canonical_ids(receipt id)`` equals it: the id as given, the id read as hex written in
-    decimal, and the id read as decimal written in hex. Same rule as
-    ``ivr.sms.store.canonical_ids`` (a test asserts they agree).
-    """
-    value = raw.strip().lower()
-    forms = [normalise_id(value)]
-    if value and all(c in "0123456789abcdef" for c in value) and len(value) <= 32:
-        forms.append(str(int(value, 16)))
-    if value.isdigit() and len(value) <= 38:
-        forms.append(format(int(value), "x"))
-    return list(dict.fromkeys(forms))
 
 
 def convert_receipt_id(raw: str, msg_id_format: str) -> str:

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from ivr.call import SmsRequest
 from ivr.config import Settings
+from ivr.service import build_sms_service
 from ivr.sms.message import Message, Status
-from ivr.sms.submit import build_sms_service
 from ivr.sms.transports.base import DeliveryReport, SubmitResult, TransportEvents
 
 

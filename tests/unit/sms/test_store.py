@@ -12,7 +12,7 @@ import pytest
 
 from ivr.sms.message import Direction, Message, Part, Status
 from ivr.sms.store import MessageQuery, SqliteStore, canonical_ids
-from ivr.sms.store_postgres import PostgresStore
+from ivr.sms.store.postgres import PostgresStore
 from ivr.sms.transports.base import DeliveryReport
 
 
@@ -386,7 +386,7 @@ def test_database_of_an_older_release_gets_the_new_columns(
         clock: Clock) -> None:
     from ivr.sms.store import ADDED_COLUMNS
 
-    with store._tx() as db:
+    with store.engine.tx() as db:
         for table, column, _ in ADDED_COLUMNS:
             db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     store.close()

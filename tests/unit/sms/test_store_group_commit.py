@@ -18,7 +18,7 @@ from tests.unit.sms.test_store import message
 
 def trace_statements(store: SqliteStore) -> list[str]:
     seen: list[str] = []
-    store._db.set_trace_callback(seen.append)
+    store.sqlite._db.set_trace_callback(seen.append)
     return seen
 
 
@@ -63,15 +63,15 @@ def test_a_failing_operation_undoes_only_itself(tmp_path: Path) -> None:
 
 def test_reads_see_only_durable_operations(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.db")
-    store._commits.acquire()                    # hold every commit back
+    store.sqlite._commits.acquire()                    # hold every commit back
     writer = threading.Thread(target=store.insert, args=(message("pending"),))
     writer.start()
     try:
-        wait_for(lambda: store._db.in_transaction)
+        wait_for(lambda: store.sqlite._db.in_transaction)
         assert store.get("pending") is None     # written, not yet committed
         assert writer.is_alive()                # and the writer has not returned
     finally:
-        store._commits.release()
+        store.sqlite._commits.release()
     writer.join(5)
     assert store.get("pending") is not None
     store.close()
@@ -80,7 +80,7 @@ def test_reads_see_only_durable_operations(tmp_path: Path) -> None:
 def test_a_failed_commit_fails_every_operation_in_it(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.db")
     # A deferred foreign key is checked at COMMIT: this makes the shared COMMIT fail.
-    store._db.execute("CREATE TABLE probe (ref TEXT REFERENCES messages(id) "
+    store.sqlite._db.execute("CREATE TABLE probe (ref TEXT REFERENCES messages(id) "
                       "DEFERRABLE INITIALLY DEFERRED)")
     statements = trace_statements(store)
     errors: list[BaseException] = []
@@ -92,10 +92,10 @@ def test_a_failed_commit_fails_every_operation_in_it(tmp_path: Path) -> None:
             errors.append(exc)
 
     def bad() -> None:
-        with store._tx() as db:
+        with store.sqlite.tx() as db:
             db.execute("INSERT INTO probe VALUES ('nowhere')")
 
-    store._commits.acquire()                    # both operations land in one batch
+    store.sqlite._commits.acquire()                    # both operations land in one batch
     threads = [threading.Thread(target=run, args=(bad,)),
                threading.Thread(target=run, args=(lambda: store.insert(message("m1")),))]
     for thread in threads:
@@ -103,7 +103,7 @@ def test_a_failed_commit_fails_every_operation_in_it(tmp_path: Path) -> None:
     try:
         wait_for(lambda: statements.count("RELEASE operation") == 2)
     finally:
-        store._commits.release()
+        store.sqlite._commits.release()
     for thread in threads:
         thread.join(5)
     assert len(errors) == 2 and all("could not commit" in str(e) for e in errors)
