@@ -22,6 +22,7 @@ from ivr.ozml.diagnostics import Diagnostic
 from ivr.ozml.fetch import Fetched, HttpFetcher, is_url
 from ivr.ozml.interpreter import Interpreter
 from ivr.ozml.lint import lint_bytes
+from ivr.ozml.ports import UrlChecker
 from ivr.ozml.settings import OzmlSettings
 from ivr.voice.console import ConsoleCall, ConsoleSmsSubmitter
 
@@ -174,16 +175,17 @@ class _WebCall(ConsoleCall):
 
 def simulate(settings: OzmlSettings, files: ScriptFiles, name: str, text: str,
              inputs: list[str], caller: str = "+15550001111",
-             callee: str = "ivr") -> Simulation:
+             callee: str = "ivr", policy: UrlChecker | None = None) -> Simulation:
     """Replay the script in ``text`` (the editor's copy of ``name``) with ``inputs``: keys
-    and ``TIMEOUT`` marks, in order."""
+    and ``TIMEOUT`` marks, in order. ``policy``: the deployment's outbound URL policy, so a
+    GoTo typed in the editor reaches no more than a call's would."""
     if len(inputs) > MAX_INPUTS or any(i not in _KEYS and i != TIMEOUT for i in inputs):
         raise ValidationError("inputs", f"at most {MAX_INPUTS} of 0-9 * # A-D or {TIMEOUT}")
     location = str(files.path(name))
     call = _WebCall(inputs, caller, callee)
     fetcher = _EditorFetcher(files, location, text, HttpFetcher(
         settings.fetch_connect_timeout, settings.fetch_total_timeout,
-        settings.max_document_bytes))
+        settings.max_document_bytes, policy=policy))
     interpreter = Interpreter(settings, ConsoleSmsSubmitter(call), fetcher=fetcher,
                               base_dir=str(files.directory))
     interpreter.run(call, location)

@@ -40,6 +40,7 @@ from ivr.errors import AuthError, IvrError, ValidationError
 from ivr.ozml.fetch import is_url
 from ivr.sms.message import FINAL_STATUSES, Message, Status
 from ivr.sms.store import MessageQuery
+from ivr.urlpolicy import UrlPolicy
 from ivr.users import PERMISSIONS
 from ivr.voice.dialplan import Dialplan
 
@@ -85,6 +86,7 @@ def make_blueprint(settings: Settings, services: Any) -> Blueprint:
     bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                    static_folder="static")
     files = ScriptFiles(settings.ozml.scripts_dir, settings.ozml.max_document_bytes)
+    policy = UrlPolicy(settings.sms.callback_allow, settings.sms.callback_deny)
     dialplan = Dialplan(settings.sip.dialplan, settings.sip.default_script)
     users = services.users
 
@@ -322,7 +324,8 @@ def make_blueprint(settings: Settings, services: Any) -> Blueprint:
             abort(400, "inputs: a list of keys")
         name = _name(_json_field("name"))
         try:
-            result = simulate(settings.ozml, files, name, _json_field("text"), inputs)
+            result = simulate(settings.ozml, files, name, _json_field("text"), inputs,
+                              policy=policy)
         except ValidationError as exc:
             abort(400, str(exc))
         return jsonify(state=result.state, wait=result.wait_seconds,

@@ -36,9 +36,11 @@ class UrlChecker(Protocol):
     """The deployment's outbound URL policy: '' when ``url`` may be requested, else why not.
 
     ``fresh``: resolve the host again now (used before each request and each redirect hop).
+    ``vet`` also gives the addresses it judged: the request must connect to one of them.
     """
 
     def check(self, url: str, *, fresh: bool = False) -> str: ...
+    def vet(self, url: str, *, fresh: bool = True) -> tuple[str, tuple[str, ...]]: ...
 
 
 class SqlRunner(Protocol):

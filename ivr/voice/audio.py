@@ -20,10 +20,12 @@ import math
 import wave
 from pathlib import Path
 
-import requests
+import urllib3
 
 from ivr.errors import IvrError, VoiceError
+from ivr.outbound import OutboundError, Vetter, open_vetted
 from ivr.ozml.files import confine
+from ivr.urlpolicy import UrlPolicy
 
 __all__ = ["RATE", "SILENCE", "wav_to_u8", "u8_to_wav", "u8_to_mp3", "encode_recording",
            "tone", "tones", "silence", "u8_to_ulaw", "ulaw_to_u8", "rms_u8", "fetch_audio",
@@ -135,10 +137,12 @@ def rms_u8(u8: bytes) -> int:
     return audioop.rms(audioop.bias(u8, 1, -128), 1) if u8 else 0
 
 
-def fetch_audio(source: str, sounds_dir: str, cache_dir: str, timeout: float = 15.0) -> bytes:
+def fetch_audio(source: str, sounds_dir: str, cache_dir: str, timeout: float = 15.0,
+                policy: Vetter | None = None) -> bytes:
     """u8 audio for a Play source: an http(s) URL (downloaded once, cached), a ``tone:``
     spec, or a file inside ``sounds_dir`` (Ozeki's ContentStorage/Static; relative names
-    resolve there, names that leave it are refused)."""
+    resolve there, names that leave it are refused). ``policy``: the deployment's outbound
+    URL policy (None: nothing denied, still connected to the address resolved once)."""
     if source.startswith("tone:"):
         return tones(source[5:])
     if source.startswith(("http://", "https://")):
@@ -146,7 +150,7 @@ def fetch_audio(source: str, sounds_dir: str, cache_dir: str, timeout: float = 1
                                             + ".u8")
         if cache.exists():
             return cache.read_bytes()
-        u8 = wav_to_u8(_download(source, timeout), source)
+        u8 = wav_to_u8(_download(source, timeout, policy or UrlPolicy([], [])), source)
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_bytes(u8)
         return u8
@@ -162,21 +166,27 @@ def fetch_audio(source: str, sounds_dir: str, cache_dir: str, timeout: float = 1
         raise VoiceError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _download(source: str, timeout: float) -> bytes:
-    """The body of ``source``; a redirect is refused (the URL policy checked ``source``
-    itself, not where it might send us) and so is a body over MAX_DOWNLOAD_BYTES."""
+def _download(source: str, timeout: float, policy: Vetter) -> bytes:
+    """The body of ``source``, connected to the address the policy judged; a redirect is
+    refused (the policy checked ``source`` itself, not where it might send us) and so is a
+    body over MAX_DOWNLOAD_BYTES."""
     try:
-        with requests.get(source, timeout=(5.0, timeout), stream=True,
-                          allow_redirects=False) as response:
-            if response.is_redirect:
-                raise VoiceError(f"{source} redirects to {response.headers.get('Location')!r}; "
-                                 "give the final URL (redirects are not followed for audio)")
-            response.raise_for_status()
-            body = bytearray()
-            for chunk in response.iter_content(65536):
-                body += chunk
-                if len(body) > MAX_DOWNLOAD_BYTES:
-                    raise VoiceError(f"{source}: over {MAX_DOWNLOAD_BYTES} bytes")
-            return bytes(body)
-    except requests.RequestException as exc:
+        response = open_vetted("GET", source, policy, read_timeout=timeout)
+    except OutboundError as exc:
         raise VoiceError(f"cannot download {source}: {exc}") from None
+    try:
+        if 300 <= response.status < 400:
+            raise VoiceError(f"{source} redirects to {response.headers.get('Location')!r}; "
+                             "give the final URL (redirects are not followed for audio)")
+        if response.status >= 400:
+            raise VoiceError(f"cannot download {source}: HTTP {response.status}")
+        body = bytearray()
+        for chunk in response.stream(65536):
+            body += chunk
+            if len(body) > MAX_DOWNLOAD_BYTES:
+                raise VoiceError(f"{source}: over {MAX_DOWNLOAD_BYTES} bytes")
+        return bytes(body)
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise VoiceError(f"cannot download {source}: {exc}") from None
+    finally:
+        response.release_conn()

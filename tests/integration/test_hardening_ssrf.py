@@ -112,3 +112,75 @@ def test_connection_goes_to_the_checked_address_not_a_second_answer(tmp_path: Pa
         store.close()
     assert _Recorder.hosts == [f"rebind.test:{server.server_port}"]
     assert answers == ["rebind.test"]
+
+
+class _Ozml(BaseHTTPRequestHandler):
+    hosts: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        self.hosts.append(self.headers.get("Host", ""))
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = b"<Response><Speak>pinned</Speak></Response>"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.hosts.append(self.headers.get("Host", ""))
+        body = _wav()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _wav() -> bytes:
+    import io
+    import wave
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x10" * 800)
+    return out.getvalue()
+
+
+def _rebinding() -> tuple[list[str], object]:
+    answers: list[str] = []
+
+    def resolve(host: str) -> list[str]:
+        answers.append(host)
+        return ["127.0.0.1"] if len(answers) == 1 else ["169.254.169.254"]
+
+    return answers, resolve
+
+
+@pytest.mark.parametrize("what", ["ozml", "audio"])
+def test_ozml_fetches_and_play_downloads_connect_to_the_checked_address(
+        what: str, tmp_path: Path) -> None:
+    from ivr.ozml.fetch import HttpFetcher
+    from ivr.voice.audio import fetch_audio
+
+    answers, resolve = _rebinding()
+    policy = UrlPolicy(["127.0.0.0/8"], DEFAULT_DENY, resolver=resolve)  # type: ignore[arg-type]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ozml)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Ozml.hosts = []
+    url = f"http://rebind.test:{server.server_port}/x"
+    try:
+        if what == "ozml":
+            fetched = HttpFetcher(policy=policy).fetch(url, {"NotificationName": "Test"})
+            assert b"pinned" in fetched.body
+        else:
+            assert fetch_audio(url, str(tmp_path), str(tmp_path), policy=policy)
+    finally:
+        server.shutdown()
+    assert _Ozml.hosts == [f"rebind.test:{server.server_port}"]
+    assert answers == ["rebind.test"]
