@@ -12,6 +12,7 @@ import struct
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from smpplib import smpp
@@ -95,21 +96,30 @@ def _wait(check: object, timeout: float = 10.0) -> bool:
     return False
 
 
-@pytest.mark.parametrize("smsc_with", [_receipt(7) + _receipt(8)], indirect=True)
-def test_receipts_in_the_bind_response_write_are_answered_and_applied(
-        smsc_with: OneWriteSMSC) -> None:
-    transport = from_url("raw", f"smpp://ivr:secret@127.0.0.1:{smsc_with.port}")
+@contextmanager
+def _bound(smsc: OneWriteSMSC, answers: int) -> Iterator[tuple[list[tuple[int, int, int]],
+                                                               Events]]:
+    """Our transport bound to ``smsc`` once it has answered ``answers`` PDUs: yields what
+    it answered (command_id, status, sequence) and the events it reported."""
+    transport = from_url("raw", f"smpp://ivr:secret@127.0.0.1:{smsc.port}")
     events = Events()
     transport.start(events)
     try:
         assert transport.wait_bound(10)
-        assert _wait(lambda: len(smsc_with.received) >= 2)
-        assert smsc_with.received[:2] == [(0x80000005, 0, 7), (0x80000005, 0, 8)]
+        assert _wait(lambda: len(smsc.received) >= answers)
+        yield smsc.received[:answers], events
+    finally:
+        transport.stop()
+
+
+@pytest.mark.parametrize("smsc_with", [_receipt(7) + _receipt(8)], indirect=True)
+def test_receipts_in_the_bind_response_write_are_answered_and_applied(
+        smsc_with: OneWriteSMSC) -> None:
+    with _bound(smsc_with, 2) as (answered, events):
+        assert answered == [(0x80000005, 0, 7), (0x80000005, 0, 8)]
         reports = events.wait_reports(2)
         assert [(r.provider_id, r.status.value, r.recipient) for r in reports] == [
             ("1f0000ab", "delivered", "+36201234567")] * 2
-    finally:
-        transport.stop()
 
 
 # An outbind (SMPP 3.4 §4.1.7) makes no sense on a bound link: we cannot handle it, so it
@@ -120,13 +130,6 @@ _OUTBIND = struct.pack(">LLLL", 16 + 4, 0x0000000B, 0, 5) + b"x\x00y\x00"
 @pytest.mark.parametrize("smsc_with", [_OUTBIND + _receipt(9)], indirect=True)
 def test_a_pdu_that_cannot_be_handled_is_nacked_and_the_rest_still_applied(
         smsc_with: OneWriteSMSC) -> None:
-    transport = from_url("raw", f"smpp://ivr:secret@127.0.0.1:{smsc_with.port}")
-    events = Events()
-    transport.start(events)
-    try:
-        assert transport.wait_bound(10)
-        assert _wait(lambda: len(smsc_with.received) >= 2)
-        assert smsc_with.received[:2] == [(0x80000000, 0x03, 5), (0x80000005, 0, 9)]
+    with _bound(smsc_with, 2) as (answered, events):
+        assert answered == [(0x80000000, 0x03, 5), (0x80000005, 0, 9)]
         assert len(events.wait_reports(1)) == 1
-    finally:
-        transport.stop()
