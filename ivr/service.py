@@ -8,6 +8,7 @@ what ``ivr serve`` starts and stops, in dependency order.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,20 +43,23 @@ def _callback_formats() -> dict[str, Any]:
             "restcomm": restcomm.status_callback_params}
 
 
-def build_services(settings: Settings) -> Services:
-    """Build the SMS service and the user store (no threads started yet)."""
+def build_services(settings: Settings, *,
+                   wake: Callable[[str], None] | None = None) -> Services:
+    """Build the SMS service and the user store (no threads started yet). ``wake``: told
+    after each commit that gives the SMS core work, when it runs in another process."""
     from ivr.commands.user import user_store_path
     from ivr.sms.submit import build_sms_service
     from ivr.users import UserStore
 
     Path(settings.ivr.data_dir).mkdir(parents=True, exist_ok=True)
-    sms = build_sms_service(settings, callback_formats=_callback_formats())
+    sms = build_sms_service(settings, callback_formats=_callback_formats(), wake=wake)
     users = UserStore(user_store_path(settings.ivr.data_dir))
     return Services(settings=settings, sms=sms, users=users)
 
 
 class Runtime:
-    """Everything ``ivr serve`` runs: SMS workers, the SIP engine and the HTTP API."""
+    """Every role in this one process, on threads (tests, embedding); ``ivr serve`` runs
+    them as processes instead (ivr.roles.supervisor)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -64,23 +68,13 @@ class Runtime:
         self._http: Any = None
 
     def start(self) -> None:
-        from ivr.api.notify import Notifier
+        from ivr.roles.roles import start_notifier, start_voice
 
         settings, services = self.settings, self.services
-        notifier = Notifier(settings.http.notification_url).start()
-        services.notifier = notifier
-        if settings.http.notification_url:
-            services.sms.final_listeners.append(notifier.sms_final)
+        notifier = start_notifier(settings, services)
         services.sms.start()
         if settings.sip.enabled:
-            from ivr.ozml.interpreter import Interpreter
-            from ivr.voice.engine import VoiceEngine
-
-            interpreter = Interpreter(settings.ozml, services.sms, base_dir=".")
-            self._voice = VoiceEngine(settings, interpreter, notify=notifier.notify)
-            interpreter.originator = self._voice   # <Call> dials through the engine running it
-            self._voice.start()
-            services.calls = self._voice.calls
+            self._voice = start_voice(settings, services, notifier)
         if settings.http.enabled:
             from ivr.api.app import create_app, serve_http
 

@@ -59,8 +59,11 @@ class SmsService:
     def __init__(self, settings: SmsSettings, store: Store,
                  transports: Mapping[str, Transport], *, clock: Clock | None = None,
                  callback_formats: Mapping[str, CallbackFormatter] | None = None,
-                 callback_key: bytes = b"") -> None:
+                 callback_key: bytes = b"", wake: Callable[[str], None] | None = None) -> None:
         self.settings = settings
+        # Told "m" after a message and "c" after a callback job was committed, when the
+        # workers that act on them run in another process (ivr.roles.wake); None here.
+        self.wake = wake
         self.store = store
         self.transports = dict(transports)
         self.clock = clock or SystemClock()
@@ -91,6 +94,8 @@ class SmsService:
                  request.source or "?", f" user {request.owner}" if request.owner else "",
                  message.recipient, message.segments, message.encoding)
         self.dispatcher.wake()
+        if self.wake is not None:
+            self.wake("m")
         return message
 
     def submit_sms(self, request: SmsRequest) -> str:
@@ -178,6 +183,8 @@ class SmsService:
 
     def _notify(self, message: Message) -> None:
         self.callbacks.wake()
+        if self.wake is not None:
+            self.wake("c")
         if message.is_final:
             for listener in self.final_listeners:
                 listener(message)
@@ -295,7 +302,8 @@ def _callback_key(settings: Settings) -> bytes:
 
 def build_sms_service(settings: Settings,
                       callback_formats: Mapping[str, CallbackFormatter] | None = None,
-                      extra_transports: Mapping[str, Transport] | None = None) -> SmsService:
+                      extra_transports: Mapping[str, Transport] | None = None,
+                      wake: Callable[[str], None] | None = None) -> SmsService:
     from ivr.sms.transports import build_transport
 
     key = _callback_key(settings)
@@ -307,4 +315,4 @@ def build_sms_service(settings: Settings,
         raise SmsError("no SMS transport configured ([sms.transports])")
     store = open_store(settings.sms.database_url, settings.sms.database_pool_size)
     return SmsService(settings.sms, store, transports,
-                      callback_formats=callback_formats, callback_key=key)
+                      callback_formats=callback_formats, callback_key=key, wake=wake)
