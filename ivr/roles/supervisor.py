@@ -55,8 +55,22 @@ def describe_exit(code: int | None) -> str:
     return f"exited with status {code}"
 
 
-def run_role(build: Callable[[], Role], label: str) -> None:
+def _die_with(parent: int) -> None:
+    """Be killed when the supervisor dies without draining us (``kill -9``, a crash): the
+    service then crashed as a whole, as the one process of old did, instead of leaving
+    roles running that nobody supervises. Linux ``PR_SET_PDEATHSIG``."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:      # it died before the prctl
+        os._exit(1)
+
+
+def run_role(build: Callable[[], Role], label: str, parent: int) -> None:
     """A child's whole life: build and start the role, wait for SIGTERM, stop it."""
+    _die_with(parent)
     stopping = False
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     read_end, write_end = os.pipe()
@@ -122,7 +136,8 @@ class Supervisor:
         self._stop = True
 
     def _spawn(self, spec: RoleSpec) -> None:
-        spec.process = self._context.Process(target=run_role, args=(spec.build, spec.label),
+        spec.process = self._context.Process(target=run_role,
+                                             args=(spec.build, spec.label, os.getpid()),
                                              name=f"ivr-{spec.label}", daemon=False)
         spec.process.start()
         spec.started_at = time.monotonic()
