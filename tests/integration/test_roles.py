@@ -1,0 +1,128 @@
+"""``ivr serve`` as separate role processes: each role killed with ``kill -9`` under load
+comes back, nothing accepted is lost or sent twice, idle connections do not starve the API,
+and SIGTERM drains the roles in order."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+from sip_caller import CallResult, place_call
+
+from tests.integration.roles_peers import AUTH, SendLoad, Served, peer_counts, statuses, wait_until
+from tests.integration.test_serve import free_port, wait_for_api
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _config(tmp: Path, sip_port: int, http_port: int) -> Path:
+    config = tmp / "ivr.conf"
+    config.write_text(f"""[ivr]
+data_dir = {tmp}/var
+[sms]
+database_url = sqlite:///{tmp}/var/ivr.db
+workers = 4
+# A killed SMS core's claims come back quickly; an interrupted send waits for its report.
+claim_lease_seconds = 2
+retry_base_seconds = 0.1
+in_doubt_hold_seconds = 3
+[sms.transports]
+loopback = loopback://?delay=0&log={tmp}/peer.log
+[sip]
+bind_port = {sip_port}
+rtp_port_low = 47200
+rtp_port_high = 47300
+default_script = {ROOT}/tests/data/sip/press2.xml
+[audio]
+cache_dir = {tmp}/cache
+[http]
+port = {http_port}
+workers = 2
+header_timeout = 5
+rate_limit_per_minute = 0
+""")
+    return config
+
+
+def _active_calls(base: str) -> list[object]:
+    reply = requests.get(f"{base}/api", timeout=10, params={
+        "command": "ListActiveCalls", **AUTH, "format": "json"})
+    return list(reply.json()["ActiveCalls"])
+
+
+def test_kill_9_each_role_under_load(tmp_path: Path) -> None:
+    sip_port, http_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
+    served = Served(tmp_path / "serve.log", "--demo", "--config",
+                    str(_config(tmp_path, sip_port, http_port)))
+    base = f"http://127.0.0.1:{http_port}"
+    peer, db = tmp_path / "peer.log", tmp_path / "var" / "ivr.db"
+    try:
+        wait_for_api(http_port)
+        for label in ("sms", "voice", "http-1", "http-2"):
+            served.wait_started(label)
+        # 500 idle connections (never sending a byte) do not block a SendSms.
+        idle = [socket.create_connection(("127.0.0.1", http_port)) for _ in range(500)]
+        try:
+            reply = requests.get(f"{base}/api", timeout=3, params={
+                "command": "SendSms", **AUTH, "Recipient": "+3611", "Message": "idle"})
+            assert "<SmsId>" in reply.text
+        finally:
+            for sock in idle:
+                sock.close()
+
+        load = SendLoad(base, threads=4).start()
+        restarts: dict[str, float] = {}
+        try:
+            wait_until(lambda: len(load.ids) >= 50, 30, "50 messages accepted")
+            restarts["http-1"] = served.kill_role("http-1")[2]
+            wait_until(lambda: sum(peer_counts(peer).values()) >= len(load.ids) // 2 + 50, 30,
+                       "dispatch under way")
+            restarts["sms"] = served.kill_role("sms")[2]
+
+            call: list[CallResult] = []
+            caller = threading.Thread(target=lambda: call.append(place_call(
+                f"127.0.0.1:{sip_port}", duration=6)), daemon=True)
+            caller.start()
+            wait_until(lambda: len(_active_calls(base)) == 1, 15, "the call is up")
+            restarts["voice"] = served.kill_role("voice")[2]
+            caller.join(20)
+            assert _active_calls(base) == []     # its calls ended with it
+            accepted_during_kills = len(load.ids)
+            wait_until(lambda: len(load.ids) >= accepted_during_kills + 50, 30,
+                       "the API keeps accepting after the kills")
+        finally:
+            load.stop()
+        # The restarted voice process answers a call.
+        assert place_call(f"127.0.0.1:{sip_port}", duration=2).status == 200
+
+        wait_until(lambda: set(statuses(db).values()) == {"delivered"}, 90,
+                   "every message delivered")
+        stored = statuses(db)
+        sent = peer_counts(peer)
+        # Every answered SmsId is a stored message, and it reached the network once.
+        assert set(load.ids) <= set(stored)
+        assert set(sent) == set(stored)
+        duplicates = {i: n for i, n in sent.items() if n > 1}
+        assert duplicates == {}
+        print(f"\nroles under kill -9: {len(load.ids)} SmsIds, {load.failed} requests cut, "
+              f"{len(stored)} stored, restarts (s): {restarts}, errors {dict(load.errors)}")
+        for label, seconds in restarts.items():
+            assert seconds < 5.0, f"{label} took {seconds:.1f} s to come back"
+        log = served.text()
+        for label in restarts:
+            assert re.search(rf"{re.escape(label)} \(pid \d+\) killed by SIGKILL", log)
+    finally:
+        code = served.stop()
+    assert code == 0
+    log = served.text()
+    drained = [line for line in log.splitlines() if ": stopping" in line]
+    order = [re.sub(r"-\d+$", "", line.split("supervisor: ")[1].split(":")[0])
+             for line in drained]
+    assert order.index("voice") > max(i for i, r in enumerate(order) if r == "http")
+    assert order.index("sms") > order.index("voice")
+    assert "Traceback" not in log, log[-3000:]
