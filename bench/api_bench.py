@@ -287,11 +287,22 @@ class BareFlaskServer(IvrServer):
         return 0
 
 
+FAKE_SMSC = """group = smsc
+smsc = fake
+smsc-id = fake
+port = {smsc_port}
+connect-allow-ip = 127.0.0.1
+"""
+
+
 class KannelServer:
-    def __init__(self, workdir: Path) -> None:
+    """bearerbox + smsbox; the SMSC is fakesmsc unless ``smsc`` (a ``group = smsc`` block,
+    e.g. ``smsc = smpp`` towards tools/smpp_sim.py) is given."""
+
+    def __init__(self, workdir: Path, smsc: str = "") -> None:
         self.dir = workdir / "kannel"
         self.dir.mkdir()
-        admin, box, smsc, self.port = free_port(), free_port(), free_port(), free_port()
+        admin, box, smsc_port, self.port = free_port(), free_port(), free_port(), free_port()
         (self.dir / "kannel.conf").write_text(f"""
 group = core
 admin-port = {admin}
@@ -304,12 +315,7 @@ store-type = file
 store-location = "{self.dir}/kannel.store"
 dlr-storage = internal
 
-group = smsc
-smsc = fake
-smsc-id = fake
-port = {smsc}
-connect-allow-ip = 127.0.0.1
-
+{smsc or FAKE_SMSC.format(smsc_port=smsc_port)}
 group = smsbox
 bearerbox-host = 127.0.0.1
 sendsms-port = {self.port}
@@ -327,9 +333,11 @@ max-messages = 10
         time.sleep(1.0)
         self.fakesmsc_out = self.dir / "fakesmsc.out"
         with open(self.fakesmsc_out, "wb") as out:
+            # With an SMPP SMSC this is an idle stand-in (nothing routes to it).
             self.procs.append(subprocess.Popen(
-                ["/usr/lib/kannel/test/fakesmsc", "-H", "127.0.0.1", "-r", str(smsc), "-m",
-                 "0", "123 456 text nop"], cwd=self.dir, stdout=out, stderr=subprocess.STDOUT))
+                ["/usr/lib/kannel/test/fakesmsc", "-H", "127.0.0.1", "-r", str(smsc_port),
+                 "-m", "0", "123 456 text nop"], cwd=self.dir, stdout=out,
+                stderr=subprocess.STDOUT))
         self.procs.append(subprocess.Popen(["smsbox", conf], cwd=self.dir,
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         try:
