@@ -4,6 +4,7 @@ and SIGTERM drains the roles in order."""
 
 from __future__ import annotations
 
+import collections
 import re
 import socket
 import threading
@@ -202,3 +203,60 @@ rate_limit_per_minute = 0
         codes = [s.stop() for s in served]
         store.close()
     assert codes == [0, 0, 0, 0], [s.text()[-2000:] for s in served]
+
+
+def test_kill_9_the_sms_core_mid_smpp_dispatch_under_api_load(tmp_path: Path) -> None:
+    """The SMS core killed while it submits to an SMSC that keeps its receipts until
+    acknowledged (as a real one does): the restarted core adopts the interrupted sends by
+    their receipts, so every message reaches the SMSC exactly once."""
+    from tests.integration.test_crash_loopback import interrupted_sends
+    from tests.integration.test_crash_smpp import StoreAndForwardSMSC
+
+    smsc = StoreAndForwardSMSC(receipt_delay=0.02).start()
+    http_port = free_port(socket.SOCK_STREAM)
+    config = tmp_path / "ivr.conf"
+    config.write_text(f"""[ivr]
+data_dir = {tmp_path}/var
+[sms]
+database_url = sqlite:///{tmp_path}/var/ivr.db
+workers = 4
+claim_lease_seconds = 2
+retry_base_seconds = 0.1
+in_doubt_hold_seconds = 3
+[sms.transports]
+smsc = smpp://ivr:secret@127.0.0.1:{smsc.port}?window=10&enquire_link=5
+[http]
+port = {http_port}
+workers = 2
+rate_limit_per_minute = 0
+""")
+    served = Served(tmp_path / "serve.log", "--no-sip", "--demo", "--config", str(config))
+    db = tmp_path / "var" / "ivr.db"
+    try:
+        wait_for_api(http_port)
+        served.wait_started("sms")
+        load = SendLoad(f"http://127.0.0.1:{http_port}", threads=4).start()
+        try:
+            wait_until(lambda: len(smsc.accepted()) >= 100, 60, "100 messages at the SMSC")
+            at_kill = len(smsc.accepted())
+            served.kill_role("sms")
+            wait_until(lambda: len(smsc.accepted()) >= at_kill + 100, 60,
+                       "the restarted core sending")
+        finally:
+            load.stop()
+        wait_until(lambda: set(statuses(db).values()) == {"delivered"}, 90,
+                   "every message delivered")
+        stored = statuses(db)
+        per_text = collections.Counter(s.text for s in smsc.accepted())
+        interrupted, adopted = interrupted_sends(db)
+        print(f"\nSMS core killed mid-SMPP dispatch: {len(load.ids)} SmsIds, {len(stored)} "
+              f"stored, {at_kill} at the SMSC when killed, interrupted sends {interrupted} "
+              f"(adopted by their receipt {adopted}), {len(per_text)} distinct at the SMSC, "
+              f"duplicates {sum(n - 1 for n in per_text.values())}")
+        assert set(load.ids) <= set(stored)
+        assert len(per_text) == len(stored)
+        assert max(per_text.values()) == 1
+    finally:
+        code = served.stop()
+        smsc.stop()
+    assert code == 0
