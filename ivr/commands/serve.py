@@ -144,7 +144,11 @@ def _serve(args: argparse.Namespace) -> int:
             raise ConfigError(f"[http] cannot listen on {settings.http.host}:"
                               f"{settings.http.port}: {exc.strerror}") from None
         settings.http.port = listener.getsockname()[1]   # port 0: the one the kernel chose
-    supervisor = Supervisor(build_specs(settings, roles, listener))
+    specs = build_specs(settings, roles, listener)
+    if not specs:
+        raise ConfigError(f"nothing to run: role(s) {', '.join(roles)} disabled in the "
+                          "configuration ([sip] enabled / [http] enabled) or on the command line")
+    supervisor = Supervisor(specs)
     try:
         return supervisor.run(ready=lambda: _banner(settings, demo, roles))
     finally:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.errors import IvrError
+from ivr.roles.unixsock import bind_private, unlink_if_ours
 from ivr.voice.calls import CallControl, CallInfo
 
 __all__ = ["ControlServer", "RemoteCalls", "control_socket_path", "encode_call",
@@ -76,21 +77,13 @@ class ControlServer:
         self.path = path
         self.calls = calls
         self._sock: socket.socket | None = None
+        self._inode = 0
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
     def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Bound under a temporary name, chmod-ed, then renamed into place: never reachable
-        # with the umask's mode, and a dead voice process's stale socket is replaced.
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(str(temporary))
-        os.chmod(temporary, 0o600)
+        sock, self._inode = bind_private(self.path, socket.SOCK_STREAM)
         sock.listen(64)
-        os.replace(temporary, self.path)
         sock.settimeout(0.5)
         self._sock = sock
         self._thread = threading.Thread(target=self._accept, name="voice-control", daemon=True)
@@ -103,10 +96,7 @@ class ControlServer:
             self._thread.join(2.0)
         if self._sock is not None:
             self._sock.close()
-            # Only our own socket: a new voice process may have replaced it already.
-            with contextlib.suppress(OSError):
-                if self.path.stat().st_ino == os.fstat(self._sock.fileno()).st_ino:
-                    self.path.unlink()
+            unlink_if_ours(self.path, self._inode)
 
     def _accept(self) -> None:
         assert self._sock is not None

@@ -17,7 +17,6 @@ deliver, e.g. after an HTTP provider's delivery report reached an HTTP worker).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -25,6 +24,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
+
+from ivr.roles.unixsock import bind_private, unlink_if_ours
 
 __all__ = ["Wake", "WakeSender", "DatagramWaker", "NotifyWaker", "WakeListener",
            "DatagramListener", "NotifyListener", "wake_socket_path", "build_waker",
@@ -141,11 +142,12 @@ class DatagramListener:
         self.path = path
         self.on_wake = on_wake
         self._sock: socket.socket | None = None
+        self._inode = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._sock = _bind_private_datagram(self.path)
+        self._sock, self._inode = bind_private(self.path, socket.SOCK_DGRAM)
         self._sock.settimeout(0.5)
         self._thread = threading.Thread(target=self._run, name="sms-wake", daemon=True)
         self._thread.start()
@@ -182,22 +184,7 @@ class DatagramListener:
             self._thread.join(2.0)
         if self._sock is not None:
             self._sock.close()
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-
-
-def _bind_private_datagram(path: Path) -> socket.socket:
-    """Bound to ``path`` with mode 0600 from the moment it is reachable there: bound under
-    a temporary name, chmod-ed, then renamed over any stale socket of a dead core."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    with contextlib.suppress(FileNotFoundError):
-        temporary.unlink()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(temporary))
-    os.chmod(temporary, 0o600)
-    os.replace(temporary, path)
-    return sock
+            unlink_if_ours(self.path, self._inode)
 
 
 class NotifyListener:

@@ -95,6 +95,7 @@ def control(tmp_path: Path) -> tuple[ControlServer, RemoteCalls, Dialled]:
     server.start()
     yield server, RemoteCalls(server.path, timeout=5), dialled
     server.stop()
+    assert not server.path.exists()
 
 
 def test_call_commands_reach_the_voice_process(
