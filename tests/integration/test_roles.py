@@ -135,15 +135,21 @@ def test_kill_9_each_role_under_load(tmp_path: Path) -> None:
 
 def test_two_http_and_two_sms_processes_on_postgres(tmp_path: Path, postgres_url: str) -> None:
     """Four separate commands sharing one PostgreSQL database, as on several machines:
-    2,000 messages through two HTTP front ends, each sent exactly once by one of two cores."""
+    2,000 messages through two HTTP front ends, each submitted exactly once by one of two
+    SMS cores bound to one SMSC, which sends every receipt to its first bind: the receipts of
+    the other core's messages are matched through the shared store."""
+    from smpp_sim import Submit
+
+    from ivr.sms.store import MessageQuery
     from ivr.sms.store_postgres import PostgresStore
+    from tests.integration.test_crash_smpp import StoreAndForwardSMSC
 
     # Opened before any traffic: opening a PostgresStore runs the schema's CREATE INDEX IF
     # NOT EXISTS, whose SHARE lock deadlocks with the cores' mark_sent under load (a failed
     # mark_sent is then re-sent: a duplicate). Reported to the store's owner.
     store = PostgresStore(postgres_url)
     store.reset()
-    peer = tmp_path / "peer.log"
+    smsc = StoreAndForwardSMSC(receipt_delay=0.02).start()
     config = tmp_path / "ivr.conf"
     config.write_text(f"""[ivr]
 data_dir = {tmp_path}/var
@@ -151,7 +157,7 @@ data_dir = {tmp_path}/var
 database_url = {postgres_url}
 database_pool_size = 4
 [sms.transports]
-loopback = loopback://?delay=0.05&log={peer}
+smsc = smpp://ivr:secret@127.0.0.1:{smsc.port}?window=10&enquire_link=5
 [sip]
 enabled = no
 [http]
@@ -170,6 +176,7 @@ rate_limit_per_minute = 0
                                  "1", "--http-port", str(port), "--demo", *common))
             served = cores + fronts
             wait_for_api(port)
+        wait_until(lambda: smsc.binds >= 2, 30, "both cores bound")
         ids: list[str] = []
         lock = threading.Lock()
 
@@ -190,22 +197,26 @@ rate_limit_per_minute = 0
             thread.join(300)
         assert len(set(ids)) == total
 
-        def all_delivered() -> bool:
-            return sum(peer_counts(peer).values()) >= total and all(
-                m is not None and m.status.value == "delivered"
-                for m in (store.get(i) for i in ids[-50:]))
-        wait_until(all_delivered, 120, "2,000 messages at the peer")
-        statuses_ = {store.get(i).status.value for i in ids}  # type: ignore[union-attr]
-        sent = peer_counts(peer)
-        assert statuses_ == {"delivered"}
-        assert set(sent) == set(ids) and max(sent.values()) == 1
-        by_core = [len(re.findall(r"sent via loopback", core.text())) for core in cores]
-        print(f"\npostgres, 2 http + 2 sms processes: {total} messages, sent per core "
-              f"{by_core}")
-        assert all(by_core), "one core sent everything: the test proved no sharing"
+        def delivered() -> int:
+            return store.query(MessageQuery(status="delivered", limit=1))[1]
+        wait_until(lambda: delivered() == total, 120, "2,000 messages delivered")
+        accepted: list[Submit] = smsc.accepted()
+        per_text = collections.Counter(s.text for s in accepted)
+        assert set(per_text) == {f"pg {i}" for i in range(total)}
+        assert max(per_text.values()) == 1
+        sent_by = [len(re.findall(r"sent via smsc", core.text())) for core in cores]
+        reports_by = [len(re.findall(r"part report delivered|early delivered report", core.text()))
+                      for core in cores]
+        print(f"\npostgres, 2 http + 2 sms processes: {total} messages, submitted per core "
+              f"{sent_by}, receipts matched per core {reports_by}")
+        assert all(sent_by), "one core sent everything: the test proved no sharing"
+        assert sum(reports_by) == total
+        assert any(r > s for r, s in zip(reports_by, sent_by, strict=True)), \
+            "no core matched a receipt of the other's submits"
     finally:
         codes = [s.stop() for s in served]
         store.close()
+        smsc.stop()
     assert codes == [0, 0, 0, 0], [s.text()[-2000:] for s in served]
 
 
