@@ -98,10 +98,13 @@ def build_specs(settings: Settings, roles: tuple[str, ...],
     from ivr.roles.supervisor import RoleSpec
 
     specs = []
+    others = (listener,) if listener is not None else ()
     if "sms" in roles:
-        specs.append(RoleSpec("sms", "sms", partial(SmsRole, settings), grace=30.0))
+        specs.append(RoleSpec("sms", "sms", partial(SmsRole, settings), grace=30.0,
+                              not_mine=others))
     if "voice" in roles and settings.sip.enabled:
-        specs.append(RoleSpec("voice", "voice", partial(VoiceRole, settings), grace=15.0))
+        specs.append(RoleSpec("voice", "voice", partial(VoiceRole, settings), grace=15.0,
+                              not_mine=others))
     if "http" in roles and settings.http.enabled and listener is not None:
         grace = settings.http.drain_seconds + 5.0
         for index in range(1, http_worker_count(settings) + 1):

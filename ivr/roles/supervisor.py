@@ -23,6 +23,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -68,9 +69,14 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def run_role(build: Callable[[], Role], label: str, parent: int) -> None:
-    """A child's whole life: build and start the role, wait for SIGTERM, stop it."""
+def run_role(build: Callable[[], Role], label: str, parent: int,
+             not_mine: Sequence[socket.socket] = ()) -> None:
+    """A child's whole life: build and start the role, wait for SIGTERM, stop it.
+    ``not_mine``: sockets inherited through the fork that this role must not hold open (the
+    HTTP listener in the SMS core would keep accepting connections nobody serves)."""
     _die_with(parent)
+    for sock in not_mine:
+        sock.close()
     stopping = False
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     read_end, write_end = os.pipe()
@@ -118,6 +124,7 @@ class RoleSpec:
     label: str                      # in log lines: http-1, sms, voice
     build: Callable[[], Role]
     grace: float = 15.0             # seconds to stop after SIGTERM before SIGKILL
+    not_mine: tuple[socket.socket, ...] = ()   # inherited sockets the child closes
     process: Any = None
     started_at: float = 0.0
     restart_at: float | None = None
@@ -137,7 +144,8 @@ class Supervisor:
 
     def _spawn(self, spec: RoleSpec) -> None:
         spec.process = self._context.Process(target=run_role,
-                                             args=(spec.build, spec.label, os.getpid()),
+                                             args=(spec.build, spec.label, os.getpid(),
+                                                   spec.not_mine),
                                              name=f"ivr-{spec.label}", daemon=False)
         spec.process.start()
         spec.started_at = time.monotonic()
