@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 import stat
 import threading
 import time
@@ -13,6 +14,7 @@ import pytest
 
 from ivr.errors import IvrError
 from ivr.roles.control import ControlServer, RemoteCalls, decode_call, encode_call
+from ivr.roles.http import bind_listener
 from ivr.roles.supervisor import describe_exit
 from ivr.roles.wake import CALLBACK, MESSAGE, DatagramListener, DatagramWaker
 from ivr.voice.calls import CallControl, CallInfo
@@ -134,3 +136,17 @@ def test_call_info_round_trip() -> None:
     info = CallInfo("c1", "InCall", "127.0.0.1:5060", "4000", "100",
                     dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC), 1.5, 12.25)
     assert decode_call(encode_call(info)) == info
+
+
+def test_the_shared_listener_disables_nagle() -> None:
+    """Accepted connections inherit TCP_NODELAY from the listener; without it a response in
+    two segments waited 40 ms for the client's delayed ACK (p99 48 ms at one client)."""
+    listener = bind_listener("127.0.0.1", 0, 16)
+    try:
+        client = socket.create_connection(listener.getsockname())
+        accepted, _ = listener.accept()
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        accepted.close()
+        client.close()
+    finally:
+        listener.close()
