@@ -121,8 +121,21 @@ def test_kill_9_each_role_under_load(tmp_path: Path) -> None:
                        "the API keeps accepting after the kills")
         finally:
             load.stop()
-        # The restarted voice process answers a call.
-        assert place_call(f"127.0.0.1:{sip_port}", duration=2).status == 200
+        # The restarted voice process answers a call, and Hangup over the API (HTTP worker
+        # -> control socket -> voice process) ends it.
+        second: list[CallResult] = []
+        caller = threading.Thread(target=lambda: second.append(place_call(
+            f"127.0.0.1:{sip_port}", duration=8)), daemon=True)
+        caller.start()
+        wait_until(lambda: [c["CallState"] for c in _active_calls(base)] == ["InCall"], 15,
+                   "the second call is up")
+        call_id = _active_calls(base)[0]["CallId"]
+        hangup = requests.get(f"{base}/api", timeout=10, params={
+            "command": "Hangup", **AUTH, "CallId": call_id, "format": "json"}).json()
+        assert hangup["Code"] == 200, hangup
+        caller.join(20)
+        assert second[0].status == 200 and second[0].bye_from_ivr
+        assert second[0].ended_at < 7.0
 
         wait_until(lambda: set(statuses(db).values()) == {"delivered"}, 90,
                    "every message delivered")
