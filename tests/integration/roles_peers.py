@@ -42,14 +42,17 @@ class Served:
         assert pids, f"no {label} process in the log"
         return pids[-1]
 
-    def wait_started(self, label: str, not_pid: int = 0, timeout: float = 30.0) -> tuple[int, float]:
-        """(pid, monotonic time) of the first ``label`` process other than ``not_pid`` that
-        reported itself started."""
+    def started(self, label: str) -> set[int]:
+        return {int(pid) for name, pid in _STARTED.findall(self.text()) if name == label}
+
+    def wait_started(self, label: str, not_pids: set[int] | None = None,
+                     timeout: float = 30.0) -> tuple[int, float]:
+        """(pid, monotonic time) of a ``label`` process not in ``not_pids`` that reported
+        itself started."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for name, pid in _STARTED.findall(self.text()):
-                if name == label and int(pid) != not_pid:
-                    return int(pid), time.monotonic()
+            for pid in self.started(label) - (not_pids or set()):
+                return pid, time.monotonic()
             assert self.process.poll() is None, self.text()[-3000:]
             time.sleep(0.05)
         raise AssertionError(f"{label} did not start again within {timeout} s:\n"
@@ -59,9 +62,10 @@ class Served:
         """``kill -9`` the role's process; (old pid, new pid, seconds until the new one
         reported itself started)."""
         old = self.pid_of(label)
+        before = self.started(label) | {old}
         os.kill(old, signal.SIGKILL)
         killed = time.monotonic()
-        new, started = self.wait_started(label, not_pid=old)
+        new, started = self.wait_started(label, not_pids=before)
         return old, new, started - killed
 
     def stop(self, timeout: float = 60.0) -> int:

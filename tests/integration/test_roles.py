@@ -293,3 +293,42 @@ def test_kill_9_the_sms_core_mid_smpp_dispatch_under_api_load(tmp_path: Path) ->
         code = served.stop()
         smsc.stop()
     assert code == 0
+
+
+@pytest.mark.xfail(reason="store bug, owner: the store helper. Opening a PostgresStore runs the "
+                   "schema's CREATE INDEX IF NOT EXISTS, whose SHARE lock deadlocks with the SMS "
+                   "core's transactions under load; the core re-sends a message whose "
+                   "mark_sent died (duplicate) or loses a report. Every role restart on "
+                   "PostgreSQL opens the store.", strict=False)
+def test_restarting_an_http_worker_on_postgres_under_load(tmp_path: Path,
+                                                          postgres_url: str) -> None:
+    from ivr.sms.store import MessageQuery
+    from ivr.sms.store_postgres import PostgresStore
+
+    store = PostgresStore(postgres_url)
+    store.reset()
+    http_port = free_port(socket.SOCK_STREAM)
+    peer = tmp_path / "peer.log"
+    config = _config(tmp_path, http_port, f"loopback = loopback://?delay=0.05&log={peer}")
+    config.write_text(config.read_text().replace(
+        f"database_url = sqlite:///{tmp_path}/var/ivr.db",
+        f"database_url = {postgres_url}\ndatabase_pool_size = 4"))
+    served = Served(tmp_path / "serve.log", "--demo", "--config", str(config))
+    try:
+        wait_for_api(http_port)
+        load = SendLoad(f"http://127.0.0.1:{http_port}", threads=4).start()
+        try:
+            wait_until(lambda: len(load.ids) >= 200, 30, "200 messages accepted")
+            for _ in range(3):
+                served.kill_role("http-1")
+                time.sleep(1.5)
+        finally:
+            load.stop()
+        wait_until(lambda: store.query(MessageQuery(status="delivered", limit=1))[1]
+                   >= len(load.ids), 30, "every answered message delivered")
+        sent = peer_counts(peer)
+        assert set(load.ids) <= set(sent)
+        assert max(sent.values()) == 1, "a message reached the peer twice"
+    finally:
+        served.stop()
+        store.close()
