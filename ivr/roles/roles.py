@@ -167,9 +167,15 @@ class VoiceRole:
     def start(self) -> None:
         self._notifier = start_notifier(self.settings, self.services)
         self._engine = start_voice(self.settings, self.services, self._notifier)
-        self._control = ControlServer(control_socket_path(self.settings.ivr.data_dir),
-                                      self._engine.calls)
-        self._control.start()
+        control = ControlServer(control_socket_path(self.settings.ivr.data_dir),
+                                self._engine.calls)
+        try:
+            control.start()
+        except OSError as exc:   # calls still work; only the HTTP call commands cannot
+            log.error("call control unavailable on %s (%s): the HTTP API's call commands "
+                      "will find no calls", control.path, exc)
+            return
+        self._control = control
 
     def stop(self) -> None:
         control, engine, notifier = self._control, self._engine, self._notifier

@@ -147,7 +147,12 @@ class DatagramListener:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._sock, self._inode = bind_private(self.path, socket.SOCK_DGRAM)
+        try:
+            self._sock, self._inode = bind_private(self.path, socket.SOCK_DGRAM)
+        except OSError as exc:    # e.g. a path longer than a unix socket address allows
+            log.warning("cannot listen for wake-ups on %s (%s); the SMS core polls the store "
+                        "once a second instead", self.path, exc)
+            return
         self._sock.settimeout(0.5)
         self._thread = threading.Thread(target=self._run, name="sms-wake", daemon=True)
         self._thread.start()

@@ -150,3 +150,10 @@ def test_the_shared_listener_disables_nagle() -> None:
         client.close()
     finally:
         listener.close()
+
+
+def test_a_wake_socket_that_cannot_be_bound_leaves_the_core_polling(tmp_path: Path) -> None:
+    path = tmp_path / ("d" * 120) / "sms-wake.sock"      # past the unix address limit
+    listener = DatagramListener(path, Wakes())
+    listener.start()          # logged, not raised: correctness never depends on the wake
+    listener.stop()
