@@ -1,16 +1,20 @@
 """Accepted SendSms requests/s: ivr's Ozeki API against Kannel's /cgi-bin/sendsms, same load,
-and against the ceiling of ivr's HTTP stack (waitress + Flask answering without any work).
+checked end to end; optionally against the ceiling of a bare Flask app (``--ceiling``).
 
-Every server runs on 127.0.0.1 and is started and stopped here: `ivr serve --no-sip` (SQLite
-store, loopback transport, every request committed before the answer), Kannel (bearerbox
-with store-type=file + smsbox + fakesmsc, as in shared/reference/kannel-baseline.md) and
-bench/bare_flask.py (one route returning a fixed SendSms result, same waitress threads as
-ivr). The same load generator drives all three: N threads, one keep-alive HTTP/1.1
-connection each, for a fixed time per point; each request asks for a delivery report, like
-Ozeki's example URL. "CPU ms/req" is the user + system time of the server's processes
-(ivr: `ivr serve`; Kannel: bearerbox + smsbox; ceiling: bare_flask.py) over the point,
-divided by the requests answered; the load generator runs on the same cores.
-Run: .venv/bin/python bench/api_bench.py [--seconds 5] [--concurrency 1,8,32]
+Every server runs on 127.0.0.1 and is started and stopped here: `ivr serve --no-sip` (its
+process roles: granian HTTP workers, the SMS core; SQLite store, loopback transport, every
+request committed before the answer), Kannel (bearerbox with store-type=file + smsbox +
+fakesmsc, as in shared/reference/kannel-baseline.md) and bench/bare_flask.py. The same load
+generator drives them: N threads, one keep-alive HTTP/1.1 connection each, for a fixed time
+per point. Every request asks for a delivery report to a live local receiver
+(bench/dlr_receiver.py, its own process) with a key of its own in the URL. After the load,
+the point waits for the drain and checks that every accepted request's message reached the
+SMSC side (ivr: the loopback transport's log; Kannel: fakesmsc's count) and that its final
+delivery report arrived ("e2e" column: ok, or what is missing). "CPU ms/req" is the user +
+system time of the server's processes (ivr: the supervisor and every role; Kannel: bearerbox
++ smsbox) during the load, divided by the requests answered; the load generator runs on the
+same cores.
+Run: .venv/bin/python bench/api_bench.py [--seconds 10] [--concurrency 1,8,32] [--ceiling]
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import re
 import shutil
 import signal
 import socket
@@ -57,6 +62,42 @@ def wait_http(port: int, path: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"nothing answers on port {port}")
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (ivr serve's roles are its children)."""
+    pids = [pid]
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        pids.extend(process_tree(int(child)))
+    return pids
+
+
+class DlrReceiver:
+    """bench/dlr_receiver.py in its own process."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "dlr_receiver.py"),
+                                      str(self.port)])
+        wait_http(self.port, "/_count")
+
+    def _get(self, path: str) -> str:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn.request("GET", path)
+        return conn.getresponse().read().decode()
+
+    def final(self) -> int:
+        return int(self._get("/_count").split()[1])
+
+    def keys(self) -> set[str]:
+        return set(self._get("/_keys").split())
+
+    def url(self, key: str) -> str:
+        return f"http://127.0.0.1:{self.port}/dlr?k={key}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time so far of ``pids`` (all their threads), from /proc."""
     total = 0
@@ -70,11 +111,13 @@ def cpu_seconds(pids: list[int]) -> float:
 class Server(Protocol):
     port: int
 
-    def path(self, n: int, i: int) -> str: ...
+    def path(self, n: int, i: int, dlr_url: str) -> str: ...
 
     def ok(self, status: int, body: bytes) -> bool: ...
 
     def pids(self) -> list[int]: ...
+
+    def at_smsc(self) -> int: ...
 
     def stop(self) -> None: ...
 
@@ -86,40 +129,77 @@ class Point:
     p99: float           # ms
     errors: int          # answers that were not an acceptance
     cpu_ms: float        # server CPU per answered request
+    e2e: str = ""        # "ok" when every accepted message reached the SMSC and reported back
+    drain: float = 0.0   # seconds after the load until the last report arrived
 
     def cells(self) -> str:
         return (f"{self.rate:9.0f} {self.p50:7.1f} {self.p99:7.1f} {self.errors:4d} "
-                f"{self.cpu_ms:6.2f}")
+                f"{self.cpu_ms:6.2f} {self.e2e:>10}")
 
 
-def measure(server: Server, concurrency: int, seconds: float) -> Point:
-    """Load ``server`` for ``seconds``, then stop it (whatever happens)."""
+def measure(make: Callable[[str], Server], concurrency: int, seconds: float,
+            drain_timeout: float = 120.0, check: bool = True) -> Point:
+    """Load a server for ``seconds``, wait for the drain, check it end to end, then stop it
+    (whatever happens). ``make(dlr_base)`` starts the server."""
+    receiver = DlrReceiver()
     try:
-        cpu = cpu_seconds(server.pids())
-        rate, p50, p99, errors, answered = load(server.port, server.path, server.ok,
-                                                concurrency, seconds)
-        cpu = cpu_seconds(server.pids()) - cpu
+        server = make(receiver.url(""))
+        try:
+            cpu = cpu_seconds(server.pids())
+            rate, p50, p99, errors, accepted = load(server.port, server.path, server.ok,
+                                                    concurrency, seconds, receiver.url)
+            cpu = cpu_seconds(server.pids()) - cpu
+            point = Point(rate, p50, p99, errors, cpu * 1000 / max(len(accepted), 1))
+            if check:
+                point.e2e, point.drain = check_end_to_end(server, receiver, accepted,
+                                                          drain_timeout)
+        finally:
+            server.stop()
     finally:
-        server.stop()
-    return Point(rate, p50, p99, errors, cpu * 1000 / max(answered, 1))
+        receiver.stop()
+    return point
 
 
-def load(port: int, make_path: Callable[[int, int], str], ok: Callable[[int, bytes], bool],
-         concurrency: int, seconds: float) -> tuple[float, float, float, int, int]:
+def check_end_to_end(server: Server, receiver: DlrReceiver, accepted: set[str],
+                     timeout: float) -> tuple[str, float]:
+    """Wait until every accepted request's final report arrived (or ``timeout``); then
+    compare what the SMSC side got. ("ok", seconds) or (what is missing, seconds)."""
+    began = time.monotonic()
+    while receiver.final() < len(accepted) and time.monotonic() - began < timeout:
+        time.sleep(0.2)
+    drained = time.monotonic() - began
+    missing_reports = len(accepted - receiver.keys())
+    at_smsc = server.at_smsc()
+    problems = []
+    if missing_reports:
+        problems.append(f"{missing_reports}dlr")
+    if at_smsc != len(accepted):
+        problems.append(f"smsc{at_smsc - len(accepted):+d}")
+    return (",".join(problems) or "ok"), drained
+
+
+def load(port: int, make_path: Callable[[int, int, str], str],
+         ok: Callable[[int, bytes], bool], concurrency: int, seconds: float,
+         dlr_url: Callable[[str], str]) -> tuple[float, float, float, int, set[str]]:
+    """(answered/s, p50 ms, p99 ms, errors, keys of the accepted requests)."""
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
     errors = [0] * concurrency
+    accepted: list[list[str]] = [[] for _ in range(concurrency)]
     stop_at = time.monotonic() + seconds
 
     def worker(n: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         i = 0
         while time.monotonic() < stop_at:
+            key = f"{n}-{i}"
             started = time.perf_counter()
-            conn.request("GET", make_path(n, i))
+            conn.request("GET", make_path(n, i, quote(dlr_url(key), safe="")))
             response = conn.getresponse()
             body = response.read()
             latencies[n].append(time.perf_counter() - started)
-            if not ok(response.status, body):
+            if ok(response.status, body):
+                accepted[n].append(key)
+            else:
                 errors[n] += 1
             i += 1
         conn.close()
@@ -134,14 +214,15 @@ def load(port: int, make_path: Callable[[int, int], str], ok: Callable[[int, byt
     flat = sorted(x for part in latencies for x in part)
     p50 = statistics.median(flat) * 1000
     p99 = flat[min(len(flat) - 1, int(len(flat) * 0.99))] * 1000
-    return len(flat) / elapsed, p50, p99, sum(errors), len(flat)
+    return len(flat) / elapsed, p50, p99, sum(errors), {k for part in accepted for k in part}
 
 
 class IvrServer:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
+        self.peer_log = workdir / "ivr" / "peer.log"
         self._spawn(["-m", "ivr.cli", "serve", "--no-sip", "--demo", "--config",
-                     str(self.write_config(workdir)), "--http-port", str(self.port)],
+                     str(self.write_config(workdir)), "--http-port", str(self.port), *extra],
                     "/openapi.json")
 
     def _spawn(self, argv: list[str], probe: str) -> None:
@@ -159,23 +240,31 @@ class IvrServer:
         """The benchmark's ivr.conf in ``workdir`` (also used by bench/api_profile.py)."""
         config = workdir / "ivr.conf"
         config.write_text(f"[ivr]\ndata_dir = {workdir}/ivr\n[sms]\ndatabase_url = "
-                          f"sqlite:///{workdir}/ivr/ivr.db\n[http]\nrate_limit_per_minute = 0\n"
-                          f"threads = {THREADS}\n")
+                          f"sqlite:///{workdir}/ivr/ivr.db\n[sms.transports]\nloopback = "
+                          f"loopback://?log={workdir}/ivr/peer.log\n"
+                          f"[http]\nrate_limit_per_minute = 0\nthreads = {THREADS}\n")
         return config
 
     @staticmethod
-    def path(n: int, i: int) -> str:
-        dlr = quote(f"http://127.0.0.1:9/dlr?n={n}", safe="")
+    def path(n: int, i: int, dlr_url: str) -> str:
         return ("/api?command=SendSms&Username=HTTP_User_1&Password=qwe123&Sender=%2b0615546669"
                 f"&Recipient=%2b3620{n:03d}{i % 10000:04d}&Message=Hello+world"
-                f"&DeliveryReportURL={dlr}")
+                f"&DeliveryReportURL={dlr_url}")
 
     @staticmethod
     def ok(status: int, body: bytes) -> bool:
         return status == 200 and b"<Code>200</Code>" in body
 
     def pids(self) -> list[int]:
-        return [self.proc.pid]
+        return process_tree(self.proc.pid)
+
+    def at_smsc(self) -> int:
+        """Messages the loopback "network" took, each counted once (duplicates would show
+        as more lines than messages)."""
+        lines = [x for x in self.peer_log.read_text().splitlines() if x.strip()] \
+            if self.peer_log.exists() else []
+        ids = {line.split()[0] for line in lines}
+        return len(ids) + (len(lines) - len(ids))
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -194,12 +283,26 @@ class BareFlaskServer(IvrServer):
         self._spawn([str(ROOT / "bench" / "bare_flask.py"), str(self.port), str(THREADS)],
                     "/api")
 
+    def at_smsc(self) -> int:
+        return 0
+
+
+FAKE_SMSC = """group = smsc
+smsc = fake
+smsc-id = fake
+port = {smsc_port}
+connect-allow-ip = 127.0.0.1
+"""
+
 
 class KannelServer:
-    def __init__(self, workdir: Path) -> None:
+    """bearerbox + smsbox; the SMSC is fakesmsc unless ``smsc`` (a ``group = smsc`` block,
+    e.g. ``smsc = smpp`` towards tools/smpp_sim.py) is given."""
+
+    def __init__(self, workdir: Path, smsc: str = "") -> None:
         self.dir = workdir / "kannel"
         self.dir.mkdir()
-        admin, box, smsc, self.port = free_port(), free_port(), free_port(), free_port()
+        admin, box, smsc_port, self.port = free_port(), free_port(), free_port(), free_port()
         (self.dir / "kannel.conf").write_text(f"""
 group = core
 admin-port = {admin}
@@ -212,12 +315,7 @@ store-type = file
 store-location = "{self.dir}/kannel.store"
 dlr-storage = internal
 
-group = smsc
-smsc = fake
-smsc-id = fake
-port = {smsc}
-connect-allow-ip = 127.0.0.1
-
+{smsc or FAKE_SMSC.format(smsc_port=smsc_port)}
 group = smsbox
 bearerbox-host = 127.0.0.1
 sendsms-port = {self.port}
@@ -233,10 +331,13 @@ max-messages = 10
         self.procs = [subprocess.Popen(["bearerbox", conf], cwd=self.dir,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
         time.sleep(1.0)
-        self.procs.append(subprocess.Popen(
-            ["/usr/lib/kannel/test/fakesmsc", "-H", "127.0.0.1", "-r", str(smsc), "-m", "0",
-             "123 456 text nop"], cwd=self.dir, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL))
+        self.fakesmsc_out = self.dir / "fakesmsc.out"
+        with open(self.fakesmsc_out, "wb") as out:
+            # With an SMPP SMSC this is an idle stand-in (nothing routes to it).
+            self.procs.append(subprocess.Popen(
+                ["/usr/lib/kannel/test/fakesmsc", "-H", "127.0.0.1", "-r", str(smsc_port),
+                 "-m", "0", "123 456 text nop"], cwd=self.dir, stdout=out,
+                stderr=subprocess.STDOUT))
         self.procs.append(subprocess.Popen(["smsbox", conf], cwd=self.dir,
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         try:
@@ -245,8 +346,8 @@ max-messages = 10
             self.stop()
             raise
 
-    def path(self, n: int, i: int) -> str:
-        dlr = quote(f"http://127.0.0.1:9/dlr?n={n}&type=%d", safe="")
+    def path(self, n: int, i: int, dlr_url: str) -> str:
+        dlr = dlr_url + quote("&type=%d", safe="")
         return ("/cgi-bin/sendsms?username=bench&password=bench&from=%2b0615546669"
                 f"&to=%2b3620{n:03d}{i % 10000:04d}&text=Hello+world&dlr-mask=31&dlr-url={dlr}")
 
@@ -257,9 +358,18 @@ max-messages = 10
     def pids(self) -> list[int]:
         return [self.procs[0].pid, self.procs[2].pid]     # bearerbox, smsbox (not fakesmsc)
 
+    def at_smsc(self) -> int:
+        """What fakesmsc received: it prints its count when interrupted (it stops here)."""
+        fake = self.procs[1]
+        fake.send_signal(signal.SIGINT)
+        fake.wait(15)
+        found = re.findall(r"(\d+) received", self.fakesmsc_out.read_text(errors="replace"))
+        return int(found[-1]) if found else -1
+
     def stop(self) -> None:
         for proc in reversed(self.procs):
-            proc.send_signal(signal.SIGINT if proc is self.procs[1] else signal.SIGTERM)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT if proc is self.procs[1] else signal.SIGTERM)
         for proc in self.procs:
             try:
                 proc.wait(15)
@@ -267,29 +377,44 @@ max-messages = 10
                 proc.kill()
 
 
+# Kannel with TCP_NODELAY forced (shared/reference/kannel-baseline.md): the stretch goal.
+KANNEL_NODELAY = {1: 1607.0, 8: 2148.0, 32: 2503.0}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--http-workers", type=int, default=0,
+                        help="ivr's HTTP worker processes (0: one per core)")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also measure bench/bare_flask.py (no end-to-end check)")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     kannel_available = shutil.which("bearerbox") is not None
-    columns = f"{'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} {'CPU ms':>6}"
+    extra = ("--http-workers", str(args.http_workers)) if args.http_workers else ()
+    columns = f"{'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} {'CPU ms':>6} {'e2e':>10}"
     print(f"command: {' '.join(sys.argv)}")
-    print(f"{'':>3} | {'ivr':<37} | {'Kannel':<37} | {'ceiling: bare waitress + Flask':<37} |"
-          " ratio ivr/")
-    print(f"{'c':>3} | {columns} | {columns} | {columns} | Kannel ceiling")
+    print(f"{'':>3} | {'ivr':<48} | {'Kannel (stock)':<48} | ratio ivr/  | ivr/Kannel")
+    print(f"{'c':>3} | {columns} | {columns} | Kannel      | NODELAY ref")
     for concurrency in levels:
         with tempfile.TemporaryDirectory(prefix="ivr-bench-") as tmp:
-            ivr = measure(IvrServer(Path(tmp)), concurrency, args.seconds)
-            kannel = measure(KannelServer(Path(tmp)), concurrency, args.seconds) \
+            ivr = measure(lambda dlr: IvrServer(Path(tmp), extra), concurrency, args.seconds)
+            kannel = measure(lambda dlr: KannelServer(Path(tmp)), concurrency, args.seconds) \
                 if kannel_available else None
-            ceiling = measure(BareFlaskServer(Path(tmp)), concurrency, args.seconds)
-        kannel_cells = kannel.cells() if kannel else f"{'Kannel not installed':<37}"
-        kannel_ratio = f"{ivr.rate / kannel.rate:6.2f}" if kannel else f"{'-':>6}"
-        print(f"{concurrency:>3} | {ivr.cells()} | {kannel_cells} | {ceiling.cells()} | "
-              f"{kannel_ratio} {ivr.rate / ceiling.rate:7.2f}", flush=True)
+            ceiling = measure(lambda dlr: BareFlaskServer(Path(tmp)), concurrency,
+                              args.seconds, check=False) if args.ceiling else None
+        kannel_cells = kannel.cells() if kannel else f"{'Kannel not installed':<48}"
+        kannel_ratio = f"{ivr.rate / kannel.rate:10.2f}" if kannel else f"{'-':>10}"
+        nodelay = KANNEL_NODELAY.get(concurrency)
+        nodelay_ratio = f"{ivr.rate / nodelay:10.2f}" if nodelay else f"{'-':>10}"
+        print(f"{concurrency:>3} | {ivr.cells()} | {kannel_cells} | {kannel_ratio}  | "
+              f"{nodelay_ratio}", flush=True)
+        if ceiling is not None:
+            print(f"    ceiling (bare waitress + Flask): {ceiling.cells()}", flush=True)
+        print(f"    drain after the load: ivr {ivr.drain:.1f} s"
+              + (f", Kannel {kannel.drain:.1f} s" if kannel else ""), flush=True)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def main() -> None:
         services = build_services(load_settings([config]))
         services.users.ensure_demo_user()
         app = create_app(services.settings, services)
-        paths = [IvrServer.path(n % 8, n) for n in range(args.requests)]
+        paths = [IvrServer.path(n % 8, n, "http%3A%2F%2F127.0.0.1%3A9%2Fdlr") for n in range(args.requests)]
         for path in paths[:50]:     # warm-up: imports, the scrypt check, SQLite caches
             assert IvrServer.ok(*_get(app, path))
         profiler = cProfile.Profile() if args.profile else None

@@ -8,7 +8,7 @@ what ``ivr serve`` starts and stops, in dependency order.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +20,13 @@ from ivr.logsafe import redact_url
 if TYPE_CHECKING:
     from ivr.api.auth import RateLimiter
     from ivr.api.notify import Notifier
+    from ivr.api.services import CallCommands
+    from ivr.mail import MailOutbox
     from ivr.sms.submit import CallbackFormatter, SmsService
     from ivr.sms.transports.base import Transport
+    from ivr.urlpolicy import UrlPolicy
     from ivr.users import UserStore
-    from ivr.voice.calls import CallControl
+    from ivr.voice.engine import VoiceEngine
 
 __all__ = ["Services", "Runtime", "build_services", "build_sms_service", "build_transport",
            "user_store_path", "private_dir"]
@@ -41,7 +44,7 @@ class Services:
 
     def __init__(self, settings: Settings, sms: SmsService, users: UserStore, *,
                  rate_limiter: RateLimiter | None = None, notifier: Notifier | None = None,
-                 calls: CallControl | None = None) -> None:
+                 calls: CallCommands | None = None) -> None:
         from ivr.api.auth import RateLimiter
         from ivr.api.notify import Notifier
 
@@ -51,7 +54,7 @@ class Services:
         self.rate_limiter: RateLimiter = (
             rate_limiter or RateLimiter(settings.http.rate_limit_per_minute))
         self.notifier: Notifier = notifier or Notifier(settings.http.notification_url)
-        self.calls: CallControl | None = calls
+        self.calls: CallCommands | None = calls
 
 
 def user_store_path(data_dir: str) -> Path:
@@ -100,9 +103,12 @@ def _callback_key(settings: Settings) -> bytes:
 
 def build_sms_service(settings: Settings,
                       callback_formats: Mapping[str, CallbackFormatter] | None = None,
-                      extra_transports: Mapping[str, Transport] | None = None) -> SmsService:
+                      extra_transports: Mapping[str, Transport] | None = None,
+                      wake: Callable[[str], None] | None = None) -> SmsService:
     """The SMS service: its transports, its store (``[sms] database_url``, by default
-    ``ivr.db`` in ``[ivr] data_dir``) and its callback key. No thread is started."""
+    ``ivr.db`` in ``[ivr] data_dir``) and its callback key. No thread is started.
+    ``wake``: told after each commit that gives the SMS core work, when the core runs in
+    another process (ivr.roles.wake)."""
     from ivr.clock import SystemClock
     from ivr.errors import SmsError
     from ivr.sms.callbacks import webhook_token
@@ -123,64 +129,85 @@ def build_sms_service(settings: Settings,
     clock = SystemClock()           # the one time source of the SMS side
     store = open_store(url, settings.sms.database_pool_size, clock.now)
     return SmsService(settings.sms, store, transports, clock=clock,
-                      callback_formats=callback_formats, callback_key=key)
+                      callback_formats=callback_formats, callback_key=key, wake=wake)
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, *, wake: Callable[[str], None] | None = None,
+                   calls: CallCommands | None = None) -> Services:
     """The SMS service, the user store, the rate limiter and the notifier (no threads
-    started yet: ``Runtime.start`` starts them)."""
+    started yet: the roles start them). ``wake``: see :func:`build_sms_service`; ``calls``:
+    the call control of a voice process elsewhere (ivr.roles.control.RemoteCalls)."""
     from ivr.api.notify import Notifier
     from ivr.users import UserStore
 
     private_dir(settings.ivr.data_dir)
     if settings.sip.enabled:
         private_dir(settings.audio.recordings_dir)   # callers' voices: this user's only
-    sms = build_sms_service(settings, callback_formats=_callback_formats())
+    sms = build_sms_service(settings, callback_formats=_callback_formats(), wake=wake)
     notifier = Notifier(settings.http.notification_url)
     if settings.http.notification_url:
         sms.final_listeners.append(notifier.sms_final)
     users = UserStore(user_store_path(settings.ivr.data_dir))
-    return Services(settings, sms, users, notifier=notifier)
+    return Services(settings, sms, users, notifier=notifier, calls=calls)
+
+
+def outbound_policy(settings: Settings) -> UrlPolicy:
+    """The one policy for URLs that clients and scripts choose (callbacks, OzML fetches,
+    Play downloads): docs/security.md."""
+    from ivr.urlpolicy import UrlPolicy
+
+    return UrlPolicy(settings.sms.callback_allow, settings.sms.callback_deny)
+
+
+def build_mail_outbox(settings: Settings) -> MailOutbox | None:
+    """The [email] relay's durable outbox for <SendEmail> (started), or None when no relay
+    is set."""
+    email = settings.email
+    if not email.relay_host:
+        return None
+    from ivr.mail import MailOutbox
+
+    path = email.outbox or str(Path(settings.ivr.data_dir) / "mail.sqlite")
+    return MailOutbox(path, email).start()
+
+
+def build_voice(settings: Settings, services: Services,
+                mail: MailOutbox | None) -> VoiceEngine:
+    """The SIP engine (not started) and the interpreter its calls run: SMS through
+    ``services.sms``, <SendEmail> through ``mail``, every fetch through the outbound policy,
+    file commands confined to the recordings and sounds directories."""
+    from ivr.ozml.interpreter import Interpreter
+    from ivr.voice.engine import VoiceEngine
+
+    interpreter = Interpreter(
+        settings.ozml, services.sms, base_dir=".", email=mail,
+        url_policy=outbound_policy(settings),
+        file_roots=(settings.audio.recordings_dir, settings.audio.sounds_dir))
+    engine = VoiceEngine(settings, interpreter, notify=services.notifier.notify)
+    interpreter.originator = engine   # <Call> dials through the engine running it
+    return engine
 
 
 class Runtime:
-    """Everything ``ivr serve`` runs: SMS workers, the SIP engine and the HTTP API."""
+    """Every role in this one process, on threads (tests, embedding); ``ivr serve`` runs
+    them as processes instead (ivr.roles.supervisor)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.services = build_services(settings)
         self._voice: Any = None
         self._http: Any = None
-        self._mail: Any = None
-
-    def _mail_outbox(self) -> Any:
-        """The [email] relay's durable outbox for <SendEmail>, or None when none is set."""
-        email = self.settings.email
-        if not email.relay_host:
-            return None
-        from ivr.mail import MailOutbox
-
-        path = email.outbox or str(Path(self.settings.ivr.data_dir) / "mail.sqlite")
-        self._mail = MailOutbox(path, email).start()
-        return self._mail
+        self._mail: MailOutbox | None = None
 
     def start(self) -> None:
+        from ivr.roles.roles import start_voice
+
         settings, services = self.settings, self.services
-        notifier = services.notifier.start()
+        services.notifier.start()
         services.sms.start()
         if settings.sip.enabled:
-            from ivr.ozml.interpreter import Interpreter
-            from ivr.sms.callbacks import UrlPolicy
-            from ivr.voice.engine import VoiceEngine
-
-            interpreter = Interpreter(
-                settings.ozml, services.sms, base_dir=".", email=self._mail_outbox(),
-                url_policy=UrlPolicy(settings.sms.callback_allow, settings.sms.callback_deny),
-                file_roots=(settings.audio.recordings_dir, settings.audio.sounds_dir))
-            self._voice = VoiceEngine(settings, interpreter, notify=notifier.notify)
-            interpreter.originator = self._voice   # <Call> dials through the engine running it
-            self._voice.start()
-            services.calls = self._voice.calls
+            self._mail = build_mail_outbox(settings)
+            self._voice = start_voice(settings, services, self._mail)
         if settings.http.enabled:
             from ivr.api.app import create_app, serve_http
 

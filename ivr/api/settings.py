@@ -13,7 +13,13 @@ class HttpSettings:
     host: str = "127.0.0.1"
     port: int = 9509                 # Ozeki's default HTTP API port
     public_url: str = ""             # how providers reach us for DLR webhooks; "" = http://host:port
-    threads: int = 16
+    threads: int = 16                # requests running the app at once, per worker
+    workers: int = 0                 # HTTP worker processes (ivr serve); 0 = one per core
+    header_timeout: float = 10.0     # seconds a client may take to send a request's headers
+    # (an idle keep-alive connection is closed after the same time)
+    max_connections: int = 4096      # open connections per worker, idle ones included
+    backlog: int = 1024              # connections waiting to be accepted
+    drain_seconds: float = 10.0      # on SIGTERM, how long requests in progress may finish
     demo_user: bool = False          # create HTTP_User_1/qwe123 (make run only)
     max_segments: int = 10
     rate_limit_per_minute: int = 600  # per user, 0 = unlimited

@@ -56,8 +56,11 @@ class SmsService:
     def __init__(self, settings: SmsSettings, store: Store,
                  transports: Mapping[str, Transport], *, clock: Clock | None = None,
                  callback_formats: Mapping[str, CallbackFormatter] | None = None,
-                 callback_key: bytes = b"") -> None:
+                 callback_key: bytes = b"", wake: Callable[[str], None] | None = None) -> None:
         self.settings = settings
+        # Told "m" after a message and "c" after a callback job was committed, when the
+        # workers that act on them run in another process (ivr.roles.wake); None here.
+        self.wake = wake
         self.store = store
         self.transports = dict(transports)
         self.clock = clock or SystemClock()
@@ -90,6 +93,8 @@ class SmsService:
                  request.source or "?", f" user {request.owner}" if request.owner else "",
                  message.recipient, message.segments, message.encoding)
         self.dispatcher.wake()
+        if self.wake is not None:
+            self.wake("m")
         return message
 
     def submit_sms(self, request: SmsRequest) -> str:
@@ -182,6 +187,8 @@ class SmsService:
 
     def _notify(self, message: Message) -> None:
         self.callbacks.wake()
+        if self.wake is not None:
+            self.wake("c")
         if message.is_final:
             metrics.sms_final(message)
             for listener in self.final_listeners:

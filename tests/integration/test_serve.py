@@ -25,13 +25,14 @@ def free_port(kind: int) -> int:
 
 
 def wait_for_api(port: int, timeout: float = 30.0) -> None:
-    """Until a starting ``ivr serve`` answers HTTP on ``port`` (or ``timeout`` passed)."""
+    """Until a starting ``ivr serve`` answers HTTP on ``port`` (or ``timeout`` passed). The
+    supervisor listens before its HTTP workers run, so a read can time out meanwhile."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             requests.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.2)
 
 

@@ -106,7 +106,7 @@ def test_serve_banner_hides_transport_passwords(capsys: pytest.CaptureFixture[st
     settings = Settings()
     settings.sip.enabled = settings.http.enabled = False
     settings.sms.transports = {"smsc": "smpp://ivr:topsecret@127.0.0.1:2775?window=10"}
-    _banner(settings, None)
+    _banner(settings, None, ("sms",))
     out = capsys.readouterr().out
     assert "smsc=smpp://ivr:***@127.0.0.1:2775?window=10" in out
     assert "topsecret" not in out
