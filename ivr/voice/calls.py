@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import queue
-import random
-import struct
 import threading
 import time
 import uuid
@@ -25,14 +23,12 @@ from ivr.errors import IvrError, VoiceError
 from ivr.voice import audio
 from ivr.voice.leg import SipLeg
 from ivr.voice.settings import AudioSettings
-from ivr.voice.sip import flush_rtp_output, pending_rtp_output
 from ivr.voice.tts import Tts
 
 __all__ = ["SipCall", "CallInfo", "CallControl"]
 
 log = logging.getLogger(__name__)
 _POLL = 0.01
-_DTMF_EVENTS = {d: i for i, d in enumerate("0123456789*#ABCD")}
 
 
 class SipCall:
@@ -107,18 +103,18 @@ class SipCall:
             return PlayOutcome.COMPLETED
         limit = prompt.seconds if prompt.kind == "play" and prompt.seconds else 0.0
         with self._play_lock:
-            rtp.write(data)  # type: ignore[attr-defined]
+            rtp.write(data)
             started = time.monotonic()
             while True:
                 if self.leg.ended:
                     raise CallEnded(self.call_id)
                 if barge_in and not self._digits.empty():
-                    flush_rtp_output(rtp)
+                    rtp.flush()
                     return PlayOutcome.INTERRUPTED
-                if pending_rtp_output(rtp) == 0:
+                if rtp.pending() == 0:
                     return PlayOutcome.COMPLETED
                 if limit and time.monotonic() - started >= limit:
-                    flush_rtp_output(rtp)
+                    rtp.flush()
                     return PlayOutcome.COMPLETED
                 time.sleep(_POLL)
 
@@ -154,7 +150,7 @@ class SipCall:
             if pressed and pressed in spec.finish_digits:
                 reason, digit = "finish-key", pressed
                 break
-            chunk = rtp.read(160, False) if rtp is not None else b""  # type: ignore[attr-defined]
+            chunk = rtp.read(160) if rtp is not None else b""
             if chunk and chunk != b"\x80" * len(chunk):
                 chunks.append(chunk)
                 if audio.rms_u8(chunk) > 4:
@@ -175,32 +171,10 @@ class SipCall:
     def send_dtmf(self, keys: str) -> None:
         """RFC 4733 telephone-events on the call's RTP stream."""
         self._alive()
-        rtp, pt = self.leg.rtp, self.leg.event_pt
-        if rtp is None or pt is None:
+        rtp = self.leg.rtp
+        if rtp is None or not rtp.send_dtmf(keys):
             log.warning("[call %s] the caller did not offer telephone-event; cannot send "
                         "DTMF %s", self.call_id, keys)
-            return
-        sock, target = rtp.sout, (rtp.outIP, rtp.outPort)  # type: ignore[attr-defined]
-        ssrc = random.randint(1, 2**31)
-        seq, stamp = random.randint(0, 2**15), random.randint(0, 2**31)
-        for key in keys:
-            if key == ",":
-                time.sleep(0.5)
-                continue
-            event = _DTMF_EVENTS.get(key.upper())
-            if event is None:
-                continue
-            for n in range(8):  # 5 x 20 ms in progress, then 3 end packets (E bit)
-                end = n >= 5
-                duration = min(n + 1, 5) * 160
-                header = struct.pack("!BBHII", 0x80, (0x80 if n == 0 else 0) | pt,
-                                     seq & 0xFFFF, stamp, ssrc)
-                payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, duration)
-                sock.sendto(header + payload, target)
-                seq += 1
-                time.sleep(0.02)
-            stamp += 160 * 6
-            time.sleep(0.05)
 
     def transfer(self, target: str) -> bool:
         self._alive()
@@ -277,7 +251,7 @@ class CallControl:
         rtp = call.leg.rtp
         if not data or rtp is None:
             return False
-        rtp.write(data)  # type: ignore[attr-defined]
+        rtp.write(data)
         return True
 
     def speak(self, call_id: str, text: str) -> bool:

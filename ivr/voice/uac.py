@@ -3,7 +3,7 @@
 pyVoIP 1.6.8 cannot place a call that lasts (its ACK of the 200 is wrong, #272, and callees
 drop the call after ~30 s), so outgoing calls use the same small SIP stack as incoming ones:
 
-- INVITE with a PCMU + telephone-event offer from a port of the pool, retransmitted on timer A
+- INVITE with a PCMU + PCMA + telephone-event offer from a port of the pool, retransmitted on timer A
   (0.5 s doubling) until a provisional answer; nothing at all within timer B (32 s) → failed;
 - 100/180/183 → ringing; 2xx → ACK to its Contact (or the first Record-Route), media starts,
   and a retransmitted 2xx gets the same ACK again;
@@ -141,8 +141,12 @@ class OutboundLeg(SipLeg):
         return sipmsg.request("INVITE", self.target.uri, headers, self.local_sdp())
 
     def local_sdp(self) -> bytes:
-        return sipmsg.offer_sdp(self.endpoint.settings.bind_host, self.rtp_port,
-                                int(self.created) % 10**9)
+        """Our offer while the call rings; once answered, the negotiated session (one
+        codec, a new o= version, RFC 3264 §8) for re-INVITEs either way."""
+        if self.state == "ringing":
+            return sipmsg.offer_sdp(self.endpoint.settings.bind_host, self.rtp_port,
+                                    int(self.created) % 10**9)
+        return super().local_sdp()
 
     def dial(self) -> bool:
         """Place the call and wait for the outcome (at most ring_timeout + 32 s).
@@ -244,20 +248,24 @@ class OutboundLeg(SipLeg):
         with self._lock:
             self.dialog, self._ack, self._ack_to = dialog, ack, ack_to
             why = self._cancel_why
-            if not why and (answer is None or 0 not in answer.formats):
-                why = "failed (the callee's answer has no PCMU audio)"
-            if not why and answer is not None:
-                self.event_pt = next((pt for pt, name in answer.payloads.items()
-                                      if name.lower().startswith("telephone-event")), None)
+            chosen = sipmsg.choose_audio(answer) if answer is not None else None
+            if not why and chosen is None:
+                why = "failed (the callee's answer has no PCMU or PCMA audio)"
+            if not why and answer is not None and chosen is not None:
+                self.codec_pt, self.event_pt = chosen
+                self.held_by_remote = answer.on_hold
+                self.sdp_version = 1
                 try:
                     self._start_media(answer.address, answer.port)
                     self.state, self.answered_at = "answered", time.time()
+                    self.confirmed = True       # our ACK is on its way
                 except VoiceError as exc:
                     why = f"failed ({exc})"
         if why:
             self._finish(why)
             self._send_bye()
             return False
+        self._update_sending()
         self._answered()
         return True
 
