@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # Debian packages: TTS, SIP peers (SIPp, Kamailio), modem cross-check (gammu),
 # Kannel for the API benchmark, PostgreSQL for the store tests, audio tools.
 APT_PACKAGES := espeak-ng libespeak-ng1 sip-tester kamailio gammu kannel kannel-extras \
-                postgresql sox socat
+                postgresql sox socat baresip-core linphone-cli
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck bench deps apt-deps venv clean

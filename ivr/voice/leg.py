@@ -97,7 +97,7 @@ class SipLeg(abc.ABC):
 
         rtp = RtpSession(self.call_id, (self.endpoint.settings.bind_host, self.rtp_port),
                          (address, port), CODECS[self.codec_pt], self.event_pt, self._digit,
-                         self.endpoint.media_clock)
+                         self.endpoint.media_clock, signalling=self.source[0])
         try:
             rtp.start()
         except OSError as exc:

@@ -171,8 +171,12 @@ class RtpSession:
 
     def __init__(self, call_id: str, local: tuple[str, int], remote: tuple[str, int],
                  codec: Codec, event_pt: int | None, on_digit: Callable[[str], None],
-                 clock: MediaClock) -> None:
+                 clock: MediaClock, signalling: str = "") -> None:
         self.call_id = call_id
+        # Heard only from the SDP address or the host the SIP dialog runs with: a phone
+        # behind NAT (or baresip naming its LAN address in SDP) sends from where its SIP
+        # comes from; anyone else who finds the port is not heard.
+        self._heard_from = {remote[0], signalling} - {""}
         self.local = local
         self.codec = codec
         self.event_pt = event_pt
@@ -223,6 +227,7 @@ class RtpSession:
     def retarget(self, address: str, port: int) -> None:
         """Send to a new address from now on (a re-INVITE in the same dialog moved it)."""
         self._remote = (address, port)
+        self._heard_from.add(address)
 
     def set_codec(self, codec: Codec) -> None:
         """Encode with another G.711 law from the next packet (a re-INVITE changed it)."""
@@ -323,8 +328,8 @@ class RtpSession:
                 return
             except OSError:
                 return
-            if source[0] != self._remote[0] or not self._receiving:
-                continue     # only the dialog's media address is heard (issue 17 item 5)
+            if source[0] not in self._heard_from or not self._receiving:
+                continue     # only the dialog's hosts are heard (issue 17 item 5)
             self._packet(packet)
 
     def _packet(self, packet: bytes) -> None:
