@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, request
 
+from ivr.api import ozeki_calls
 from ivr.api.auth import authorize, shared_limiter
 from ivr.api.render import OzekiResult, error, render_json, render_xml
 from ivr.call import SmsRequest
@@ -29,7 +30,8 @@ __all__ = ["COMMANDS", "OPENAPI_PATHS", "delivery_report_params", "make_blueprin
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("SendSms", "ListActiveCalls", "Hangup", "Call", "SendDTMF", "Speak", "Play")
+COMMANDS = ("SendSms", "ListActiveCalls", "Hangup", "Call", "SendDTMF", "Speak",
+            "Play") + ozeki_calls.COMMANDS
 _RECIPIENT = re.compile(r"^\+?[0-9][0-9 ()\-./]{1,30}$")
 _DELIVERY_STATUS = {Status.DELIVERED: "Delivered", Status.UNDELIVERED: "Undelivered",
                     Status.FAILED: "Failed", Status.SENT: "Sent"}
@@ -216,8 +218,14 @@ def make_blueprint(services: Any) -> Blueprint:
             return _respond(error("", 301, raw, detail="supported: " + ", ".join(COMMANDS)),
                             as_json)
         try:
-            result = send_sms(params) if command == "SendSms" else call_control(command,
-                                                                                params)
+            if command in ozeki_calls.COMMANDS:
+                authenticate(command, params, "calls")
+                notifier = getattr(services, "notifier", None)
+                result = ozeki_calls.run(command, params, services.calls,
+                                         notifier.notify if notifier is not None else None)
+            else:
+                result = send_sms(params) if command == "SendSms" else \
+                    call_control(command, params)
         except _Failure as failure:
             result = failure.result
         return _respond(result, as_json)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from ivr.call import Call, CallEnded, PlayOutcome, Prompt, RecordSpec, SmsRequest, SmsSubmitter
 from ivr.errors import IvrError, OzmlError, OzmlFetchError
+from ivr.ozml import callverbs
 from ivr.ozml import verbs as v
 from ivr.ozml.expand import expand_text, expand_url
 from ivr.ozml.fetch import Fetcher, HttpFetcher, is_url, resolve
@@ -136,6 +137,10 @@ class Interpreter:
                 session.log.info("rejecting call (script %s)", current.source)
                 session.call.reject()
                 return
+            if first and commands and isinstance(commands[0], v.Forward) and \
+                    callverbs.forward_ringing(session.call, expand_text(
+                        commands[0].destination, session.variables), session.log):
+                return
             first = False
             session.call.answer()
             session.location = current.source
@@ -239,6 +244,8 @@ class Interpreter:
             s.call.send_dtmf(text(c.keys))
         elif isinstance(c, v.CallOut):
             self._call_out(s, c)
+        elif isinstance(c, callverbs.Hold | callverbs.Unhold):
+            callverbs.execute(s.call, c, s.log)
         return True
 
     def _play_file(self, s: _Session, c: v.Play, barge_in: bool) -> bool:

@@ -279,6 +279,8 @@ class _Builder:
                                  "Url")
             return CallOut(line, self.body(el, "Dialled", required="the number to dial"), url,
                            el.get("ErrorUrl", "").strip(), el.get("CallerId", "").strip())
+        if tag in callverbs.TAGS:
+            return callverbs.build(self, el, line)
         raise self.error(el, "is not a command here")  # schema forbids this; be explicit
 
     def play(self, el: etree._Element, line: int) -> Play:
@@ -348,6 +350,9 @@ class _Builder:
                       finish_digits=self.keys(el, "FinishDigits", "1234567890*#"),
                       finished_url=el.get("FinishedUrl", "").strip(),
                       beep=self.boolean(el, "Beep", True))
+
+
+from ivr.ozml import callverbs  # noqa: E402 (it builds on Command, defined above)
 
 
 def build_script(document: ParsedDocument) -> Script:

@@ -40,6 +40,8 @@ class SipCall:
         self._variables = dict(variables or {})
         self._digits: queue.Queue[str] = queue.Queue()
         self._play_lock = threading.Lock()
+        self._hold_lock = threading.Lock()
+        self._stashed = b""          # the prompt audio a hold interrupted
         leg.on_dtmf = self._on_digit
 
     def _on_digit(self, digit: str) -> None:
@@ -106,6 +108,7 @@ class SipCall:
             rtp.write(data)
             started = time.monotonic()
             while True:
+                self._wait_while_held()
                 if self.leg.ended:
                     raise CallEnded(self.call_id)
                 if barge_in and not self._digits.empty():
@@ -122,6 +125,8 @@ class SipCall:
         deadline = time.monotonic() + timeout
         while True:
             self._alive()
+            if self._wait_while_held():
+                deadline = time.monotonic() + timeout      # the wait starts again
             try:
                 return self._digits.get(timeout=min(0.05, max(0.0, deadline -
                                                              time.monotonic())))
@@ -140,6 +145,7 @@ class SipCall:
         started = time.monotonic()
         heard_speech, quiet_since, reason, digit = False, time.monotonic(), "max-length", ""
         while time.monotonic() - started < spec.max_seconds:
+            self._wait_while_held()
             if self.leg.ended:
                 reason = "hangup"
                 break
@@ -175,6 +181,83 @@ class SipCall:
         if rtp is None or not rtp.send_dtmf(keys):
             log.warning("[call %s] the caller did not offer telephone-event; cannot send "
                         "DTMF %s", self.call_id, keys)
+
+    # -- hold ----------------------------------------------------------------------------
+    def hold(self) -> bool:
+        """Put the far end on hold (re-INVITE a=sendonly) with music on hold ([audio]
+        music_on_hold, looped by the media clock; silence when unset). The script pauses at
+        its next step until :meth:`unhold`; the prompt that was playing resumes where it
+        stopped. False when the far end refused the re-INVITE (the call goes on)."""
+        self._alive()
+        with self._hold_lock:
+            if self.leg.holding:
+                return True
+            if not self.leg.set_hold(True):
+                return False
+            rtp = self.leg.rtp
+            if rtp is not None:
+                self._stashed = rtp.take_pending()
+                rtp.set_filler(self._music_on_hold())
+        log.info("[call %s] on hold", self.call_id)
+        return True
+
+    def unhold(self) -> bool:
+        """Take the far end off hold (re-INVITE a=sendrecv); the paused script goes on."""
+        self._alive()
+        with self._hold_lock:
+            if not self.leg.holding:
+                return True
+            if not self.leg.set_hold(False):
+                return False
+            rtp = self.leg.rtp
+            if rtp is not None:
+                rtp.set_filler(None)
+                rtp.write(self._stashed)
+            self._stashed = b""
+        log.info("[call %s] off hold", self.call_id)
+        return True
+
+    @property
+    def held(self) -> bool:
+        return self.leg.holding
+
+    def wait_while_held(self, timeout: float = 0.0) -> None:
+        """Block while we hold the call (``timeout`` > 0: then take it off hold)."""
+        deadline = time.monotonic() + timeout if timeout > 0 else None
+        while self.leg.holding and not self.leg.ended:
+            if deadline is not None and time.monotonic() >= deadline:
+                self.unhold()
+                return
+            time.sleep(_POLL * 5)
+        self._alive()
+
+    def _wait_while_held(self) -> bool:
+        """The interpreter's pause: True when it had to wait."""
+        if not self.leg.holding:
+            return False
+        self.wait_while_held()
+        return True
+
+    def _music_on_hold(self) -> bytes:
+        source = self.settings.music_on_hold
+        if not source:
+            return b""
+        return self.render(Prompt("play", source=source))
+
+    def forward(self, target: str) -> bool:
+        """Forward the still-ringing call (302 with ``target`` in Contact); False when it is
+        answered already or ``target`` cannot be dialled."""
+        from ivr.voice.sip import InboundLeg
+        from ivr.voice.uac import dial_target
+
+        if not isinstance(self.leg, InboundLeg):
+            return False
+        try:
+            uri = dial_target(target, self.leg.endpoint.settings).uri
+        except VoiceError as exc:
+            log.warning("[call %s] cannot forward: %s", self.call_id, exc)
+            return False
+        return self.leg.forward(uri)
 
     def transfer(self, target: str) -> bool:
         self._alive()
@@ -259,6 +342,63 @@ class CallControl:
 
     def play(self, call_id: str, source: str) -> bool:
         return self._queue_audio(call_id, Prompt("play", source=source))
+
+    # -- call control a PBX user expects (issue 15); new methods, the ones above unchanged
+    def hold(self, call_id: str) -> bool:
+        """Hold with music; the call's script pauses until :meth:`unhold`."""
+        try:
+            return self._get(call_id).hold()
+        except CallEnded:
+            return False
+
+    def unhold(self, call_id: str) -> bool:
+        try:
+            return self._get(call_id).unhold()
+        except CallEnded:
+            return False
+
+    def blind_transfer(self, call_id: str, target: str) -> bool:
+        """REFER the far end to ``target``; on success our side of the call ends."""
+        try:
+            return self._get(call_id).transfer(target)
+        except CallEnded:
+            return False
+
+    def forward(self, call_id: str, destination: str) -> bool:
+        """302 a call that still rings to ``destination``; False once answered."""
+        return self._get(call_id).forward(destination)
+
+    def record(self, call_id: str, seconds: float,
+               on_done: Callable[[RecordResult], None] | None = None) -> str:
+        """Record what the far end says for up to ``seconds`` (or until it hangs up) into a
+        new WAV, alongside whatever the script does; the file's URL at once, ``on_done``
+        with the result when it is written."""
+        call = self._get(call_id)
+        rtp = call.leg.rtp
+        if rtp is None or call.leg.ended:
+            raise CallEnded(call_id)
+        path = Path(call.settings.recordings_dir) / f"{uuid.uuid4().hex}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        chunks: list[bytes] = []
+        rtp.add_tap(chunks.append)
+
+        def finish() -> None:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline and not call.leg.ended:
+                time.sleep(0.05)
+            rtp.remove_tap(chunks.append)
+            data = b"".join(chunks)
+            path.write_bytes(audio.u8_to_wav(data))
+            result = RecordResult(path=str(path), url=path.resolve().as_uri(),
+                                  duration=len(data) / audio.RATE,
+                                  reason="hangup" if call.leg.ended else "max-length")
+            log.info("[call %s] HTTP recording: %.1f s to %s (%s)", call_id, result.duration,
+                     path, result.reason)
+            if on_done is not None:
+                on_done(result)
+
+        threading.Thread(target=finish, name=f"record-{call_id[:8]}", daemon=True).start()
+        return path.resolve().as_uri()
 
     def originate(self, number: str, script: str, caller_id: str = "") -> str:
         """Place a call that runs ``script`` once answered; its Call-ID, before it rings."""

@@ -186,8 +186,11 @@ class RtpSession:
         self._sock: socket.socket | None = None
         self._out = bytearray()
         self._out_lock = threading.Lock()
+        self._filler: bytes | None = None
+        self._filler_at = 0
         self._send_lock = threading.Lock()     # the clock and a DTMF sender share seq numbers
         self._inbound: deque[bytes] = deque(maxlen=_MAX_INBOUND)
+        self._taps: list[Callable[[bytes], None]] = []
         self._assoc = {codec.payload_type: PayloadType.PCMU if codec.name == "PCMU"
                        else PayloadType.PCMA}
         if event_pt is not None:
@@ -266,11 +269,30 @@ class RtpSession:
         with self._out_lock:
             return len(self._out)
 
+    def take_pending(self) -> bytes:
+        """Remove and return what is queued (a prompt interrupted by hold, to resume later)."""
+        with self._out_lock:
+            queued = bytes(self._out)
+            self._out.clear()
+            return queued
+
+    def set_filler(self, u8: bytes | None) -> None:
+        """Audio looped whenever nothing is queued (music on hold); None for silence."""
+        with self._out_lock:
+            self._filler = u8 or None
+            self._filler_at = 0
+
     def send_one(self) -> None:
-        """One 20 ms packet (silence when nothing is queued), called by the clock."""
+        """One 20 ms packet (the filler or silence when nothing is queued), by the clock."""
         with self._out_lock:
             frame = bytes(self._out[:FRAME])
             del self._out[:FRAME]
+            filler = self._filler
+            if not frame and filler is not None:
+                start = self._filler_at
+                frame = (filler[start:] + filler)[:FRAME] if start + FRAME > len(filler) \
+                    else filler[start:start + FRAME]
+                self._filler_at = (start + FRAME) % len(filler)
         sock = self._sock
         if sock is None or not self._sending:
             return
@@ -342,7 +364,10 @@ class RtpSession:
         elif message.payload_type in (PayloadType.PCMU, PayloadType.PCMA) and \
                 message.payload and len(message.payload) <= 4 * FRAME:
             codec = CODECS[0 if message.payload_type == PayloadType.PCMU else 8]
-            self._inbound.append(codec.decode(message.payload))
+            audio = codec.decode(message.payload)
+            self._inbound.append(audio)
+            for tap in list(self._taps):
+                tap(audio)
 
     def _event(self, payload: bytes, timestamp: int) -> None:
         """RFC 4733 §2.5.1.3: all packets of one event share its timestamp; report it once."""
@@ -350,6 +375,15 @@ class RtpSession:
             return
         self._last_event = timestamp
         self._on_digit(_DTMF_KEYS[payload[0]])
+
+    def add_tap(self, tap: Callable[[bytes], None]) -> None:
+        """Also give every received frame (u8) to ``tap`` (a recording started over HTTP
+        while the script reads the stream itself)."""
+        self._taps.append(tap)
+
+    def remove_tap(self, tap: Callable[[bytes], None]) -> None:
+        if tap in self._taps:
+            self._taps.remove(tap)
 
     def read(self, length: int = FRAME) -> bytes:
         """Up to ``length`` bytes of received audio (u8), silence when none is waiting."""

@@ -34,5 +34,6 @@ class AudioSettings:
     sounds_dir: str = "ozml_scripts/sounds"   # relative Play paths resolve here
     cache_dir: str = "var/cache/audio"        # TTS + downloaded prompts (8 kHz u8)
     recordings_dir: str = "var/recordings"
+    music_on_hold: str = ""                   # WAV file or URL looped while we hold a call
     tts_voice: str = "en"
     tts_rate: int = 170

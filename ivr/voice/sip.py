@@ -145,6 +145,20 @@ class InboundLeg(SipLeg):
         self.endpoint.send(self._final, self.source)
         self._finish(f"rejected {status}")
 
+    def forward(self, uri: str) -> bool:
+        """Send the ringing call elsewhere: 302 Moved Temporarily with ``uri`` in Contact
+        (RFC 3261 §21.3.3); the caller's UA or proxy places the new call. False once the
+        call is answered (then only a transfer moves it)."""
+        with self._lock:
+            if self.state != "ringing":
+                return False
+            self._final = sipmsg.response(self.invite, 302, "Moved Temporarily",
+                                          to_tag=self.local_tag,
+                                          headers=[("Contact", f"<{uri}>")]).encode()
+        self.endpoint.send(self._final, self.source)
+        self._finish(f"forwarded to {uri}")
+        return True
+
     def _abandon(self, why: str) -> None:
         self.reject(480, "Temporarily Unavailable")
 

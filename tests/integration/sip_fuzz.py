@@ -253,3 +253,44 @@ class RawCaller:
             except TimeoutError:
                 continue
         return count
+
+    # -- answering what the IVR sends in the dialog (hold re-INVITEs, REFER) ---------------
+    def expect(self, method: str, timeout: float = 10.0) -> SipRequest:
+        """The next request of ``method`` the IVR sends us (responses are skipped)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sip.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                data = self.sip.recv(65535)
+            except TimeoutError:
+                break
+            if data.startswith(method.encode() + b" "):
+                return SipRequest(data)
+        raise AssertionError(f"no {method} from the IVR within {timeout} s")
+
+    def reply(self, request: SipRequest, status: int = 200, direction: str = "") -> None:
+        """Answer ``request``; ``direction``: with an SDP answer carrying that a= line."""
+        body = ("v=0\r\no=t 1 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                f"m=audio {self.rtp.getsockname()[1]} RTP/AVP 0 101\r\n"
+                f"a=rtpmap:101 telephone-event/8000\r\na={direction}\r\n") if direction else ""
+        copied = "".join(f"{line}\r\n" for line in request.lines
+                         if line.split(":")[0].lower() in ("via", "from", "to", "call-id",
+                                                          "cseq"))
+        self.sip.sendto((f"SIP/2.0 {status} {'OK' if status < 300 else 'Refused'}\r\n{copied}"
+                         f"Contact: <sip:flood@127.0.0.1:{self.local[1]}>\r\n"
+                         + ("Content-Type: application/sdp\r\n" if body else "")
+                         + f"Content-Length: {len(body)}\r\n\r\n{body}").encode(),
+                        self.target)
+
+
+class SipRequest:
+    """A request as received: its lines and body, enough to answer it."""
+
+    def __init__(self, data: bytes) -> None:
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.lines = head.decode().split("\r\n")
+        self.body = body.decode("utf-8", "replace")
+
+    def header(self, name: str) -> str:
+        return next((line.partition(":")[2].strip() for line in self.lines[1:]
+                     if line.partition(":")[0].strip().lower() == name.lower()), "")

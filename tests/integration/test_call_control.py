@@ -1,0 +1,169 @@
+"""Call control as a PBX user expects it (issue 15 items 1 and 3), against the real engine
+on 127.0.0.1: hold in both directions with SIPp, music on hold with the script paused,
+Forward of a ringing call (302), and the HTTP commands Hold, Unhold, BlindTransfer,
+Forward and Record with Ozeki's result shape and every error path."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from callback_receiver import CallbackReceiver
+from lxml import etree
+
+from ivr.config import Settings
+from ivr.service import Runtime
+from tests.integration.sip_fuzz import RawCaller
+from tests.integration.test_sip import sipp
+from tests.integration.voice_peers import Ivr, free_port, wait_until
+
+pytestmark = pytest.mark.slow
+LONG = "<Speak>" + "This is a very long prompt. " * 30 + "</Speak>"
+
+
+def _script(tmp_path: Path, body: str, name: str = "script.xml") -> str:
+    path = tmp_path / name
+    path.write_text(f"<Response>{body}</Response>")
+    return str(path)
+
+
+def _tone(tmp_path: Path) -> str:
+    path = tmp_path / "moh.wav"
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(path), "synth", "2",
+                    "sine", "440", "vol", "0.5"], check=True)
+    return str(path)
+
+
+def test_sipp_hold_both_ways(start_ivr: Callable[..., Ivr], tmp_path: Path) -> None:
+    ivr = start_ivr(script=_script(tmp_path, '<Hold Timeout="2"/><Speak>Welcome back.</Speak>'))
+    result = sipp(f"127.0.0.1:{ivr.port}", "uac_hold.xml", tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert wait_until(lambda: ivr.engine.calls.list_calls() == [], 5)
+
+
+def test_music_on_hold_plays_and_the_script_waits(start_ivr: Callable[..., Ivr],
+                                                  tmp_path: Path) -> None:
+    ivr = start_ivr(script=_script(tmp_path, '<Hold Timeout="2"/>'
+                                   '<SendSms Recipient="+3690">after the hold</SendSms>'))
+    ivr.settings.audio.music_on_hold = _tone(tmp_path)
+    caller = RawCaller(("127.0.0.1", ivr.port))
+    try:
+        assert caller.invite() == 200
+        caller.request("ACK", 1)
+        hold = caller.expect("INVITE")
+        held_at = time.monotonic()
+        assert "a=sendonly" in hold.body
+        caller.reply(hold, 200, "recvonly")
+        assert caller.rtp_packets(1.0) > 30               # the tone, not silence
+        assert ivr.messages() == []                       # the script is paused
+        resume = caller.expect("INVITE")
+        assert "a=sendrecv" in resume.body
+        assert 1.8 <= time.monotonic() - held_at <= 3.0   # Timeout="2"
+        caller.reply(resume, 200, "sendrecv")
+        assert wait_until(lambda: len(ivr.messages()) == 1)
+    finally:
+        caller.close()
+
+
+def test_forward_of_a_ringing_call_is_a_302(start_ivr: Callable[..., Ivr],
+                                            tmp_path: Path) -> None:
+    ivr = start_ivr(script=_script(tmp_path, '<Forward Destination="sip:alice@127.0.0.1:5099"/>'
+                                   "<Speak>never heard</Speak>"))
+    result = sipp(f"127.0.0.1:{ivr.port}", "uac_forwarded.xml", tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert wait_until(lambda: ivr.engine.calls.list_calls() == [], 5)
+
+
+# -- over HTTP ---------------------------------------------------------------------------
+class Http:
+    def __init__(self, runtime: Runtime) -> None:
+        self.url = f"http://127.0.0.1:{runtime.settings.http.port}/api"
+
+    def command(self, command: str, **params: str) -> etree._Element:
+        reply = requests.get(self.url, timeout=20, params={
+            "command": command, "Username": "HTTP_User_1", "Password": "qwe123", **params})
+        assert reply.status_code == 200
+        root = etree.fromstring(reply.content)
+        assert root.tag.endswith(f"OzApi_CommandResult_{command}")
+        return root
+
+    def in_background(self, command: str, **params: str) -> list[etree._Element]:
+        """For commands that wait for the caller (re-INVITE, REFER): run beside it."""
+        out: list[etree._Element] = []
+        threading.Thread(target=lambda: out.append(self.command(command, **params)),
+                         daemon=True).start()
+        return out
+
+
+@pytest.fixture
+def runtime(make_settings: Callable[..., Settings], tmp_path: Path,
+            receiver: CallbackReceiver) -> Iterator[Runtime]:
+    settings = make_settings()
+    settings.sip.bind_port = free_port()
+    settings.sip.rtp_port_low, settings.sip.rtp_port_high = 45200, 45300
+    settings.sip.default_script = _script(tmp_path, LONG)
+    settings.audio.cache_dir = str(tmp_path / "cache")
+    settings.audio.recordings_dir = str(tmp_path / "rec")
+    settings.http.port = free_port(socket.SOCK_STREAM)
+    settings.http.notification_url = f"{receiver.url}/events"
+    runtime = Runtime(settings)
+    runtime.services.users.ensure_demo_user()
+    runtime.start()
+    yield runtime
+    runtime.stop()
+
+
+def test_http_hold_unhold_record_transfer_and_errors(runtime: Runtime,
+                                                     receiver: CallbackReceiver) -> None:
+    http = Http(runtime)
+    caller = RawCaller(("127.0.0.1", runtime.settings.sip.bind_port))
+    try:
+        assert caller.invite() == 200
+        caller.request("ACK", 1)
+        call_id = caller.call_id
+        # Hold: the IVR re-INVITEs with sendonly; the answer comes once the caller agrees.
+        pending = http.in_background("Hold", CallId=call_id)
+        hold = caller.expect("INVITE")
+        assert "a=sendonly" in hold.body
+        caller.reply(hold, 200, "recvonly")
+        assert wait_until(lambda: bool(pending), 10)
+        assert pending[0].findtext("Code") == "200"
+        pending = http.in_background("Unhold", CallId=call_id)
+        resume = caller.expect("INVITE")
+        assert "a=sendrecv" in resume.body
+        caller.reply(resume, 200, "sendrecv")
+        assert wait_until(lambda: bool(pending), 10) and pending[0].findtext("Code") == "200"
+        # Record for one second: the file's URL now, RecordCompleted when written.
+        record = http.command("Record", CallId=call_id, Duration="1")
+        assert record.findtext("Code") == "200"
+        url = record.findtext("RecordURL") or ""
+        assert url.startswith("file://") and url.endswith(".wav")
+        hits = receiver.wait_for(2, timeout=10)
+        completed = next(h.form for h in hits if h.form["NotificationName"] ==
+                         "RecordCompleted")
+        assert (completed["CallId"], completed["RecordURL"]) == (call_id, url)
+        assert Path(url[len("file://"):]).exists()
+        # Errors, each with its Ozeki code.
+        assert http.command("Hold", CallId="nope").findtext("Code") == "601"
+        assert http.command("Hold").findtext("Code") == "302"
+        assert http.command("BlindTransfer", CallId=call_id).findtext("Code") == "302"
+        assert http.command("Record", CallId=call_id, Duration="x").findtext("Code") == "302"
+        forward = http.command("Forward", CallId=call_id, Destination="sip:a@127.0.0.1:5099")
+        assert forward.findtext("Code") == "303"       # answered: Forward is for ringing
+        # BlindTransfer: REFER to the target; the caller accepts (202) and our side ends.
+        pending = http.in_background("BlindTransfer", CallId=call_id,
+                                     Target="sip:alice@127.0.0.1:5099")
+        refer = caller.expect("REFER")
+        assert refer.header("Refer-To") == "<sip:alice@127.0.0.1:5099>"
+        caller.reply(refer, 202)
+        assert wait_until(lambda: bool(pending), 10) and pending[0].findtext("Code") == "200"
+        caller.reply(caller.expect("BYE"), 200)
+        assert wait_until(lambda: runtime.services.calls.list_calls() == [], 5)
+    finally:
+        caller.close()
