@@ -22,7 +22,7 @@ from ivr.api import ozeki_calls
 from ivr.api.auth import authorize, shared_limiter
 from ivr.api.render import OzekiResult, error, render_json, render_xml
 from ivr.call import SmsRequest
-from ivr.errors import AuthError, IvrError, SmsError, ValidationError
+from ivr.errors import AuthError, SmsError, ValidationError
 from ivr.sms.message import Message, Status
 
 __all__ = ["COMMANDS", "OPENAPI_PATHS", "delivery_report_params", "make_blueprint",
@@ -30,7 +30,7 @@ __all__ = ["COMMANDS", "OPENAPI_PATHS", "delivery_report_params", "make_blueprin
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("SendSms", "ListActiveCalls", "Hangup", "Call", "SendDTMF", "Speak",
+COMMANDS = ("SendSms", "ListActiveCalls", "Hangup", "SendDTMF", "Speak",
             "Play") + ozeki_calls.COMMANDS
 _RECIPIENT = re.compile(r"^\+?[0-9][0-9 ()\-./]{1,30}$")
 _DELIVERY_STATUS = {Status.DELIVERED: "Delivered", Status.UNDELIVERED: "Undelivered",
@@ -173,18 +173,6 @@ def make_blueprint(services: Any) -> Blueprint:
                                  detail="the SIP side is not running in this process"))
         if command == "ListActiveCalls":
             return OzekiResult(command, calls=[_call_info(c) for c in calls.list_calls()])
-        if command == "Call":
-            number = params.get("dialled") or params.get("dialed") or params.get("number", "")
-            script = params.get("url") or params.get("script", "")
-            if not number:
-                raise _Failure(error(command, 302, "Dialled", command))
-            if not script:
-                raise _Failure(error(command, 302, "Url", command))
-            try:
-                call_id = calls.originate(number, script, params.get("callerid", ""))
-            except IvrError as exc:
-                raise _Failure(error(command, 402, number, "Failed", detail=str(exc))) from None
-            return OzekiResult(command, fields=[("CallId", call_id)])
         call_id = params.get("callid", "")
         if not call_id:
             raise _Failure(error(command, 302, "CallId", command))

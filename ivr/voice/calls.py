@@ -282,10 +282,12 @@ class CallInfo:
 class CallControl:
     """Active calls for the HTTP API (Ozeki's ListActiveCalls, Hangup, SendDTMF, ...)."""
 
-    def __init__(self, originate: Callable[[str, str, str], str] | None = None) -> None:
+    def __init__(self, originate: Callable[[str, str, str], str] | None = None,
+                 place: Callable[..., str] | None = None) -> None:
         self._calls: dict[str, SipCall] = {}
         self._lock = threading.Lock()
         self._originate = originate
+        self._place = place
 
     def add(self, call: SipCall) -> None:
         with self._lock:
@@ -399,6 +401,16 @@ class CallControl:
 
         threading.Thread(target=finish, name=f"record-{call_id[:8]}", daemon=True).start()
         return path.resolve().as_uri()
+
+    def call(self, number: str, script: str, caller_id: str = "", display_name: str = "",
+             error_url: str = "") -> str:
+        """:meth:`originate` with Ozeki's other Call parameters: ``display_name`` goes into
+        From, ``error_url`` is requested for every failure (cannot dial, busy, no answer,
+        rejected, unreachable) with the SIP status."""
+        if self._place is None:
+            return self.originate(number, script, caller_id)
+        return self._place(number, script, caller_id, display_name=display_name,
+                           error_url=error_url)
 
     def originate(self, number: str, script: str, caller_id: str = "") -> str:
         """Place a call that runs ``script`` once answered; its Call-ID, before it rings."""

@@ -30,7 +30,7 @@ class VoiceEngine:
         self.dialplan = Dialplan(settings.sip.dialplan, settings.sip.default_script)
         self.tts = Tts(settings.audio.cache_dir, settings.audio.tts_voice,
                        settings.audio.tts_rate)
-        self.calls = CallControl(originate=self.originate)
+        self.calls = CallControl(originate=self.originate, place=self.originate)
         self.endpoint = SipEndpoint(settings.sip, self._on_invite)
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
@@ -60,7 +60,8 @@ class VoiceEngine:
 
     # -- outgoing calls ------------------------------------------------------------------
     def originate(self, number: str, url: str, caller_id: str = "",
-                  on_failure: Callable[[str], None] | None = None) -> str:
+                  on_failure: Callable[[str], None] | None = None, *,
+                  display_name: str = "", error_url: str = "") -> str:
         """Call ``number`` and run the OzML at ``url`` once it answers; the Call-ID at once.
 
         Raises IvrError only when the call cannot even be dialled (no destination for the
@@ -68,9 +69,22 @@ class VoiceEngine:
         not answered ends with CallEnded (Reason ``busy (486 Busy Here)``, …) and
         ``on_failure(reason)``.
         """
-        if not self.endpoint.running:
-            raise IvrError("the SIP side is not running")
-        leg = OutboundLeg(self.endpoint, dial_target(number, self.settings.sip), caller_id)
+        try:
+            if not self.endpoint.running:
+                raise IvrError("the SIP side is not running")
+            leg = OutboundLeg(self.endpoint, dial_target(number, self.settings.sip),
+                              caller_id, display_name)
+        except IvrError as exc:
+            self._report_error(error_url, "", number, str(exc), 0)
+            raise
+        if error_url:
+            chained = on_failure
+
+            def on_failure(reason: str) -> None:
+                self._report_error(error_url, leg.call_id, number, reason, leg.final_status)
+                if chained is not None:
+                    chained(reason)
+
         call = SipCall(leg, self.tts, self.settings.audio, {"dialled": number})
         self._track(call)
         self.endpoint.add(leg)
@@ -83,6 +97,23 @@ class VoiceEngine:
 
         self._spawn(call, dial_and_run)
         return leg.call_id
+
+    def _report_error(self, url: str, call_id: str, number: str, reason: str,
+                      status: int) -> None:
+        """Request ``ErrorUrl`` for a call that could not be placed or was refused or not
+        answered (Ozeki p_4571), with the SIP status that ended it (0: none came)."""
+        if not url:
+            return
+        form = {"NotificationName": "Error", "CallId": call_id, "Dialled": number,
+                "ErrorMessage": reason, "SipStatus": str(status or "")}
+        fetcher = getattr(self.interpreter, "fetcher", None)
+        if fetcher is None:
+            log.warning("[call %s] no fetcher to request ErrorUrl %s", call_id or "-", url)
+            return
+        try:
+            fetcher.fetch(url, form, "POST")
+        except IvrError as exc:
+            log.warning("[call %s] ErrorUrl %s failed: %s", call_id or "-", url, exc)
 
     # -- shared --------------------------------------------------------------------------
     def _track(self, call: SipCall) -> None:

@@ -96,7 +96,8 @@ class OutboundLeg(SipLeg):
 
     remote_role = "callee"
 
-    def __init__(self, endpoint: SipEndpoint, target: DialTarget, caller_id: str = "") -> None:
+    def __init__(self, endpoint: SipEndpoint, target: DialTarget, caller_id: str = "",
+                 display_name: str = "") -> None:
         settings = endpoint.settings
         caller = caller_id.strip() or settings.username or "ivr"
         if not _USER.match(caller):
@@ -106,6 +107,10 @@ class OutboundLeg(SipLeg):
         self.target = target
         self.ring_timeout = settings.ring_timeout
         self._caller = caller
+        self._display = display_name.strip()
+        if any(ord(ch) < 32 for ch in self._display):
+            raise VoiceError("CallerDisplayName must not contain control characters")
+        self.final_status = 0           # the SIP status that ended a failed call (0: none)
         self.rtp_port = endpoint.ports.take()
         self._invite = self._build_invite(1)
         self._responses: queue.Queue[sipmsg.SipMessage | None] = queue.Queue()
@@ -132,13 +137,21 @@ class OutboundLeg(SipLeg):
         s = self.endpoint.settings
         domain = s.server if s.mode == "register" and s.server else s.bind_host
         headers = [("Via", self.endpoint.via()), ("Max-Forwards", "70"),
-                   ("From", f"<sip:{self._caller}@{domain}>;tag={self.local_tag}"),
+                   ("From", f"{self._display_part()}<sip:{self._caller}@{domain}>"
+                            f";tag={self.local_tag}"),
                    ("To", f"<{self.target.uri}>"), ("Call-ID", self.call_id),
                    ("CSeq", f"{cseq} INVITE"), ("Contact", self.endpoint.contact),
                    ("Allow", ALLOW), ("User-Agent", "ivr"),
                    ("Content-Type", "application/sdp"), *([authorization] if authorization
                                                           else [])]
         return sipmsg.request("INVITE", self.target.uri, headers, self.local_sdp())
+
+    def _display_part(self) -> str:
+        """``"Name" `` for From (RFC 3261 §25.1 quoted-string: \\ and \" escaped)."""
+        if not self._display:
+            return ""
+        quoted = self._display.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{quoted}" '
 
     def local_sdp(self) -> bytes:
         """Our offer while the call rings; once answered, the negotiated session (one
@@ -168,6 +181,7 @@ class OutboundLeg(SipLeg):
                 return self._confirm(final)
             self.endpoint.send(sipmsg.ack_non_2xx(final, self._invite.uri).encode(),
                                self.target.address)
+            self.final_status = final.status
             if final.status == 487 and self._cancel_why:
                 return self._fail(self._cancel_why)
             if final.status in (401, 407) and not challenged and not self._cancel_why:

@@ -167,3 +167,42 @@ def test_http_hold_unhold_record_transfer_and_errors(runtime: Runtime,
         assert wait_until(lambda: runtime.services.calls.list_calls() == [], 5)
     finally:
         caller.close()
+
+
+def test_http_call_display_name_api_extension_and_error_url_for_every_failure(
+        runtime: Runtime, receiver: CallbackReceiver) -> None:
+    """Call (Ozeki p_4571): CallerDisplayName goes into From, ApiExtension is accepted,
+    and ErrorUrl is requested for a refusal (with the SIP status) and for a number that
+    cannot be dialled at all."""
+    http = Http(runtime)
+    callee = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    callee.bind(("127.0.0.1", 0))
+    callee.settimeout(10)
+    try:
+        placed = http.command("Call", Dialled=f"sip:bob@127.0.0.1:{callee.getsockname()[1]}",
+                              Url="http://127.0.0.1:9/never.xml", CallerId="4000",
+                              CallerDisplayName='Front "Desk"', ApiExtension="ivr1",
+                              ErrorUrl=f"{receiver.url}/error")
+        assert placed.findtext("Code") == "200"
+        call_id = placed.findtext("CallId")
+        invite = callee.recv(65535).decode()
+        from_line = next(line for line in invite.split("\r\n") if line.startswith("From:"))
+        assert from_line.startswith('From: "Front \\"Desk\\"" <sip:4000@')
+        head = invite.split("\r\n\r\n")[0].split("\r\n")
+        echoed = "\r\n".join(line for line in head[1:] if line.split(":")[0] in
+                             ("Via", "From", "To", "Call-ID", "CSeq"))
+        callee.sendto(f"SIP/2.0 486 Busy Here\r\n{echoed}\r\nContent-Length: 0\r\n\r\n"
+                      .encode(), ("127.0.0.1", runtime.settings.sip.bind_port))
+        [hit] = [h for h in receiver.wait_for(1, timeout=10) if h.path == "/error"]
+        assert (hit.form["NotificationName"], hit.form["CallId"], hit.form["SipStatus"]) == (
+            "Error", call_id, "486")
+        assert hit.form["ErrorMessage"] == "busy (486 Busy Here)"
+    finally:
+        callee.close()
+    refused = http.command("Call", Dialled="100", Url="http://127.0.0.1:9/x.xml",
+                           ErrorUrl=f"{receiver.url}/error")
+    assert refused.findtext("Code") == "402"
+    hits = [h for h in receiver.wait_for(2, timeout=10) if h.path == "/error"]
+    assert "set [sip] trunk" in hits[-1].form["ErrorMessage"]
+    assert http.command("Call", Dialled="100", Url="x.xml",
+                        ErrorUrl="ftp://x").findtext("Code") == "302"
