@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
@@ -24,6 +25,7 @@ from tests.integration.test_sip import sipp
 from tests.integration.voice_peers import Ivr, free_port, wait_until
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
 LONG = "<Speak>" + "This is a very long prompt. " * 30 + "</Speak>"
 
 
@@ -31,6 +33,14 @@ def _script(tmp_path: Path, body: str, name: str = "script.xml") -> str:
     path = tmp_path / name
     path.write_text(f"<Response>{body}</Response>")
     return str(path)
+
+
+def doc_example(page: str, name: str) -> str:
+    """The fenced block after ``<!-- example: name -->`` in docs/<page>."""
+    text = (ROOT / "docs" / page).read_text()
+    after = text[text.index(f"<!-- example: {name} -->"):]
+    block = after[after.index("```"):]
+    return block[block.index("\n") + 1:block.index("\n```")]
 
 
 def _tone(tmp_path: Path) -> str:
@@ -41,7 +51,9 @@ def _tone(tmp_path: Path) -> str:
 
 
 def test_sipp_hold_both_ways(start_ivr: Callable[..., Ivr], tmp_path: Path) -> None:
-    ivr = start_ivr(script=_script(tmp_path, '<Hold Timeout="2"/><Speak>Welcome back.</Speak>'))
+    script = tmp_path / "hold.xml"
+    script.write_text(doc_example("voice.md", "hold"))
+    ivr = start_ivr(script=str(script))
     result = sipp(f"127.0.0.1:{ivr.port}", "uac_hold.xml", tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert wait_until(lambda: ivr.engine.calls.list_calls() == [], 5)
@@ -73,8 +85,9 @@ def test_music_on_hold_plays_and_the_script_waits(start_ivr: Callable[..., Ivr],
 
 def test_forward_of_a_ringing_call_is_a_302(start_ivr: Callable[..., Ivr],
                                             tmp_path: Path) -> None:
-    ivr = start_ivr(script=_script(tmp_path, '<Forward Destination="sip:alice@127.0.0.1:5099"/>'
-                                   "<Speak>never heard</Speak>"))
+    script = tmp_path / "forward.xml"
+    script.write_text(doc_example("voice.md", "forward"))
+    ivr = start_ivr(script=str(script))
     result = sipp(f"127.0.0.1:{ivr.port}", "uac_forwarded.xml", tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert wait_until(lambda: ivr.engine.calls.list_calls() == [], 5)
@@ -84,6 +97,16 @@ def test_forward_of_a_ringing_call_is_a_302(start_ivr: Callable[..., Ivr],
 class Http:
     def __init__(self, runtime: Runtime) -> None:
         self.url = f"http://127.0.0.1:{runtime.settings.http.port}/api"
+        self.examples = {}      # command -> its parameters in docs/http-api.md's curl line
+        for line in doc_example("http-api.md", "call-control").splitlines():
+            query = dict(parse_qsl(urlsplit(line.split("'")[1]).query))
+            self.examples[query.pop("command")] = query
+
+    def example(self, command: str, call_id: str) -> dict[str, str]:
+        """The documented example's parameters (credentials apart), for this call."""
+        params = {k: v for k, v in self.examples[command].items()
+                  if k not in ("Username", "Password")}
+        return {**params, "CallId": call_id}
 
     def command(self, command: str, **params: str) -> etree._Element:
         reply = requests.get(self.url, timeout=20, params={
@@ -128,19 +151,19 @@ def test_http_hold_unhold_record_transfer_and_errors(runtime: Runtime,
         caller.request("ACK", 1)
         call_id = caller.call_id
         # Hold: the IVR re-INVITEs with sendonly; the answer comes once the caller agrees.
-        pending = http.in_background("Hold", CallId=call_id)
+        pending = http.in_background("Hold", **http.example("Hold", call_id))
         hold = caller.expect("INVITE")
         assert "a=sendonly" in hold.body
         caller.reply(hold, 200, "recvonly")
         assert wait_until(lambda: bool(pending), 10)
         assert pending[0].findtext("Code") == "200"
-        pending = http.in_background("Unhold", CallId=call_id)
+        pending = http.in_background("Unhold", **http.example("Unhold", call_id))
         resume = caller.expect("INVITE")
         assert "a=sendrecv" in resume.body
         caller.reply(resume, 200, "sendrecv")
         assert wait_until(lambda: bool(pending), 10) and pending[0].findtext("Code") == "200"
         # Record for one second: the file's URL now, RecordCompleted when written.
-        record = http.command("Record", CallId=call_id, Duration="1")
+        record = http.command("Record", **http.example("Record", call_id))
         assert record.findtext("Code") == "200"
         url = record.findtext("RecordURL") or ""
         assert url.startswith("file://") and url.endswith(".wav")
@@ -157,8 +180,8 @@ def test_http_hold_unhold_record_transfer_and_errors(runtime: Runtime,
         forward = http.command("Forward", CallId=call_id, Destination="sip:a@127.0.0.1:5099")
         assert forward.findtext("Code") == "303"       # answered: Forward is for ringing
         # BlindTransfer: REFER to the target; the caller accepts (202) and our side ends.
-        pending = http.in_background("BlindTransfer", CallId=call_id,
-                                     Target="sip:alice@127.0.0.1:5099")
+        pending = http.in_background("BlindTransfer", **http.example("BlindTransfer",
+                                                                       call_id))
         refer = caller.expect("REFER")
         assert refer.header("Refer-To") == "<sip:alice@127.0.0.1:5099>"
         caller.reply(refer, 202)
