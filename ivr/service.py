@@ -75,9 +75,11 @@ class Runtime:
         if settings.sip.enabled:
             from ivr.ozml.interpreter import Interpreter
             from ivr.voice.engine import VoiceEngine
+            from ivr.voice.history import open_call_history
 
             interpreter = Interpreter(settings.ozml, services.sms, base_dir=".")
-            self._voice = VoiceEngine(settings, interpreter, notify=notifier.notify)
+            self._voice = VoiceEngine(settings, interpreter, notify=notifier.notify,
+                                      history=open_call_history(settings.sms.database_url))
             interpreter.originator = self._voice   # <Call> dials through the engine running it
             self._voice.start()
             services.calls = self._voice.calls

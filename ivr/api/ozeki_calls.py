@@ -9,6 +9,7 @@ of an answered call, a hold the phone declined, a transfer nobody accepted).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,12 +18,14 @@ from urllib.parse import urlsplit
 from ivr.api.render import OzekiResult, error
 from ivr.call import CallEnded, RecordResult
 from ivr.errors import IvrError
+from ivr.voice.history import CallQuery, CallRecord
 
-__all__ = ["COMMANDS", "run"]
+__all__ = ["COMMANDS", "run", "history_fields"]
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("Call", "Hold", "Unhold", "BlindTransfer", "Forward", "Record")
+COMMANDS = ("Call", "Hold", "Unhold", "BlindTransfer", "Forward", "Record", "ListCallHistory")
+_MAX_PAGE_SIZE = 500
 _PARAMETER = {"BlindTransfer": ("target", "Target"), "Forward": ("destination", "Destination")}
 _MAX_RECORD_SECONDS = 3600.0
 
@@ -35,6 +38,8 @@ def run(command: str, params: Mapping[str, str], calls: Any,
         return error(command, 303, command, detail="the SIP side is not running in this process")
     if command == "Call":
         return _call(params, calls)
+    if command == "ListCallHistory":
+        return _history(params, calls)
     call_id = params.get("callid", "")
     if not call_id:
         return error(command, 302, "CallId", command)
@@ -80,6 +85,58 @@ def _call(params: Mapping[str, str], calls: Any) -> OzekiResult:
     except IvrError as exc:
         return error("Call", 402, number, "Failed", detail=str(exc))
     return OzekiResult("Call", fields=[("CallId", call_id)])
+
+
+def _history(params: Mapping[str, str], calls: Any) -> OzekiResult:
+    """ListCallHistory: ``Page`` (from 1), ``PageSize`` (50, at most 500), filters
+    ``Direction`` (inbound/outbound), ``Caller``, ``Callee``, ``From``/``To`` (ISO 8601 start
+    times, UTC when no offset is given). Newest first; ``TotalCount`` counts every match."""
+    command = "ListCallHistory"
+    numbers: dict[str, int] = {}
+    for name, default, top in (("page", 1, 10**6), ("pagesize", 50, _MAX_PAGE_SIZE)):
+        raw = params.get(name, "").strip() or str(default)
+        if not raw.isdigit() or not 1 <= int(raw) <= top:
+            return error(command, 302, {"page": "Page", "pagesize": "PageSize"}[name], command,
+                         detail=f"a whole number from 1 to {top}")
+        numbers[name] = int(raw)
+    bounds: dict[str, float] = {}
+    for name in ("from", "to"):
+        raw = params.get(name, "").strip()
+        if raw:
+            try:
+                when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            except ValueError:
+                return error(command, 302, name.title(), command, detail="an ISO 8601 time")
+            bounds[name] = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
+    direction = params.get("direction", "").strip().lower()
+    if direction not in ("", "inbound", "outbound"):
+        return error(command, 302, "Direction", command, detail="inbound or outbound")
+    query = CallQuery(direction=direction, caller=params.get("caller", "").strip(),
+                      callee=params.get("callee", "").strip(), since=bounds.get("from", 0.0),
+                      until=bounds.get("to", 0.0),
+                      offset=(numbers["page"] - 1) * numbers["pagesize"],
+                      limit=numbers["pagesize"])
+    try:
+        records, total = calls.list_history(query)
+    except IvrError as exc:
+        return error(command, 303, command, detail=str(exc))
+    return OzekiResult(command, fields=[("TotalCount", str(total)),
+                                        ("Page", str(numbers["page"]))],
+                       calls=[history_fields(r) for r in records],
+                       list_tags=("CallHistory", "CallRecord"))
+
+
+def history_fields(record: CallRecord) -> dict[str, str]:
+    """One call as ListCallHistory and ``ivr calls show`` present it."""
+    def iso(when: float) -> str:
+        return dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") \
+            if when else ""
+
+    return {"CallId": record.call_id, "Direction": record.direction,
+            "Caller": record.caller, "Callee": record.callee, "Script": record.script,
+            "StartTime": iso(record.started_at), "AnswerTime": iso(record.answered_at),
+            "EndTime": iso(record.ended_at), "Duration": f"{record.duration:.1f}",
+            "HangupCause": record.hangup_cause, "Recordings": " ".join(record.recordings)}
 
 
 def _record(params: Mapping[str, str], call_id: str, calls: Any,

@@ -21,6 +21,7 @@ from pathlib import Path
 from ivr.call import CallEnded, PlayOutcome, Prompt, RecordResult, RecordSpec
 from ivr.errors import IvrError, VoiceError
 from ivr.voice import audio
+from ivr.voice.history import CallHistory, CallQuery, CallRecord
 from ivr.voice.leg import SipLeg
 from ivr.voice.settings import AudioSettings
 from ivr.voice.tts import Tts
@@ -42,6 +43,7 @@ class SipCall:
         self._play_lock = threading.Lock()
         self._hold_lock = threading.Lock()
         self._stashed = b""          # the prompt audio a hold interrupted
+        self.recordings: list[str] = []   # files recorded on this call (call history)
         leg.on_dtmf = self._on_digit
 
     def _on_digit(self, digit: str) -> None:
@@ -169,6 +171,7 @@ class SipCall:
             time.sleep(0.02)
         data = b"".join(chunks)
         path.write_bytes(audio.u8_to_wav(data))
+        self.recordings.append(str(path))
         duration = len(data) / audio.RATE
         log.info("[call %s] recorded %.1f s to %s (%s)", self.call_id, duration, path, reason)
         return RecordResult(path=str(path), url=path.resolve().as_uri(), duration=duration,
@@ -288,6 +291,7 @@ class CallControl:
         self._lock = threading.Lock()
         self._originate = originate
         self._place = place
+        self.history: CallHistory | None = None   # set by the engine that owns the calls
 
     def add(self, call: SipCall) -> None:
         with self._lock:
@@ -391,6 +395,7 @@ class CallControl:
             rtp.remove_tap(chunks.append)
             data = b"".join(chunks)
             path.write_bytes(audio.u8_to_wav(data))
+            call.recordings.append(str(path))
             result = RecordResult(path=str(path), url=path.resolve().as_uri(),
                                   duration=len(data) / audio.RATE,
                                   reason="hangup" if call.leg.ended else "max-length")
@@ -411,6 +416,18 @@ class CallControl:
             return self.originate(number, script, caller_id)
         return self._place(number, script, caller_id, display_name=display_name,
                            error_url=error_url)
+
+    def list_history(self, query: CallQuery) -> tuple[list[CallRecord], int]:
+        """Finished calls, newest first, and how many match (ListCallHistory)."""
+        if self.history is None:
+            raise IvrError("call history is not kept in this process (PostgreSQL store, or "
+                           "no voice engine)")
+        return self.history.query(query)
+
+    def history_record(self, call_id: str) -> CallRecord | None:
+        if self.history is None:
+            raise IvrError("call history is not kept in this process")
+        return self.history.get(call_id)
 
     def originate(self, number: str, script: str, caller_id: str = "") -> str:
         """Place a call that runs ``script`` once answered; its Call-ID, before it rings."""

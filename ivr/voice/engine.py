@@ -12,6 +12,7 @@ from ivr.config import Settings
 from ivr.errors import IvrError
 from ivr.voice.calls import CallControl, SipCall
 from ivr.voice.dialplan import Dialplan, header_variables
+from ivr.voice.history import CallHistory, CallRecord
 from ivr.voice.leg import SipLeg
 from ivr.voice.sip import InboundLeg, SipEndpoint
 from ivr.voice.tts import Tts
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 
 class VoiceEngine:
     def __init__(self, settings: Settings, interpreter: Any,
-                 notify: Callable[[str, dict[str, str]], None] | None = None) -> None:
+                 notify: Callable[[str, dict[str, str]], None] | None = None,
+                 history: CallHistory | None = None) -> None:
         self.settings = settings
         self.interpreter = interpreter
         self.dialplan = Dialplan(settings.sip.dialplan, settings.sip.default_script)
@@ -35,6 +37,8 @@ class VoiceEngine:
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
         self._notify = notify
+        self.history = history
+        self.calls.history = history
 
     def start(self) -> None:
         self.endpoint.start()
@@ -55,7 +59,7 @@ class VoiceEngine:
     def _on_invite(self, leg: InboundLeg) -> None:
         script = self.dialplan.script_for(leg.callee)
         call = SipCall(leg, self.tts, self.settings.audio, header_variables(leg.invite.headers))
-        self._track(call)
+        self._track(call, script, "inbound")
         self._spawn(call, lambda: self._run(call, script, "IncomingCall"))
 
     # -- outgoing calls ------------------------------------------------------------------
@@ -86,7 +90,7 @@ class VoiceEngine:
                     chained(reason)
 
         call = SipCall(leg, self.tts, self.settings.audio, {"dialled": number})
-        self._track(call)
+        self._track(call, url, "outbound")
         self.endpoint.add(leg)
 
         def dial_and_run() -> None:
@@ -116,17 +120,35 @@ class VoiceEngine:
             log.warning("[call %s] ErrorUrl %s failed: %s", call_id or "-", url, exc)
 
     # -- shared --------------------------------------------------------------------------
-    def _track(self, call: SipCall) -> None:
-        """List the call (ListActiveCalls) and send its CallConnected/CallEnded."""
+    def _track(self, call: SipCall, script: str, direction: str) -> None:
+        """List the call (ListActiveCalls), write its history when it ends (before anything
+        announces the end), and send its CallConnected/CallEnded."""
         self.calls.add(call)
-        if self._notify is None:
-            return
         notify = self._notify
-        call.leg.on_answer = lambda answered: notify("CallConnected", _call_params(answered))
-        call.leg.on_end = lambda ended: notify("CallEnded", {
-            **_call_params(ended), "Reason": ended.end_reason,
-            "TalkDuration": f"{max(0.0, time.time() - ended.answered_at):.0f}"
-            if ended.answered_at else "0"})
+        if notify is not None:
+            call.leg.on_answer = lambda answered: notify("CallConnected",
+                                                         _call_params(answered))
+
+        def ended(leg: SipLeg) -> None:
+            self._remember(call, script, direction)
+            if notify is not None:
+                notify("CallEnded", {
+                    **_call_params(leg), "Reason": leg.end_reason,
+                    "TalkDuration": f"{max(0.0, time.time() - leg.answered_at):.0f}"
+                    if leg.answered_at else "0"})
+
+        call.leg.on_end = ended
+
+    def _remember(self, call: SipCall, script: str, direction: str) -> None:
+        if self.history is None:
+            return
+        leg = call.leg
+        try:
+            self.history.add(CallRecord(
+                call.call_id, direction, leg.caller, leg.callee, script, leg.created,
+                leg.answered_at, time.time(), leg.end_reason, tuple(call.recordings)))
+        except Exception:  # a full disk must not break the call's end
+            log.exception("[call %s] could not write the call history", call.call_id)
 
     def _spawn(self, call: SipCall, work: Callable[[], None]) -> None:
         def run() -> None:

@@ -17,7 +17,9 @@ import pytest
 import requests
 from callback_receiver import CallbackReceiver
 from lxml import etree
+from sip_caller import place_call
 
+from ivr.cli import main as cli_main
 from ivr.config import Settings
 from ivr.service import Runtime
 from tests.integration.sip_fuzz import RawCaller
@@ -229,3 +231,60 @@ def test_http_call_display_name_api_extension_and_error_url_for_every_failure(
     assert "set [sip] trunk" in hits[-1].form["ErrorMessage"]
     assert http.command("Call", Dialled="100", Url="x.xml",
                         ErrorUrl="ftp://x").findtext("Code") == "302"
+
+
+def test_call_history_pages_filters_survives_a_restart_and_the_cli_shows_it(
+        make_settings: Callable[..., Settings], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    settings = make_settings()
+    settings.sip.bind_port = free_port()
+    settings.sip.rtp_port_low, settings.sip.rtp_port_high = 45400, 45500
+    settings.sip.default_script = _script(tmp_path, "<Speak>Hello.</Speak><Hangup/>")
+    settings.audio.cache_dir = str(tmp_path / "cache")
+    settings.http.port = free_port(socket.SOCK_STREAM)
+    runtime = Runtime(settings)
+    runtime.services.users.ensure_demo_user()
+    runtime.start()
+    try:
+        results = [place_call(f"127.0.0.1:{settings.sip.bind_port}", caller=f"555000{n}",
+                              duration=8) for n in range(3)]
+        assert all(r.status == 200 and r.bye_from_ivr for r in results)
+        http = Http(runtime)
+        assert wait_until(lambda: http.command("ListCallHistory").findtext("TotalCount")
+                          == "3", 5)
+    finally:
+        runtime.stop()
+    runtime = Runtime(settings)              # the history is in the database, not in memory
+    runtime.services.users.ensure_demo_user()
+    runtime.start()
+    try:
+        http = Http(runtime)
+        line = doc_example("http-api.md", "call-history").strip()
+        documented = {k: v for k, v in parse_qsl(urlsplit(line.split("'")[1]).query)
+                      if k not in ("command", "Username", "Password")}
+        page = http.command("ListCallHistory", **documented)      # PageSize=2&Page=2
+        assert page.findtext("Code") == "200" and page.findtext("TotalCount") == "3"
+        [oldest] = page.findall("CallHistory/CallRecord")
+        assert oldest.findtext("Caller") == "5550000"          # newest first: page 2 = #0
+        assert oldest.findtext("Direction") == "inbound"
+        assert oldest.findtext("HangupCause") == "script ended"
+        duration = float(oldest.findtext("Duration") or 0)
+        assert abs(duration - results[0].ended_at) < 0.5, (duration, results[0].ended_at)
+        only = http.command("ListCallHistory", Caller="5550001")
+        assert [r.findtext("Caller") for r in only.findall("CallHistory/CallRecord")] == [
+            "5550001"]
+        assert http.command("ListCallHistory", Direction="outbound").findtext(
+            "TotalCount") == "0"
+        assert http.command("ListCallHistory", From="2999-01-01T00:00:00Z").findtext(
+            "TotalCount") == "0"
+        assert http.command("ListCallHistory", PageSize="0").findtext("Code") == "302"
+        assert http.command("ListCallHistory", From="yesterday").findtext("Code") == "302"
+        call_id = oldest.findtext("CallId") or ""
+    finally:
+        runtime.stop()
+    config = tmp_path / "ivr.conf"
+    config.write_text(f"[sms]\ndatabase_url = {settings.sms.database_url}\n")
+    assert cli_main(["calls", "--config", str(config), "list"]) == 0
+    assert "3 of 3 call(s)" in capsys.readouterr().out
+    assert cli_main(["calls", "--config", str(config), "show", call_id]) == 0
+    assert "HangupCause: script ended" in capsys.readouterr().out

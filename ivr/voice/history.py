@@ -1,0 +1,147 @@
+"""Call history (issue 15 item 4): every call, incoming or placed, written durably when it
+ends, behind the small :class:`CallHistory` protocol.
+
+The SQLite implementation keeps its own table, ``call_history``, in the message database
+(``[sms] database_url``) through its own connection, so it stands apart from the SMS
+store's schema. Each record is committed (WAL, ``synchronous=FULL``) before the call's
+end is announced. PostgreSQL is not implemented here yet: with a ``postgresql://`` URL,
+:func:`open_call_history` says so and the engine runs without history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ivr.errors import ConfigError
+
+__all__ = ["CallRecord", "CallQuery", "CallHistory", "SqliteCallHistory", "open_call_history"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    call_id: str
+    direction: str                   # "inbound" | "outbound"
+    caller: str
+    callee: str
+    script: str
+    started_at: float                # Unix seconds: the INVITE
+    answered_at: float               # 0.0 when never answered
+    ended_at: float
+    hangup_cause: str                # the leg's end reason: "caller hung up", "busy (486 …)" …
+    recordings: tuple[str, ...] = ()
+
+    @property
+    def duration(self) -> float:
+        """Talk time in seconds (0 for a call never answered)."""
+        return max(0.0, self.ended_at - self.answered_at) if self.answered_at else 0.0
+
+
+@dataclass(frozen=True)
+class CallQuery:
+    direction: str = ""
+    caller: str = ""
+    callee: str = ""
+    since: float = 0.0               # started_at >= since
+    until: float = 0.0               # started_at < until (0: no bound)
+    offset: int = 0
+    limit: int = 50
+
+
+class CallHistory(Protocol):
+    def add(self, record: CallRecord) -> None: ...
+
+    def query(self, query: CallQuery) -> tuple[list[CallRecord], int]:
+        """A page of records, newest first, and how many match in all."""
+
+    def get(self, call_id: str) -> CallRecord | None: ...
+
+
+_COLUMNS = ("call_id", "direction", "caller", "callee", "script", "started_at",
+            "answered_at", "ended_at", "hangup_cause", "recordings")
+
+
+class SqliteCallHistory:
+    def __init__(self, path: str) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=10)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS call_history (call_id TEXT PRIMARY KEY, "
+                "direction TEXT NOT NULL, caller TEXT NOT NULL, callee TEXT NOT NULL, "
+                "script TEXT NOT NULL, started_at REAL NOT NULL, answered_at REAL NOT NULL, "
+                "ended_at REAL NOT NULL, hangup_cause TEXT NOT NULL, recordings TEXT NOT NULL)")
+            self._db.execute("CREATE INDEX IF NOT EXISTS call_history_started "
+                             "ON call_history (started_at)")
+            self._db.commit()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def add(self, record: CallRecord) -> None:
+        values = dataclasses.astuple(record)[:-1] + (json.dumps(list(record.recordings)),)
+        with self._lock:
+            self._db.execute(f"INSERT OR REPLACE INTO call_history ({', '.join(_COLUMNS)}) "
+                             f"VALUES ({', '.join('?' * len(_COLUMNS))})", values)
+            self._db.commit()
+
+    def query(self, query: CallQuery) -> tuple[list[CallRecord], int]:
+        where, args = ["1=1"], []
+        for column in ("direction", "caller", "callee"):
+            value = getattr(query, column)
+            if value:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if query.since:
+            where.append("started_at >= ?")
+            args.append(query.since)
+        if query.until:
+            where.append("started_at < ?")
+            args.append(query.until)
+        clause = " AND ".join(where)
+        with self._lock:
+            total = self._db.execute(f"SELECT COUNT(*) FROM call_history WHERE {clause}",
+                                     args).fetchone()[0]
+            rows = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM call_history WHERE {clause} "
+                "ORDER BY started_at DESC, call_id LIMIT ? OFFSET ?",
+                [*args, query.limit, query.offset]).fetchall()
+        return [_record(row) for row in rows], int(total)
+
+    def get(self, call_id: str) -> CallRecord | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM call_history "
+                                   "WHERE call_id = ?", (call_id,)).fetchone()
+        return _record(row) if row else None
+
+
+def _record(row: tuple[object, ...]) -> CallRecord:
+    (call_id, direction, caller, callee, script, started, answered, ended, cause,
+     recordings) = row
+    return CallRecord(str(call_id), str(direction), str(caller), str(callee), str(script),
+                      float(started), float(answered), float(ended),  # type: ignore[arg-type]
+                      str(cause), tuple(json.loads(str(recordings))))
+
+
+def open_call_history(database_url: str) -> CallHistory | None:
+    """The history next to the messages; None (logged) where it is not implemented."""
+    if database_url.startswith("sqlite:///"):
+        return SqliteCallHistory(database_url[len("sqlite:///"):])
+    if database_url.startswith(("postgresql://", "postgres://")):
+        log.warning("call history is not implemented on PostgreSQL yet; calls are not "
+                    "recorded in ListCallHistory")
+        return None
+    raise ConfigError(f"[sms] database_url {database_url!r}: use sqlite:///PATH or "
+                      "postgresql://…")
