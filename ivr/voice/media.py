@@ -355,9 +355,11 @@ class RtpSession:
             self._packet(packet)
 
     def _packet(self, packet: bytes) -> None:
+        if len(packet) < 12:    # shorter than RTP's fixed header (RFC 3550 §5.1)
+            return
         try:
             message = RTPMessage(packet, self._assoc)
-        except (RTPParseError, ValueError, IndexError):
+        except (RTPParseError, ValueError, IndexError, TypeError):
             return
         if message.payload_type == PayloadType.EVENT:
             self._event(message.payload, message.timestamp)

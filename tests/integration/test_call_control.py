@@ -24,11 +24,10 @@ from ivr.config import Settings
 from ivr.service import Runtime
 from tests.integration.sip_fuzz import RawCaller
 from tests.integration.test_sip import sipp
-from tests.integration.voice_peers import Ivr, free_port, wait_until
+from tests.integration.voice_peers import Ivr, free_port, long_script, wait_until
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-LONG = "<Speak>" + "This is a very long prompt. " * 30 + "</Speak>"
 
 
 def _script(tmp_path: Path, body: str, name: str = "script.xml") -> str:
@@ -52,11 +51,16 @@ def _tone(tmp_path: Path) -> str:
     return str(path)
 
 
-def test_sipp_hold_both_ways(start_ivr: Callable[..., Ivr], tmp_path: Path) -> None:
-    script = tmp_path / "hold.xml"
-    script.write_text(doc_example("voice.md", "hold"))
+@pytest.mark.parametrize("example, scenario", [
+    ("hold", "uac_hold.xml"),           # held for 2 s by the script, then holds it in turn
+    ("forward", "uac_forwarded.xml"),   # 302 with the destination in Contact
+])
+def test_documented_script_against_sipp(start_ivr: Callable[..., Ivr], tmp_path: Path,
+                                        example: str, scenario: str) -> None:
+    script = tmp_path / f"{example}.xml"
+    script.write_text(doc_example("voice.md", example))
     ivr = start_ivr(script=str(script))
-    result = sipp(f"127.0.0.1:{ivr.port}", "uac_hold.xml", tmp_path)
+    result = sipp(f"127.0.0.1:{ivr.port}", scenario, tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert wait_until(lambda: ivr.engine.calls.list_calls() == [], 5)
 
@@ -83,16 +87,6 @@ def test_music_on_hold_plays_and_the_script_waits(start_ivr: Callable[..., Ivr],
         assert wait_until(lambda: len(ivr.messages()) == 1)
     finally:
         caller.close()
-
-
-def test_forward_of_a_ringing_call_is_a_302(start_ivr: Callable[..., Ivr],
-                                            tmp_path: Path) -> None:
-    script = tmp_path / "forward.xml"
-    script.write_text(doc_example("voice.md", "forward"))
-    ivr = start_ivr(script=str(script))
-    result = sipp(f"127.0.0.1:{ivr.port}", "uac_forwarded.xml", tmp_path)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert wait_until(lambda: ivr.engine.calls.list_calls() == [], 5)
 
 
 # -- over HTTP ---------------------------------------------------------------------------
@@ -129,19 +123,29 @@ class Http:
 @pytest.fixture
 def runtime(make_settings: Callable[..., Settings], tmp_path: Path,
             receiver: CallbackReceiver) -> Iterator[Runtime]:
-    settings = make_settings()
+    settings = _settings(make_settings(), tmp_path, 45200, long_script(tmp_path, 30))
+    settings.http.notification_url = f"{receiver.url}/events"
+    runtime = _start(settings)
+    yield runtime
+    runtime.stop()
+
+
+def _settings(settings: Settings, tmp_path: Path, rtp_low: int, script: str) -> Settings:
+    """SIP and HTTP on free loopback ports, 50 RTP ports from ``rtp_low``."""
     settings.sip.bind_port = free_port()
-    settings.sip.rtp_port_low, settings.sip.rtp_port_high = 45200, 45300
-    settings.sip.default_script = _script(tmp_path, LONG)
+    settings.sip.rtp_port_low, settings.sip.rtp_port_high = rtp_low, rtp_low + 100
+    settings.sip.default_script = script
     settings.audio.cache_dir = str(tmp_path / "cache")
     settings.audio.recordings_dir = str(tmp_path / "rec")
     settings.http.port = free_port(socket.SOCK_STREAM)
-    settings.http.notification_url = f"{receiver.url}/events"
+    return settings
+
+
+def _start(settings: Settings) -> Runtime:
     runtime = Runtime(settings)
     runtime.services.users.ensure_demo_user()
     runtime.start()
-    yield runtime
-    runtime.stop()
+    return runtime
 
 
 def test_http_hold_unhold_record_transfer_and_errors(runtime: Runtime,
@@ -236,15 +240,9 @@ def test_http_call_display_name_api_extension_and_error_url_for_every_failure(
 def test_call_history_pages_filters_survives_a_restart_and_the_cli_shows_it(
         make_settings: Callable[..., Settings], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    settings = make_settings()
-    settings.sip.bind_port = free_port()
-    settings.sip.rtp_port_low, settings.sip.rtp_port_high = 45400, 45500
-    settings.sip.default_script = _script(tmp_path, "<Speak>Hello.</Speak><Hangup/>")
-    settings.audio.cache_dir = str(tmp_path / "cache")
-    settings.http.port = free_port(socket.SOCK_STREAM)
-    runtime = Runtime(settings)
-    runtime.services.users.ensure_demo_user()
-    runtime.start()
+    settings = _settings(make_settings(), tmp_path, 45400,
+                         _script(tmp_path, "<Speak>Hello.</Speak><Hangup/>"))
+    runtime = _start(settings)
     try:
         results = [place_call(f"127.0.0.1:{settings.sip.bind_port}", caller=f"555000{n}",
                               duration=8) for n in range(3)]
@@ -254,9 +252,7 @@ def test_call_history_pages_filters_survives_a_restart_and_the_cli_shows_it(
                           == "3", 5)
     finally:
         runtime.stop()
-    runtime = Runtime(settings)              # the history is in the database, not in memory
-    runtime.services.users.ensure_demo_user()
-    runtime.start()
+    runtime = _start(settings)               # the history is in the database, not in memory
     try:
         http = Http(runtime)
         line = doc_example("http-api.md", "call-history").strip()

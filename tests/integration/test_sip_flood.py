@@ -22,7 +22,7 @@ from tests.integration.sip_fuzz import (
     malformed,
     options_answered,
 )
-from tests.integration.voice_peers import Ivr, wait_until
+from tests.integration.voice_peers import Ivr, long_script, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -83,10 +83,7 @@ def test_no_rtp_before_the_ack_and_requests_without_both_tags_get_481(
         start_ivr: Callable[..., Ivr], tmp_path: Path) -> None:
     """RFC 3261 §12.2.2: an attacker who knows only the Call-ID (or a wrong tag) neither
     moves the audio nor ends the call; the caller's own requests still work."""
-    script = tmp_path / "long.xml"
-    script.write_text("<Response><Speak>" + "This is a very long prompt. " * 20 +
-                      "</Speak></Response>")
-    ivr = start_ivr(script=str(script))
+    ivr = start_ivr(script=long_script(tmp_path))
     caller = RawCaller(("127.0.0.1", ivr.port))
     attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     attacker.bind(("127.0.0.1", 0))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.softphones import Baresip, Linphone, wav_rms_seconds
-from tests.integration.voice_peers import Ivr, wait_until
+from tests.integration.voice_peers import Ivr, long_script, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -39,10 +39,7 @@ def test_baresip_menu_call_with_each_law(start_ivr: Callable[..., Ivr], tmp_path
 @pytest.mark.skipif(not Linphone.available(), reason="Debian linphone-cli needed")
 def test_linphone_gets_the_8khz_event_and_its_pause_is_answered_recvonly(
         start_ivr: Callable[..., Ivr], tmp_path: Path) -> None:
-    script = tmp_path / "long.xml"
-    script.write_text("<Response><Speak>" + "This is a very long prompt. " * 30 +
-                      "</Speak></Response>")
-    ivr = start_ivr(script=str(script))
+    ivr = start_ivr(script=long_script(tmp_path, 30))
     phone = Linphone(tmp_path)
     phone.start()
     try:
