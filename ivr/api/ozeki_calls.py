@@ -24,7 +24,9 @@ __all__ = ["COMMANDS", "run", "history_fields"]
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("Call", "Hold", "Unhold", "BlindTransfer", "Forward", "Record", "ListCallHistory")
+COMMANDS = ("Call", "Hold", "Unhold", "BlindTransfer", "Forward", "Record", "ListCallHistory",
+            "SendMessage", "ReceiveMessage")
+_MAX_WAIT_SECONDS = 60.0
 _MAX_PAGE_SIZE = 500
 _PARAMETER = {"BlindTransfer": ("target", "Target"), "Forward": ("destination", "Destination")}
 _MAX_RECORD_SECONDS = 3600.0
@@ -53,13 +55,21 @@ def run(command: str, params: Mapping[str, str], calls: Any,
                 else calls.forward(call_id, value)
         elif command == "Record":
             return _record(params, call_id, calls, notify)
+        elif command == "SendMessage":
+            text = params.get("message") or params.get("text") or ""
+            if not text:
+                return error(command, 302, "Message", command)
+            done = calls.send_message(call_id, text)
+        elif command == "ReceiveMessage":
+            return _receive(params, call_id, calls)
         else:
             done = calls.hold(call_id) if command == "Hold" else calls.unhold(call_id)
     except KeyError:
         return error(command, 601, call_id)
     if not done:
         why = {"Forward": "the call is already answered (Forward is for ringing calls)",
-               "BlindTransfer": "the far end did not accept the REFER"}.get(
+               "BlindTransfer": "the far end did not accept the REFER",
+               "SendMessage": "the caller's phone did not accept the MESSAGE"}.get(
                    command, "the far end refused the re-INVITE")
         return error(command, 303, command, detail=why)
     return OzekiResult(command)
@@ -137,6 +147,22 @@ def history_fields(record: CallRecord) -> dict[str, str]:
             "StartTime": iso(record.started_at), "AnswerTime": iso(record.answered_at),
             "EndTime": iso(record.ended_at), "Duration": f"{record.duration:.1f}",
             "HangupCause": record.hangup_cause, "Recordings": " ".join(record.recordings)}
+
+
+def _receive(params: Mapping[str, str], call_id: str, calls: Any) -> OzekiResult:
+    """ReceiveMessage: wait up to ``Timeout`` s (default 10, at most 60) for the caller's
+    next SIP MESSAGE; ``Received`` says whether one came, ``Text`` is its text."""
+    raw = params.get("timeout", "").strip() or "10"
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= _MAX_WAIT_SECONDS:
+        return error("ReceiveMessage", 302, "Timeout", "ReceiveMessage",
+                     detail=f"seconds from 0 to {_MAX_WAIT_SECONDS:g}")
+    text = calls.receive_message(call_id, seconds)
+    return OzekiResult("ReceiveMessage", fields=[("Received", "true" if text is not None
+                                                  else "false"), ("Text", text or "")])
 
 
 def _record(params: Mapping[str, str], call_id: str, calls: Any,

@@ -1,5 +1,5 @@
-"""OzML call-control verbs a PBX user expects (issue 15): Hold and Unhold, and Forward of a
-ringing call.
+"""OzML call-control verbs a PBX user expects (issue 15): Hold and Unhold, Forward of a
+ringing call, and chat in the call: SendMsg and WaitForMsg.
 
 Kept in one module so the language package gains them in one place: the verbs as values,
 how they are built from a validated element, and how they run against a call that can be
@@ -11,11 +11,17 @@ script** until the call is taken off hold: by the HTTP ``Unhold`` command, or af
 ``Timeout`` seconds (0, the default: no limit). ``<Unhold/>`` takes a held call off hold
 and is a no-op otherwise. ``<Forward Destination="…"/>`` as a document's first command
 forwards the still-ringing call with ``302 Moved Temporarily``.
+
+``<SendMsg>text</SendMsg>`` (or ``Text=``) sends the text to the caller's phone as a SIP
+MESSAGE (RFC 3428) in the call's dialog. ``<WaitForMsg Timeout="30" Id="message"/>`` waits
+up to ``Timeout`` seconds for a MESSAGE from the caller and puts its text in ``$message``
+(or the variable ``Id`` names); on timeout the variable is empty.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -23,20 +29,43 @@ from lxml import etree
 
 from ivr.ozml import verbs as v
 
-__all__ = ["Hold", "Unhold", "TAGS", "HoldableCall", "ForwardingCall", "build", "execute",
-           "forward_ringing"]
+__all__ = ["CallVerb", "Hold", "Unhold", "SendMsg", "WaitForMsg", "TAGS", "HoldableCall", "ChattingCall",
+           "ForwardingCall", "build", "execute", "forward_ringing"]
 
-TAGS = ("Hold", "Unhold")
+TAGS = ("Hold", "Unhold", "SendMsg", "WaitForMsg")
 
 
 @dataclass(frozen=True)
-class Hold(v.Command):
+class CallVerb(v.Command):
+    """What the interpreter hands to :func:`execute`."""
+
+
+@dataclass(frozen=True)
+class Hold(CallVerb):
     timeout: float = 0.0
 
 
 @dataclass(frozen=True)
-class Unhold(v.Command):
+class Unhold(CallVerb):
     pass
+
+
+@dataclass(frozen=True)
+class SendMsg(CallVerb):
+    text: str
+
+
+@dataclass(frozen=True)
+class WaitForMsg(CallVerb):
+    timeout: float = 30.0
+    variable: str = "message"
+
+
+@runtime_checkable
+class ChattingCall(Protocol):
+    def send_message(self, text: str) -> bool: ...
+
+    def wait_message(self, timeout: float) -> str | None: ...
 
 
 @runtime_checkable
@@ -68,19 +97,49 @@ def build(builder: Any, element: etree._Element, line: int) -> v.Command:
     """The command for a Hold/Unhold element (``builder`` is verbs' attribute checker)."""
     if element.tag == "Hold":
         return Hold(line, builder.number(element, "Timeout", 0.0))
+    if element.tag == "SendMsg":
+        return SendMsg(line, builder.body(element, "Text", required="the message text"))
+    if element.tag == "WaitForMsg":
+        name = element.get("Id", "message").strip()
+        if not name or not (name[0].isalpha() or name[0] == "_") or not all(
+                c.isalnum() or c == "_" for c in name):
+            raise builder.error(element, f"{name!r} is not a variable name", "Id")
+        return WaitForMsg(line, builder.number(element, "Timeout", 30.0), name.lower())
     return Unhold(line)
 
 
-def execute(call: object, command: v.Command,
-            log: logging.LoggerAdapter[logging.Logger]) -> None:
+def execute(call: object, command: v.Command, log: logging.LoggerAdapter[logging.Logger],
+            expand: Callable[[str], str]) -> dict[str, str]:
+    """Run one verb; the variables it sets (WaitForMsg's text)."""
+    if isinstance(command, SendMsg | WaitForMsg):
+        return _chat(call, command, log, expand)
     if not isinstance(call, HoldableCall):
         log.warning("line %d: this call cannot be held; <%s> does nothing here",
                     command.line, type(command).__name__)
-        return
+        return {}
     if isinstance(command, Hold):
         if not call.hold():
             log.warning("line %d: the far end refused the hold; continuing", command.line)
-            return
+            return {}
         call.wait_while_held(command.timeout)
     elif isinstance(command, Unhold) and not call.unhold():
         log.warning("line %d: the far end refused the unhold", command.line)
+    return {}
+
+
+def _chat(call: object, command: SendMsg | WaitForMsg,
+          log: logging.LoggerAdapter[logging.Logger],
+          expand: Callable[[str], str]) -> dict[str, str]:
+    if not isinstance(call, ChattingCall):
+        log.warning("line %d: this call has no SIP dialog; <%s> does nothing here",
+                    command.line, type(command).__name__)
+        return {command.variable: ""} if isinstance(command, WaitForMsg) else {}
+    if isinstance(command, SendMsg):
+        if not call.send_message(expand(command.text)):
+            log.warning("line %d: the caller's phone did not accept the MESSAGE",
+                        command.line)
+        return {}
+    text = call.wait_message(command.timeout)
+    log.info("line %d: %s", command.line, "message received" if text is not None
+             else f"no message within {command.timeout:g} s")
+    return {command.variable: text or ""}

@@ -244,8 +244,8 @@ class Interpreter:
             s.call.send_dtmf(text(c.keys))
         elif isinstance(c, v.CallOut):
             self._call_out(s, c)
-        elif isinstance(c, callverbs.Hold | callverbs.Unhold):
-            callverbs.execute(s.call, c, s.log)
+        elif isinstance(c, callverbs.CallVerb):
+            s.variables.update(callverbs.execute(s.call, c, s.log, text))
         return True
 
     def _play_file(self, s: _Session, c: v.Play, barge_in: bool) -> bool:

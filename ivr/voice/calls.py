@@ -44,7 +44,9 @@ class SipCall:
         self._hold_lock = threading.Lock()
         self._stashed = b""          # the prompt audio a hold interrupted
         self.recordings: list[str] = []   # files recorded on this call (call history)
+        self._messages: queue.Queue[str] = queue.Queue(maxsize=100)
         leg.on_dtmf = self._on_digit
+        leg.on_message = self.deliver_message
 
     def _on_digit(self, digit: str) -> None:
         log.info("[call %s] DTMF %s", self.call_id, digit)
@@ -184,6 +186,33 @@ class SipCall:
         if rtp is None or not rtp.send_dtmf(keys):
             log.warning("[call %s] the caller did not offer telephone-event; cannot send "
                         "DTMF %s", self.call_id, keys)
+
+    # -- chat in the call (RFC 3428) ----------------------------------------------------
+    def deliver_message(self, content_type: str, text: str) -> None:
+        """A MESSAGE from the caller's UA (in the dialog, or matched to this call)."""
+        if not content_type.lower().startswith("text/"):
+            log.info("[call %s] MESSAGE of type %s ignored", self.call_id, content_type)
+            return
+        try:
+            self._messages.put_nowait(text.rstrip("\r\n"))
+        except queue.Full:
+            log.warning("[call %s] 100 unread messages; dropping the new one", self.call_id)
+
+    def send_message(self, text: str) -> bool:
+        self._alive()
+        return self.leg.send_message(text)
+
+    def wait_message(self, timeout: float) -> str | None:
+        """The caller's next message, waiting up to ``timeout`` s; None on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._alive()
+            try:
+                return self._messages.get(timeout=min(0.1, max(0.0, deadline -
+                                                                 time.monotonic())))
+            except queue.Empty:
+                if time.monotonic() >= deadline:
+                    return None
 
     # -- hold ----------------------------------------------------------------------------
     def hold(self) -> bool:
@@ -369,6 +398,32 @@ class CallControl:
             return self._get(call_id).transfer(target)
         except CallEnded:
             return False
+
+    def send_message(self, call_id: str, text: str) -> bool:
+        """SIP MESSAGE to the caller's UA in the call's dialog; True once accepted."""
+        try:
+            return self._get(call_id).send_message(text)
+        except CallEnded:
+            return False
+
+    def receive_message(self, call_id: str, timeout: float) -> str | None:
+        """The caller's next MESSAGE text (shared with the script's WaitForMsg)."""
+        try:
+            return self._get(call_id).wait_message(timeout)
+        except CallEnded:
+            return None
+
+    def deliver_out_of_dialog(self, sender: str, host: str, content_type: str,
+                              text: str) -> bool:
+        """A MESSAGE outside any dialog (softphone chat) from ``sender`` at ``host``: given
+        to that caller's active call; False when there is none."""
+        with self._lock:
+            calls = [c for c in self._calls.values()
+                     if c.caller == sender and c.leg.source[0] == host and not c.leg.ended]
+        if not calls:
+            return False
+        calls[-1].deliver_message(content_type, text)
+        return True
 
     def forward(self, call_id: str, destination: str) -> bool:
         """302 a call that still rings to ``destination``; False once answered."""

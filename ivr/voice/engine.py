@@ -34,6 +34,7 @@ class VoiceEngine:
                        settings.audio.tts_rate)
         self.calls = CallControl(originate=self.originate, place=self.originate)
         self.endpoint = SipEndpoint(settings.sip, self._on_invite)
+        self.endpoint.on_message = self.calls.deliver_out_of_dialog
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
         self._notify = notify

@@ -268,6 +268,15 @@ class SipLeg(abc.ABC):
             ("Contact", self.endpoint.contact), ("Allow", ALLOW),
             ("Content-Type", "application/sdp")], body=self.local_sdp()).encode()
 
+    def send_message(self, text: str) -> bool:
+        """A SIP MESSAGE (RFC 3428) to the far end's UA in this dialog; True on 2xx."""
+        if self.state != "answered" or self.dialog is None:
+            return False
+        reply = self.endpoint.transact(self.dialog.request(
+            "MESSAGE", self.endpoint.via(), [("Content-Type", "text/plain;charset=UTF-8")],
+            text.encode("utf-8")), self.dialog.next_hop(self.source), timeout=8.0)
+        return reply is not None and 200 <= reply.status < 300
+
     # -- our own re-INVITEs (hold / unhold) -------------------------------------------------
     def set_hold(self, hold: bool) -> bool:
         """Put the far end on hold (a=sendonly, RFC 3264 §8.4) or take it off (sendrecv);

@@ -214,6 +214,8 @@ class SipEndpoint:
     def __init__(self, settings: SipSettings, on_invite: Callable[[InboundLeg], None]) -> None:
         self.settings = settings
         self.on_invite = on_invite
+        # RFC 3428 MESSAGE outside a dialog: (sender user, host, type, text) -> delivered
+        self.on_message: Callable[[str, str, str, str], bool] | None = None
         self.ports = PortPool(settings.rtp_port_low, settings.rtp_port_high)
         from ivr.voice.media import MediaClock
 
@@ -406,6 +408,13 @@ class SipEndpoint:
                 ("Allow", ALLOW), ("Contact", self.contact)]).encode(), source)
         elif message.method == "ACK":
             pass  # ACK for a response of a call that has already ended
+        elif message.method == "MESSAGE" and self.on_message is not None:
+            delivered = self.on_message(sipmsg.uri_user(message.get("From")), source[0],
+                                        message.get("Content-Type", "text/plain"),
+                                        message.body.decode("utf-8", "replace"))
+            self.send(sipmsg.response(message, 200 if delivered else 480,
+                                      "OK" if delivered else "Temporarily Unavailable",
+                                      to_tag=sipmsg.new_tag()).encode(), source)
         elif message.method in ("BYE", "CANCEL"):
             self.send(sipmsg.response(message, 481, "Call/Transaction Does Not Exist"
                                       ).encode(), source)

@@ -224,7 +224,8 @@ class RawCaller:
 
     def request(self, method: str, cseq: int, *, from_tag: str | None = None,
                 to_tag: str | None = None, body: str = "",
-                sock: socket.socket | None = None) -> bytes:
+                sock: socket.socket | None = None, call_id: str = "",
+                content_type: str = "application/sdp") -> bytes:
         """A request in (or pretending to be in) the dialog; sent from ``sock``."""
         sender = sock or self.sip
         local = sender.getsockname()
@@ -234,9 +235,9 @@ class RawCaller:
                 f"{random.randrange(10**6)}\r\n"
                 f"From: <sip:flood@127.0.0.1>;tag={self.from_tag if from_tag is None else from_tag}"
                 f"\r\nTo: <sip:ivr@{self.target[0]}>{';tag=' + to_tag if to_tag else ''}\r\n"
-                f"Call-ID: {self.call_id}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\n"
-                f"Contact: <sip:x@{local[0]}:{local[1]}>\r\n"
-                + ("Content-Type: application/sdp\r\n" if body else "")
+                f"Call-ID: {call_id or self.call_id}\r\nCSeq: {cseq} {method}\r\n"
+                f"Max-Forwards: 70\r\nContact: <sip:x@{local[0]}:{local[1]}>\r\n"
+                + (f"Content-Type: {content_type}\r\n" if body else "")
                 + f"Content-Length: {len(body)}\r\n\r\n{body}").encode()
         sender.sendto(data, self.target)
         return data

@@ -54,6 +54,7 @@ def _tone(tmp_path: Path) -> str:
 @pytest.mark.parametrize("example, scenario", [
     ("hold", "uac_hold.xml"),           # held for 2 s by the script, then holds it in turn
     ("forward", "uac_forwarded.xml"),   # 302 with the destination in Contact
+    ("chat", "uac_message.xml"),        # MESSAGE both ways in the dialog
 ])
 def test_documented_script_against_sipp(start_ivr: Callable[..., Ivr], tmp_path: Path,
                                         example: str, scenario: str) -> None:
@@ -63,6 +64,8 @@ def test_documented_script_against_sipp(start_ivr: Callable[..., Ivr], tmp_path:
     result = sipp(f"127.0.0.1:{ivr.port}", scenario, tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert wait_until(lambda: ivr.engine.calls.list_calls() == [], 5)
+    if example == "chat":      # WaitForMsg put the caller's text in $order
+        assert wait_until(lambda: [m.body for m in ivr.messages()] == ["Order 4711"])
 
 
 def test_music_on_hold_plays_and_the_script_waits(start_ivr: Callable[..., Ivr],
@@ -185,6 +188,24 @@ def test_http_hold_unhold_record_transfer_and_errors(runtime: Runtime,
         assert http.command("Record", CallId=call_id, Duration="x").findtext("Code") == "302"
         forward = http.command("Forward", CallId=call_id, Destination="sip:a@127.0.0.1:5099")
         assert forward.findtext("Code") == "303"       # answered: Forward is for ringing
+        # Chat: our MESSAGE to the caller, and the caller's (outside the dialog, as
+        # softphones send it) to ReceiveMessage.
+        pending = http.in_background("SendMessage", **http.example("SendMessage", call_id))
+        message = caller.expect("MESSAGE")
+        assert message.body == "Your code is 4711"
+        caller.reply(message, 200)
+        assert wait_until(lambda: bool(pending), 10) and pending[0].findtext("Code") == "200"
+        pending = http.in_background("ReceiveMessage", **http.example("ReceiveMessage",
+                                                                        call_id))
+        time.sleep(0.3)
+        caller.request("MESSAGE", 1, to_tag="", call_id="chat-1", body="1234",
+                       content_type="text/plain")
+        assert wait_until(lambda: bool(pending), 10)
+        assert (pending[0].findtext("Received"), pending[0].findtext("Text")) == (
+            "true", "1234")
+        quiet = http.command("ReceiveMessage", CallId=call_id, Timeout="0.2")
+        assert (quiet.findtext("Code"), quiet.findtext("Received")) == ("200", "false")
+        assert http.command("SendMessage", CallId=call_id).findtext("Code") == "302"
         # BlindTransfer: REFER to the target; the caller accepts (202) and our side ends.
         pending = http.in_background("BlindTransfer", **http.example("BlindTransfer",
                                                                        call_id))
