@@ -25,10 +25,11 @@ __all__ = ["COMMANDS", "run", "history_fields"]
 log = logging.getLogger(__name__)
 
 COMMANDS = ("Call", "Hold", "Unhold", "BlindTransfer", "Forward", "Record", "ListCallHistory",
-            "SendMessage", "ReceiveMessage")
+            "SendMessage", "ReceiveMessage", "AttendedTransfer")
 _MAX_WAIT_SECONDS = 60.0
 _MAX_PAGE_SIZE = 500
-_PARAMETER = {"BlindTransfer": ("target", "Target"), "Forward": ("destination", "Destination")}
+_PARAMETER = {"BlindTransfer": ("target", "Target"), "Forward": ("destination", "Destination"),
+              "AttendedTransfer": ("target", "Target")}
 _MAX_RECORD_SECONDS = 3600.0
 
 
@@ -51,6 +52,11 @@ def run(command: str, params: Mapping[str, str], calls: Any,
             value = params.get(key, "").strip()
             if not value:
                 return error(command, 302, name, command)
+            if command == "AttendedTransfer":
+                result = calls.attended_transfer(call_id, value)
+                if result.startswith("failed"):
+                    return error(command, 303, command, detail=result)
+                return OzekiResult(command, fields=[("Result", result)])
             done = calls.blind_transfer(call_id, value) if command == "BlindTransfer" \
                 else calls.forward(call_id, value)
         elif command == "Record":

@@ -16,6 +16,11 @@ forwards the still-ringing call with ``302 Moved Temporarily``.
 MESSAGE (RFC 3428) in the call's dialog. ``<WaitForMsg Timeout="30" Id="message"/>`` waits
 up to ``Timeout`` seconds for a MESSAGE from the caller and puts its text in ``$message``
 (or the variable ``Id`` names); on timeout the variable is empty.
+
+``<AttendedTransfer Target="…"/>`` holds the caller, consults the target on a second call
+and, once it answers, REFERs the caller to it with Replaces (RFC 5589 §7). ``$transferresult``
+says ``transferred to …`` (the call is then over for this script) or ``failed: …``, and on
+failure the caller is back, off hold, and the script goes on.
 """
 
 from __future__ import annotations
@@ -29,10 +34,10 @@ from lxml import etree
 
 from ivr.ozml import verbs as v
 
-__all__ = ["CallVerb", "Hold", "Unhold", "SendMsg", "WaitForMsg", "TAGS", "HoldableCall", "ChattingCall",
+__all__ = ["CallVerb", "AttendedTransfer", "TransferringCall", "Hold", "Unhold", "SendMsg", "WaitForMsg", "TAGS", "HoldableCall", "ChattingCall",
            "ForwardingCall", "build", "execute", "forward_ringing"]
 
-TAGS = ("Hold", "Unhold", "SendMsg", "WaitForMsg")
+TAGS = ("Hold", "Unhold", "SendMsg", "WaitForMsg", "AttendedTransfer")
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,16 @@ class SendMsg(CallVerb):
 class WaitForMsg(CallVerb):
     timeout: float = 30.0
     variable: str = "message"
+
+
+@dataclass(frozen=True)
+class AttendedTransfer(CallVerb):
+    target: str
+
+
+@runtime_checkable
+class TransferringCall(Protocol):
+    def attended_transfer(self, target: str) -> str: ...
 
 
 @runtime_checkable
@@ -97,6 +112,8 @@ def build(builder: Any, element: etree._Element, line: int) -> v.Command:
     """The command for a Hold/Unhold element (``builder`` is verbs' attribute checker)."""
     if element.tag == "Hold":
         return Hold(line, builder.number(element, "Timeout", 0.0))
+    if element.tag == "AttendedTransfer":
+        return AttendedTransfer(line, builder.body(element, "Target", required="Target"))
     if element.tag == "SendMsg":
         return SendMsg(line, builder.body(element, "Text", required="the message text"))
     if element.tag == "WaitForMsg":
@@ -113,6 +130,13 @@ def execute(call: object, command: v.Command, log: logging.LoggerAdapter[logging
     """Run one verb; the variables it sets (WaitForMsg's text)."""
     if isinstance(command, SendMsg | WaitForMsg):
         return _chat(call, command, log, expand)
+    if isinstance(command, AttendedTransfer):
+        if not isinstance(call, TransferringCall):
+            log.warning("line %d: this call cannot be transferred", command.line)
+            return {"transferresult": "failed: not a SIP call"}
+        result = call.attended_transfer(expand(command.target))
+        log.info("line %d: attended transfer: %s", command.line, result)
+        return {"transferresult": result}
     if not isinstance(call, HoldableCall):
         log.warning("line %d: this call cannot be held; <%s> does nothing here",
                     command.line, type(command).__name__)

@@ -291,6 +291,15 @@ class SipCall:
             return False
         return self.leg.forward(uri)
 
+    def attended_transfer(self, target: str) -> str:
+        """Consult ``target``, then REFER the caller to it with Replaces
+        (:mod:`ivr.voice.transfer`); "transferred to …" or "failed: …" (then the call goes
+        on, off hold)."""
+        from ivr.voice.transfer import attended_transfer
+
+        self._alive()
+        return attended_transfer(self, target).reason
+
     def transfer(self, target: str) -> bool:
         self._alive()
         if self.leg.refer(target):
@@ -398,6 +407,13 @@ class CallControl:
             return self._get(call_id).transfer(target)
         except CallEnded:
             return False
+
+    def attended_transfer(self, call_id: str, target: str) -> str:
+        """Consultation call, then REFER with Replaces; "transferred to …" or "failed: …"."""
+        try:
+            return self._get(call_id).attended_transfer(target)
+        except CallEnded:
+            return "failed: the call has ended"
 
     def send_message(self, call_id: str, text: str) -> bool:
         """SIP MESSAGE to the caller's UA in the call's dialog; True once accepted."""

@@ -55,6 +55,7 @@ class SipLeg(abc.ABC):
         self.holding = False                # we put the far end on hold
         self.on_hold_change: Callable[[SipLeg], None] | None = None
         self.on_message: Callable[[str, str], None] | None = None   # MESSAGE in the dialog
+        self.on_refer_progress: Callable[[int], None] | None = None  # NOTIFY sipfrag status
         self.on_dtmf: Callable[[str], None] | None = None
         self.on_end: Callable[[SipLeg], None] | None = None
         self.on_answer: Callable[[SipLeg], None] | None = None
@@ -193,6 +194,11 @@ class SipLeg(abc.ABC):
         elif message.method == "MESSAGE" and self.on_message is not None:
             self.on_message(message.get("Content-Type", "text/plain"),
                             message.body.decode("utf-8", "replace"))
+        elif message.method == "NOTIFY" and self.on_refer_progress is not None and \
+                message.get("Event").lower().startswith("refer"):
+            status = sipmsg.sipfrag_status(message.body)
+            if status:
+                self.on_refer_progress(status)
 
     def local_sdp(self) -> bytes:
         """The session description we give now (RFC 3264 §8: a new o= version whenever it

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["SipMessage", "SipParseError", "parse", "response", "request", "Sdp", "parse_sdp",
            "answer_sdp", "offer_sdp", "param", "uri_host_port", "new_tag", "new_branch",
-           "name_addr_uri", "Dialog", "tag", "choose_audio", "answer_direction", "DIRECTIONS", "ack_non_2xx", "cancel_for", "digest_authorization",
+           "name_addr_uri", "Dialog", "tag", "sipfrag_status", "replaces_uri", "choose_audio", "answer_direction", "DIRECTIONS", "ack_non_2xx", "cancel_for", "digest_authorization",
            "digest_response"]
 
 _COMPACT = {"v": "Via", "f": "From", "t": "To", "i": "Call-ID", "m": "Contact",
@@ -429,6 +429,26 @@ def offer_sdp(address: str, port: int, session: int, *, version: int = 0,
     as type 101."""
     return answer_sdp(address, port, 101, session, codecs=codecs, version=version,
                       direction=direction)
+
+
+def sipfrag_status(body: bytes) -> int:
+    """The status of a ``message/sipfrag`` NOTIFY body (RFC 3515 §2.4.5, RFC 3420):
+    ``SIP/2.0 200 OK`` → 200; 0 when it is not a status line."""
+    first = body.split(b"\n", 1)[0].strip().split(b" ", 2)
+    if len(first) >= 2 and first[0] == b"SIP/2.0" and first[1].isdigit() and \
+            len(first[1]) == 3:
+        return int(first[1])
+    return 0
+
+
+def replaces_uri(target: str, call_id: str, to_tag: str, from_tag: str) -> str:
+    """``target`` with an escaped Replaces header (RFC 3891 §3, RFC 3515 §2.1): the
+    transferee's INVITE to the target then replaces our consultation dialog, which the target
+    knows by its Call-ID, its own tag (to-tag) and ours (from-tag)."""
+    from urllib.parse import quote
+
+    value = f"{call_id};to-tag={to_tag};from-tag={from_tag}"
+    return f"{target}?Replaces={quote(value, safe='')}"
 
 
 def tag(header: str) -> str:

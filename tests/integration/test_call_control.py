@@ -24,6 +24,7 @@ from ivr.config import Settings
 from ivr.service import Runtime
 from tests.integration.sip_fuzz import RawCaller
 from tests.integration.test_sip import sipp
+from tests.integration.test_voice_originate import SippUas
 from tests.integration.voice_peers import Ivr, free_port, long_script, wait_until
 
 pytestmark = pytest.mark.slow
@@ -206,6 +207,9 @@ def test_http_hold_unhold_record_transfer_and_errors(runtime: Runtime,
         quiet = http.command("ReceiveMessage", CallId=call_id, Timeout="0.2")
         assert (quiet.findtext("Code"), quiet.findtext("Received")) == ("200", "false")
         assert http.command("SendMessage", CallId=call_id).findtext("Code") == "302"
+        assert http.command("AttendedTransfer", CallId=call_id).findtext("Code") == "302"
+        assert http.command("AttendedTransfer", CallId="nope",
+                            Target="sip:a@127.0.0.1:5099").findtext("Code") == "601"
         # BlindTransfer: REFER to the target; the caller accepts (202) and our side ends.
         pending = http.in_background("BlindTransfer", **http.example("BlindTransfer",
                                                                        call_id))
@@ -305,3 +309,46 @@ def test_call_history_pages_filters_survives_a_restart_and_the_cli_shows_it(
     assert "3 of 3 call(s)" in capsys.readouterr().out
     assert cli_main(["calls", "--config", str(config), "show", call_id]) == 0
     assert "HangupCause: script ended" in capsys.readouterr().out
+
+
+def test_attended_transfer_with_two_sipp_agents(start_ivr: Callable[..., Ivr],
+                                                tmp_path: Path) -> None:
+    """RFC 5589 §7: the transferee (SIPp UAC) is held, the target (SIPp UAS) answers the
+    consultation, the transferee gets REFER with Replaces, accepts and NOTIFYs 200; the
+    IVR ends both of its legs and the script learns the result."""
+    target = SippUas("uas_answer.xml", tmp_path, "-key", "rtp_sink", str(free_port()))
+    script = tmp_path / "transfer.xml"
+    script.write_text(doc_example("voice.md", "attended-transfer").replace(
+        "sip:alice@127.0.0.1:5099", target.uri))
+    ivr = start_ivr(script=str(script))
+    try:
+        result = sipp(f"127.0.0.1:{ivr.port}", "uac_transferee.xml", tmp_path)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        target.finish()                                  # got our BYE on the consultation
+        assert wait_until(lambda: [m.body for m in ivr.messages()] == [
+            f"transferred to {target.uri} (attended)"])
+        assert wait_until(lambda: ivr.engine.endpoint.legs() == [], 5)
+    finally:
+        if target.process.poll() is None:
+            target.process.kill()
+            target.process.communicate(timeout=5)
+
+
+def test_attended_transfer_to_a_busy_target_returns_to_the_caller(
+        start_ivr: Callable[..., Ivr], tmp_path: Path) -> None:
+    target = SippUas("uas_busy.xml", tmp_path)
+    script = tmp_path / "transfer.xml"
+    script.write_text(doc_example("voice.md", "attended-transfer").replace(
+        "sip:alice@127.0.0.1:5099", target.uri).replace(   # time for the caller's own hold
+        "</Response>", '<Delay Seconds="2"/></Response>'))
+    ivr = start_ivr(script=str(script))
+    try:
+        result = sipp(f"127.0.0.1:{ivr.port}", "uac_hold.xml", tmp_path)   # held, resumed
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        target.finish()
+        assert wait_until(lambda: [m.body for m in ivr.messages()] == [
+            "failed: the target did not answer the consultation (busy (486 Busy Here))"])
+    finally:
+        if target.process.poll() is None:
+            target.process.kill()
+            target.process.communicate(timeout=5)
