@@ -208,9 +208,7 @@ def make_blueprint(services: Any) -> Blueprint:
         try:
             if command in ozeki_calls.COMMANDS:
                 authenticate(command, params, "calls")
-                notifier = getattr(services, "notifier", None)
-                result = ozeki_calls.run(command, params, services.calls,
-                                         notifier.notify if notifier is not None else None)
+                result = ozeki_calls.run(command, params, services)
             else:
                 result = send_sms(params) if command == "SendSms" else \
                     call_control(command, params)

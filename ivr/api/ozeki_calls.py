@@ -25,7 +25,14 @@ __all__ = ["COMMANDS", "run", "history_fields"]
 log = logging.getLogger(__name__)
 
 COMMANDS = ("Call", "Hold", "Unhold", "BlindTransfer", "Forward", "Record", "ListCallHistory",
-            "SendMessage", "ReceiveMessage", "AttendedTransfer")
+            "SendMessage", "ReceiveMessage", "AttendedTransfer", "ListExtensions",
+            "ListExtensionTypes")
+_EXTENSION_TYPES = {
+    "IVR": "a dialled number served by an OzML script ([sip.dialplan], [sip] default_script)",
+    "SIP": "the SIP account this IVR registers as ([sip] mode = register)",
+    "SMS": "an SMS transport, with the recipient prefixes routed to it ([sms.transports], "
+           "[sms.routes])",
+}
 _MAX_WAIT_SECONDS = 60.0
 _MAX_PAGE_SIZE = 500
 _PARAMETER = {"BlindTransfer": ("target", "Target"), "Forward": ("destination", "Destination"),
@@ -33,10 +40,14 @@ _PARAMETER = {"BlindTransfer": ("target", "Target"), "Forward": ("destination", 
 _MAX_RECORD_SECONDS = 3600.0
 
 
-def run(command: str, params: Mapping[str, str], calls: Any,
-        notify: Callable[[str, dict[str, str]], None] | None) -> OzekiResult:
-    """One command for an authenticated user; ``calls`` is the CallControl (None when SIP
-    is not running here), ``notify`` sends RecordCompleted to ``[http] notification_url``."""
+def run(command: str, params: Mapping[str, str], services: Any) -> OzekiResult:
+    """One command for an authenticated user. ``services.calls`` is the CallControl (None
+    when SIP is not running here); ``services.notifier`` sends RecordCompleted."""
+    if command in ("ListExtensions", "ListExtensionTypes"):
+        return _extensions(command, services.settings)
+    calls = services.calls
+    notifier = getattr(services, "notifier", None)
+    notify = notifier.notify if notifier is not None else None
     if calls is None:
         return error(command, 303, command, detail="the SIP side is not running in this process")
     if command == "Call":
@@ -153,6 +164,33 @@ def history_fields(record: CallRecord) -> dict[str, str]:
             "StartTime": iso(record.started_at), "AnswerTime": iso(record.answered_at),
             "EndTime": iso(record.ended_at), "Duration": f"{record.duration:.1f}",
             "HangupCause": record.hangup_cause, "Recordings": " ".join(record.recordings)}
+
+
+def _extensions(command: str, settings: Any) -> OzekiResult:
+    """ListExtensionTypes / ListExtensions: what this IVR serves, from its settings.
+    Transport URLs are shown as scheme://host[:port] only: they may carry credentials."""
+    if command == "ListExtensionTypes":
+        return OzekiResult(command, calls=[{"Name": name, "Description": text}
+                                           for name, text in _EXTENSION_TYPES.items()],
+                           list_tags=("ExtensionTypes", "ExtensionType"))
+    sip, sms = settings.sip, settings.sms
+    rows = [{"Name": number, "Type": "IVR", "Target": script}
+            for number, script in sorted(sip.dialplan.items())]
+    rows.append({"Name": "*", "Type": "IVR", "Target": sip.default_script})
+    if sip.mode == "register" and sip.username:
+        rows.append({"Name": sip.username, "Type": "SIP",
+                     "Target": f"sip:{sip.username}@{sip.server}:{sip.server_port}"})
+    for name, url in sorted(sms.transports.items()):
+        parts = urlsplit(url)
+        try:
+            port = f":{parts.port}" if parts.port else ""
+        except ValueError:
+            port = ""
+        prefixes = sorted(p for p, t in sms.routes.items() if t == name)
+        rows.append({"Name": name, "Type": "SMS",
+                     "Target": f"{parts.scheme}://{parts.hostname or ''}{port}",
+                     "Routes": " ".join(prefixes)})
+    return OzekiResult(command, calls=rows, list_tags=("Extensions", "Extension"))
 
 
 def _receive(params: Mapping[str, str], call_id: str, calls: Any) -> OzekiResult:

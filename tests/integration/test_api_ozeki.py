@@ -288,3 +288,37 @@ def test_rate_limit_is_shared_across_dialects(api: Api) -> None:
     acrobits = requests.get(f"{api.base}/send_message/", timeout=10, params={
         "from": "across", "password": "password1", "sms_to": "+3611", "sms_body": "x"})
     assert acrobits.status_code == 429
+
+
+def test_list_extensions_and_types_describe_the_configuration(
+        make_settings: Callable[..., Settings]) -> None:
+    """ListExtensions (docs/http-api.md's curl example) without a SIP side: dialplan
+    numbers, the default script and SMS transports with their routes, credentials never."""
+    from tests.integration.test_call_control import doc_example
+
+    settings = make_settings(transports={"smsc": "smpp://user:secret@127.0.0.1:2775",
+                                         "loopback": "loopback://"})
+    settings.sip.dialplan = {"100": "ozml_scripts/menu.xml"}
+    settings.sms.routes = {"+36": "smsc"}
+    settings.http.port = 0
+    services = Services(settings=settings, sms=build_sms_service(settings),
+                        users=UserStore(user_store_path(settings.ivr.data_dir)))
+    services.users.ensure_demo_user()
+    server = serve_http(create_app(settings, services), "127.0.0.1", 0, threads=2)
+    try:
+        api = Api(server, services)
+        query = doc_example("http-api.md", "extensions").split("?", 1)[1].rstrip("'")
+        reply = api.get(query)
+        assert "secret" not in reply.text
+        root = etree.fromstring(reply.content)
+        rows = [{child.tag: child.text or "" for child in item}
+                for item in root.findall("Extensions/Extension")]
+        assert {"Name": "100", "Type": "IVR", "Target": "ozml_scripts/menu.xml"} in rows
+        assert {"Name": "smsc", "Type": "SMS", "Target": "smpp://127.0.0.1:2775",
+                "Routes": "+36"} in rows
+        assert rows[1]["Name"] == "*"
+        types = etree.fromstring(api.get("command=ListExtensionTypes&" + AUTH).content)
+        assert [t.findtext("Name") for t in types.findall("ExtensionTypes/ExtensionType")] \
+            == ["IVR", "SIP", "SMS"]
+    finally:
+        server.stop()
