@@ -132,7 +132,8 @@ def make_blueprint(services: Any) -> Blueprint:
 
     def send_sms(params: Mapping[str, str]) -> OzekiResult:
         user = authenticate("SendSms", params, "sms")
-        recipients = split_recipients(params.get("recipient", ""))
+        recipients = ozeki_calls.expand_recipients(  # contact and list names (issue 15)
+            services, split_recipients(params.get("recipient", "")))
         body = params.get("message", "")
         if not recipients:
             raise _Failure(error("SendSms", 302, "Recipient", "SendSms"))

@@ -15,18 +15,19 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from ivr.addressbook import AddressBook, open_address_book
 from ivr.api.render import OzekiResult, error
 from ivr.call import CallEnded, RecordResult
 from ivr.errors import IvrError
 from ivr.voice.history import CallQuery, CallRecord
 
-__all__ = ["COMMANDS", "run", "history_fields"]
+__all__ = ["COMMANDS", "run", "history_fields", "address_book", "expand_recipients"]
 
 log = logging.getLogger(__name__)
 
 COMMANDS = ("Call", "Hold", "Unhold", "BlindTransfer", "Forward", "Record", "ListCallHistory",
             "SendMessage", "ReceiveMessage", "AttendedTransfer", "ListExtensions",
-            "ListExtensionTypes")
+            "ListExtensionTypes", "ListAddressbookNames", "ListAddressbookContacts")
 _EXTENSION_TYPES = {
     "IVR": "a dialled number served by an OzML script ([sip.dialplan], [sip] default_script)",
     "SIP": "the SIP account this IVR registers as ([sip] mode = register)",
@@ -45,13 +46,15 @@ def run(command: str, params: Mapping[str, str], services: Any) -> OzekiResult:
     when SIP is not running here); ``services.notifier`` sends RecordCompleted."""
     if command in ("ListExtensions", "ListExtensionTypes"):
         return _extensions(command, services.settings)
+    if command.startswith("ListAddressbook"):
+        return _address_book_list(command, params, services)
     calls = services.calls
     notifier = getattr(services, "notifier", None)
     notify = notifier.notify if notifier is not None else None
     if calls is None:
         return error(command, 303, command, detail="the SIP side is not running in this process")
     if command == "Call":
-        return _call(params, calls)
+        return _call(params, calls, address_book(services))
     if command == "ListCallHistory":
         return _history(params, calls)
     call_id = params.get("callid", "")
@@ -92,13 +95,50 @@ def run(command: str, params: Mapping[str, str], services: Any) -> OzekiResult:
     return OzekiResult(command)
 
 
-def _call(params: Mapping[str, str], calls: Any) -> OzekiResult:
+def address_book(services: Any) -> AddressBook | None:
+    """The address book next to the messages, opened once per process."""
+    if "addressbook" not in services.extras:
+        services.extras["addressbook"] = open_address_book(
+            services.settings.sms.database_url)
+    book: AddressBook | None = services.extras["addressbook"]
+    return book
+
+
+def expand_recipients(services: Any, recipients: list[str]) -> list[str]:
+    """SendSms's recipients with contact and list names replaced by their numbers."""
+    book = address_book(services)
+    if book is None:
+        return recipients
+    return [number for recipient in recipients for number in book.resolve(recipient)]
+
+
+def _address_book_list(command: str, params: Mapping[str, str], services: Any
+                       ) -> OzekiResult:
+    book = address_book(services)
+    if book is None:
+        return error(command, 303, command, detail="no address book with this database")
+    if command == "ListAddressbookNames":
+        return OzekiResult(command, calls=[{"Name": name, "ContactCount": str(count)}
+                                           for name, count in book.lists()],
+                           list_tags=("AddressbookNames", "Addressbook"))
+    name = params.get("addressbookname", "").strip()
+    return OzekiResult(command, calls=[
+        {"Name": c.name, "Number": c.number, "Addressbooks": " ".join(c.lists)}
+        for c in book.contacts(name)], list_tags=("Contacts", "Contact"))
+
+
+def _call(params: Mapping[str, str], calls: Any, book: AddressBook | None) -> OzekiResult:
     """Call (Ozeki p_4571): Dialled, Url, CallerId, CallerDisplayName, ErrorUrl, and
     ApiExtension, which is accepted and logged (this IVR is the one API extension)."""
     number = params.get("dialled") or params.get("dialed") or params.get("number", "")
     script = params.get("url") or params.get("script", "")
     if not number:
         return error("Call", 302, "Dialled", "Call")
+    if book is not None:
+        if any(name.lower() == number.strip().lower() for name, _ in book.lists()):
+            return error("Call", 302, "Dialled", "Call",
+                         detail=f"{number!r} is an address book list; dial one contact")
+        number = book.resolve(number.strip())[0]
     if not script:
         return error("Call", 302, "Url", "Call")
     error_url = params.get("errorurl", "").strip()

@@ -20,6 +20,7 @@ from ivr.commands.user import user_store_path
 from ivr.config import Settings
 from ivr.service import Services, _callback_formats
 from ivr.sms.message import Status
+from ivr.sms.store import MessageQuery
 from ivr.sms.submit import build_sms_service
 from ivr.users import UserStore
 
@@ -322,3 +323,34 @@ def test_list_extensions_and_types_describe_the_configuration(
             == ["IVR", "SIP", "SMS"]
     finally:
         server.stop()
+
+
+def test_address_book_names_in_sendsms_and_the_list_commands(
+        api: Api, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Contacts and named lists made with ``ivr contacts`` (docs/http-api.md's example);
+    SendSms takes a list or contact name as Recipient, one message per member."""
+    from ivr.cli import main as cli_main
+    from tests.integration.test_call_control import doc_example
+
+    config = tmp_path / "book.conf"
+    config.write_text(f"[sms]\ndatabase_url = {api.services.settings.sms.database_url}\n")
+    for line in doc_example("http-api.md", "address-book-cli").splitlines():
+        assert cli_main([*line.split()[1:2], "--config", str(config),
+                         *line.split()[2:]]) == 0, line
+    assert "sales\t2" in capsys.readouterr().out
+    assert cli_main(["contacts", "--config", str(config), "add", "carol", "not-a-number"]) == 2
+    names = etree.fromstring(api.get("command=ListAddressbookNames&" + AUTH).content)
+    assert [(b.findtext("Name"), b.findtext("ContactCount"))
+            for b in names.findall("AddressbookNames/Addressbook")] == [("sales", "2")]
+    members = etree.fromstring(api.get("command=ListAddressbookContacts&AddressbookName=sales&"
+                                       + AUTH).content)
+    assert [(c.findtext("Name"), c.findtext("Number"))
+            for c in members.findall("Contacts/Contact")] == [("alice", "+3611111111"),
+                                                             ("bob", "+3622222222")]
+    sent = etree.fromstring(api.get("command=SendSms&Recipient=sales&Message=Hi&"
+                                    + AUTH).content)
+    assert sent.findtext("Code") == "200" and len(sent.findall("SmsId")) == 2
+    one = etree.fromstring(api.get("command=SendSms&Recipient=alice&Message=Hi&" + AUTH).content)
+    assert len(one.findall("SmsId")) == 1
+    recipients = sorted(m.recipient for m in api.services.sms.query(MessageQuery())[0])
+    assert recipients == ["+3611111111", "+3611111111", "+3622222222"]

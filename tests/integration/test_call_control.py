@@ -19,6 +19,7 @@ from callback_receiver import CallbackReceiver
 from lxml import etree
 from sip_caller import place_call
 
+from ivr.api.ozeki_calls import address_book
 from ivr.cli import main as cli_main
 from ivr.config import Settings
 from ivr.service import Runtime
@@ -260,6 +261,15 @@ def test_http_call_display_name_api_extension_and_error_url_for_every_failure(
     assert "set [sip] trunk" in hits[-1].form["ErrorMessage"]
     assert http.command("Call", Dialled="100", Url="x.xml",
                         ErrorUrl="ftp://x").findtext("Code") == "302"
+    book = address_book(runtime.services)
+    assert book is not None
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as dave:
+        dave.bind(("127.0.0.1", 0))
+        dave.settimeout(10)
+        book.add("dave", f"sip:dave@127.0.0.1:{dave.getsockname()[1]}", ("team",))
+        assert http.command("Call", Dialled="team", Url="x.xml").findtext("Code") == "302"
+        assert http.command("Call", Dialled="Dave", Url="x.xml").findtext("Code") == "200"
+        assert dave.recv(65535).startswith(b"INVITE sip:dave@127.0.0.1:")   # by name
 
 
 def test_call_history_pages_filters_survives_a_restart_and_the_cli_shows_it(
