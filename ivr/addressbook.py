@@ -10,13 +10,11 @@ Names are case-insensitive; a name is a contact or a list, never both.
 from __future__ import annotations
 
 import re
-import sqlite3
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
-from ivr.errors import ConfigError, ValidationError
+from ivr import local_db
+from ivr.errors import ValidationError
 
 __all__ = ["Contact", "AddressBook", "SqliteAddressBook", "open_address_book"]
 
@@ -44,25 +42,15 @@ class AddressBook(Protocol):
         """The numbers a recipient stands for: a contact's, a list's members', or itself."""
 
 
-class SqliteAddressBook:
-    def __init__(self, path: str) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=10)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS addressbook_contacts (name TEXT "
-                             "PRIMARY KEY COLLATE NOCASE, number TEXT NOT NULL)")
-            self._db.execute("CREATE TABLE IF NOT EXISTS addressbook_members (list TEXT NOT "
-                             "NULL COLLATE NOCASE, contact TEXT NOT NULL COLLATE NOCASE "
-                             "REFERENCES addressbook_contacts(name) ON DELETE CASCADE, "
-                             "PRIMARY KEY (list, contact))")
-            self._db.commit()
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS addressbook_contacts (name TEXT PRIMARY KEY COLLATE NOCASE, "
+    "number TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS addressbook_members (list TEXT NOT NULL COLLATE NOCASE, "
+    "contact TEXT NOT NULL COLLATE NOCASE REFERENCES addressbook_contacts(name) "
+    "ON DELETE CASCADE, PRIMARY KEY (list, contact))")
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
+class SqliteAddressBook(local_db.Tables):
     def add(self, name: str, number: str, lists: tuple[str, ...] = ()) -> Contact:
         """Create or update a contact and add it to ``lists`` (created as needed)."""
         for value, what in [(name, "Name"), *((item, "List") for item in lists)]:
@@ -142,9 +130,6 @@ class SqliteAddressBook:
 
 
 def open_address_book(database_url: str) -> AddressBook | None:
-    if database_url.startswith("sqlite:///"):
-        return SqliteAddressBook(database_url[len("sqlite:///"):])
-    if database_url.startswith(("postgresql://", "postgres://")):
-        return None
-    raise ConfigError(f"[sms] database_url {database_url!r}: use sqlite:///PATH or "
-                      "postgresql://…")
+    """The address book next to the messages; None on PostgreSQL (not implemented yet)."""
+    db = local_db.connect(database_url, *_SCHEMA)
+    return SqliteAddressBook(db) if db is not None else None

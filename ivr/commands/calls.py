@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-__all__ = ["register"]
+T = TypeVar("T")
+
+__all__ = ["register", "open_from_config"]
 
 
 def register(sub: Any) -> None:
@@ -23,15 +27,23 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=_run)
 
 
+def open_from_config(config: list[str | os.PathLike[str]], opener: Callable[[str], T | None], what: str) -> T:
+    """``opener`` on the configured message database; IvrError where it has no ``what``."""
+    from ivr.config import load_settings
+    from ivr.errors import IvrError
+
+    opened = opener(load_settings(config).sms.database_url)
+    if opened is None:
+        raise IvrError(f"{what} needs an SQLite [sms] database_url")
+    return opened
+
+
 def _run(args: argparse.Namespace) -> int:
     from ivr.api.ozeki_calls import history_fields
-    from ivr.config import load_settings
     from ivr.errors import IvrError
     from ivr.voice.history import CallQuery, open_call_history
 
-    history = open_call_history(load_settings(args.config).sms.database_url)
-    if history is None:
-        raise IvrError("call history is not kept with this [sms] database_url")
+    history = open_from_config(args.config, open_call_history, "the call history")
     if args.action == "show":
         record = history.get(args.call_id)
         if record is None:

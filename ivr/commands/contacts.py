@@ -27,12 +27,10 @@ def register(sub: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from ivr.addressbook import open_address_book
-    from ivr.config import load_settings
+    from ivr.commands.calls import open_from_config
     from ivr.errors import IvrError
 
-    book = open_address_book(load_settings(args.config).sms.database_url)
-    if book is None:
-        raise IvrError("the address book needs an SQLite [sms] database_url")
+    book = open_from_config(args.config, open_address_book, "the address book")
     if args.action == "add":
         contact = book.add(args.name, args.number, tuple(args.lists))
         print(f"{contact.name}\t{contact.number}\t{' '.join(contact.lists)}")

@@ -13,13 +13,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import sqlite3
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
-from ivr.errors import ConfigError
+from ivr import local_db
 
 __all__ = ["CallRecord", "CallQuery", "CallHistory", "SqliteCallHistory", "open_call_history"]
 
@@ -69,27 +66,15 @@ _COLUMNS = ("call_id", "direction", "caller", "callee", "script", "started_at",
             "answered_at", "ended_at", "hangup_cause", "recordings")
 
 
-class SqliteCallHistory:
-    def __init__(self, path: str) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=10)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS call_history (call_id TEXT PRIMARY KEY, "
-                "direction TEXT NOT NULL, caller TEXT NOT NULL, callee TEXT NOT NULL, "
-                "script TEXT NOT NULL, started_at REAL NOT NULL, answered_at REAL NOT NULL, "
-                "ended_at REAL NOT NULL, hangup_cause TEXT NOT NULL, recordings TEXT NOT NULL)")
-            self._db.execute("CREATE INDEX IF NOT EXISTS call_history_started "
-                             "ON call_history (started_at)")
-            self._db.commit()
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS call_history (call_id TEXT PRIMARY KEY, "
+    "direction TEXT NOT NULL, caller TEXT NOT NULL, callee TEXT NOT NULL, "
+    "script TEXT NOT NULL, started_at REAL NOT NULL, answered_at REAL NOT NULL, "
+    "ended_at REAL NOT NULL, hangup_cause TEXT NOT NULL, recordings TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS call_history_started ON call_history (started_at)")
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
+class SqliteCallHistory(local_db.Tables):
     def add(self, record: CallRecord) -> None:
         values = dataclasses.astuple(record)[:-1] + (json.dumps(list(record.recordings)),)
         with self._lock:
@@ -137,11 +122,9 @@ def _record(row: tuple[object, ...]) -> CallRecord:
 
 def open_call_history(database_url: str) -> CallHistory | None:
     """The history next to the messages; None (logged) where it is not implemented."""
-    if database_url.startswith("sqlite:///"):
-        return SqliteCallHistory(database_url[len("sqlite:///"):])
-    if database_url.startswith(("postgresql://", "postgres://")):
+    db = local_db.connect(database_url, *_SCHEMA)
+    if db is None:
         log.warning("call history is not implemented on PostgreSQL yet; calls are not "
                     "recorded in ListCallHistory")
         return None
-    raise ConfigError(f"[sms] database_url {database_url!r}: use sqlite:///PATH or "
-                      "postgresql://…")
+    return SqliteCallHistory(db)

@@ -6,12 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from ivr.addressbook import SqliteAddressBook
+from ivr.addressbook import AddressBook, open_address_book
 from ivr.errors import ValidationError
 
 
+def open_book(tmp_path: Path) -> AddressBook:
+    book = open_address_book(f"sqlite:///{tmp_path}/book.db")
+    assert book is not None
+    return book
+
+
 def test_resolve_contacts_lists_and_plain_numbers(tmp_path: Path) -> None:
-    book = SqliteAddressBook(str(tmp_path / "book.db"))
+    book = open_book(tmp_path)
     book.add("alice", "+3611111111", ("sales", "all"))
     book.add("bob", "sip:bob@pbx.example.net", ("sales",))
     assert book.resolve("ALICE") == ["+3611111111"]
@@ -30,7 +36,7 @@ def test_resolve_contacts_lists_and_plain_numbers(tmp_path: Path) -> None:
 ])
 def test_bad_names_numbers_and_clashes(tmp_path: Path, name: str, number: str,
                                        lists: tuple[str, ...], param: str) -> None:
-    book = SqliteAddressBook(str(tmp_path / "book.db"))
+    book = open_book(tmp_path)
     book.add("bob", "+3622222222", ("sales",))
     with pytest.raises(ValidationError) as info:
         book.add(name, number, lists)
