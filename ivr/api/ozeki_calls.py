@@ -260,11 +260,17 @@ def _record(params: Mapping[str, str], call_id: str, calls: Any,
         return error("Record", 302, "Duration", "Record",
                      detail=f"seconds between 0 and {_MAX_RECORD_SECONDS:g}")
 
+    finished_url = params.get("finishedurl", "").strip()
+    if finished_url and urlsplit(finished_url).scheme not in ("http", "https"):
+        return error("Record", 302, "FinishedUrl", "Record", detail="expected an http(s) URL")
+
     def done(result: RecordResult) -> None:
+        form = {"CallId": call_id, "RecordURL": result.url,
+                "Duration": f"{result.duration:.1f}", "Reason": result.reason}
         if notify is not None:
-            notify("RecordCompleted", {"CallId": call_id, "RecordURL": result.url,
-                                       "Duration": f"{result.duration:.1f}",
-                                       "Reason": result.reason})
+            notify("RecordCompleted", form)
+        if finished_url and calls.post is not None:     # as OzML's <Record FinishedUrl>
+            calls.post(finished_url, {"NotificationName": "RecordCompleted", **form})
 
     try:
         url = calls.record(call_id, seconds, done)

@@ -330,6 +330,8 @@ class CallControl:
         self._originate = originate
         self._place = place
         self.history: CallHistory | None = None   # set by the engine that owns the calls
+        # POSTs a form to a web app (RecordCompleted to FinishedUrl); set by the engine
+        self.post: Callable[[str, dict[str, str]], None] | None = None
 
     def add(self, call: SipCall) -> None:
         with self._lock:

@@ -33,6 +33,7 @@ class VoiceEngine:
         self.tts = Tts(settings.audio.cache_dir, settings.audio.tts_voice,
                        settings.audio.tts_rate)
         self.calls = CallControl(originate=self.originate, place=self.originate)
+        self.calls.post = self._post
         self.endpoint = SipEndpoint(settings.sip, self._on_invite)
         self.endpoint.on_message = self.calls.deliver_out_of_dialog
         self._threads: set[threading.Thread] = set()
@@ -103,22 +104,26 @@ class VoiceEngine:
         self._spawn(call, dial_and_run)
         return leg.call_id
 
+    def _post(self, url: str, form: dict[str, str]) -> None:
+        """POST a notification form to a web app's URL the way scripts' fetches go (the
+        interpreter's fetcher: its timeouts and URL policy); failures are logged."""
+        fetcher = getattr(self.interpreter, "fetcher", None)
+        if fetcher is None:
+            log.warning("[call %s] no fetcher to request %s", form.get("CallId", "-"), url)
+            return
+        try:
+            fetcher.fetch(url, form, "POST")
+        except IvrError as exc:
+            log.warning("[call %s] %s failed: %s", form.get("CallId", "-"), url, exc)
+
     def _report_error(self, url: str, call_id: str, number: str, reason: str,
                       status: int) -> None:
         """Request ``ErrorUrl`` for a call that could not be placed or was refused or not
         answered (Ozeki p_4571), with the SIP status that ended it (0: none came)."""
         if not url:
             return
-        form = {"NotificationName": "Error", "CallId": call_id, "Dialled": number,
-                "ErrorMessage": reason, "SipStatus": str(status or "")}
-        fetcher = getattr(self.interpreter, "fetcher", None)
-        if fetcher is None:
-            log.warning("[call %s] no fetcher to request ErrorUrl %s", call_id or "-", url)
-            return
-        try:
-            fetcher.fetch(url, form, "POST")
-        except IvrError as exc:
-            log.warning("[call %s] ErrorUrl %s failed: %s", call_id or "-", url, exc)
+        self._post(url, {"NotificationName": "Error", "CallId": call_id, "Dialled": number,
+                         "ErrorMessage": reason, "SipStatus": str(status or "")})
 
     # -- shared --------------------------------------------------------------------------
     def _track(self, call: SipCall, script: str, direction: str) -> None:

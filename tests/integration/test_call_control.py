@@ -174,14 +174,15 @@ def test_http_hold_unhold_record_transfer_and_errors(runtime: Runtime,
         caller.reply(resume, 200, "sendrecv")
         assert wait_until(lambda: bool(pending), 10) and pending[0].findtext("Code") == "200"
         # Record for one second: the file's URL now, RecordCompleted when written.
-        record = http.command("Record", **http.example("Record", call_id))
+        record = http.command("Record", **{**http.example("Record", call_id),
+                                           "FinishedUrl": f"{receiver.url}/recorded"})
         assert record.findtext("Code") == "200"
         url = record.findtext("RecordURL") or ""
         assert url.startswith("file://") and url.endswith(".wav")
-        hits = receiver.wait_for(2, timeout=10)
-        completed = next(h.form for h in hits if h.form["NotificationName"] ==
-                         "RecordCompleted")
-        assert (completed["CallId"], completed["RecordURL"]) == (call_id, url)
+        hits = receiver.wait_for(3, timeout=10)       # CallConnected, RecordCompleted x 2
+        completed = [h for h in hits if h.form["NotificationName"] == "RecordCompleted"]
+        assert sorted(h.path for h in completed) == ["/events", "/recorded"]
+        assert {(h.form["CallId"], h.form["RecordURL"]) for h in completed} == {(call_id, url)}
         assert Path(url[len("file://"):]).exists()
         # Errors, each with its Ozeki code.
         assert http.command("Hold", CallId="nope").findtext("Code") == "601"
