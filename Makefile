@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # Kannel for the API benchmark, PostgreSQL for the store tests, audio tools, Chromium and its
 # WebDriver for the console's browser tests.
 APT_PACKAGES := espeak-ng libespeak-ng1 sip-tester kamailio gammu kannel kannel-extras \
-                postgresql sox socat chromium chromium-driver
+                postgresql sox socat chromium chromium-driver baresip-core linphone-cli
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck bench deps apt-deps venv clean

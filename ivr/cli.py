@@ -12,7 +12,7 @@ from ivr.errors import IvrError
 __all__ = ["main", "build_parser"]
 
 # Each module defines ``register(subparsers)``; the sub-parser's ``func(args) -> int`` runs it.
-_COMMAND_MODULES = ("ozml", "serve", "sms", "user")
+_COMMAND_MODULES = ("ozml", "serve", "sms", "user", "calls", "contacts")
 
 
 def build_parser() -> argparse.ArgumentParser:

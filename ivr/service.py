@@ -18,6 +18,7 @@ from ivr.keyfile import key_file
 from ivr.logsafe import redact_url
 
 if TYPE_CHECKING:
+    from ivr.addressbook import AddressBook
     from ivr.api.auth import RateLimiter
     from ivr.api.notify import Notifier
     from ivr.api.services import CallCommands
@@ -44,7 +45,8 @@ class Services:
 
     def __init__(self, settings: Settings, sms: SmsService, users: UserStore, *,
                  rate_limiter: RateLimiter | None = None, notifier: Notifier | None = None,
-                 calls: CallCommands | None = None) -> None:
+                 calls: CallCommands | None = None,
+                 address_book: AddressBook | None = None) -> None:
         from ivr.api.auth import RateLimiter
         from ivr.api.notify import Notifier
 
@@ -55,6 +57,7 @@ class Services:
             rate_limiter or RateLimiter(settings.http.rate_limit_per_minute))
         self.notifier: Notifier = notifier or Notifier(settings.http.notification_url)
         self.calls: CallCommands | None = calls
+        self.address_book: AddressBook | None = address_book
 
 
 def user_store_path(data_dir: str) -> Path:
@@ -137,6 +140,7 @@ def build_services(settings: Settings, *, wake: Callable[[str], None] | None = N
     """The SMS service, the user store, the rate limiter and the notifier (no threads
     started yet: the roles start them). ``wake``: see :func:`build_sms_service`; ``calls``:
     the call control of a voice process elsewhere (ivr.roles.control.RemoteCalls)."""
+    from ivr.addressbook import open_address_book
     from ivr.api.notify import Notifier
     from ivr.users import UserStore
 
@@ -148,7 +152,8 @@ def build_services(settings: Settings, *, wake: Callable[[str], None] | None = N
     if settings.http.notification_url:
         sms.final_listeners.append(notifier.sms_final)
     users = UserStore(user_store_path(settings.ivr.data_dir))
-    return Services(settings, sms, users, notifier=notifier, calls=calls)
+    return Services(settings, sms, users, notifier=notifier, calls=calls,
+                    address_book=open_address_book(database_url(settings)))
 
 
 def outbound_policy(settings: Settings) -> UrlPolicy:
@@ -178,12 +183,14 @@ def build_voice(settings: Settings, services: Services,
     file commands confined to the recordings and sounds directories."""
     from ivr.ozml.interpreter import Interpreter
     from ivr.voice.engine import VoiceEngine
+    from ivr.voice.history import open_call_history
 
     interpreter = Interpreter(
         settings.ozml, services.sms, base_dir=".", email=mail,
         url_policy=outbound_policy(settings),
         file_roots=(settings.audio.recordings_dir, settings.audio.sounds_dir))
-    engine = VoiceEngine(settings, interpreter, notify=services.notifier.notify)
+    engine = VoiceEngine(settings, interpreter, notify=services.notifier.notify,
+                         history=open_call_history(database_url(settings)))
     interpreter.originator = engine   # <Call> dials through the engine running it
     return engine
 

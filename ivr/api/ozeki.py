@@ -18,12 +18,13 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, request
 
+from ivr.api import ozeki_calls
 from ivr.api.auth import authorize
 from ivr.api.client import current_client
 from ivr.api.render import OzekiResult, error, render_json, render_xml
 from ivr.api.services import ApiServices
 from ivr.call import SmsRequest
-from ivr.errors import AuthError, IvrError, SmsError, ValidationError
+from ivr.errors import AuthError, SmsError, ValidationError
 from ivr.sms.message import Message, Status
 
 __all__ = ["COMMANDS", "OPENAPI_PATHS", "delivery_report_params", "make_blueprint",
@@ -31,7 +32,8 @@ __all__ = ["COMMANDS", "OPENAPI_PATHS", "delivery_report_params", "make_blueprin
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("SendSms", "ListActiveCalls", "Hangup", "Call", "SendDTMF", "Speak", "Play")
+COMMANDS = ("SendSms", "ListActiveCalls", "Hangup", "SendDTMF", "Speak",
+            "Play") + ozeki_calls.COMMANDS
 _RECIPIENT = re.compile(r"^\+?[0-9][0-9 ()\-./]{1,30}$")
 _DELIVERY_STATUS = {Status.DELIVERED: "Delivered", Status.UNDELIVERED: "Undelivered",
                     Status.FAILED: "Failed", Status.SENT: "Sent"}
@@ -132,10 +134,13 @@ def make_blueprint(services: ApiServices) -> Blueprint:
             raise _Failure(error(command, 305)) from None
 
     def send_sms(params: Mapping[str, str]) -> OzekiResult:
-        recipients = split_recipients(params.get("recipient", ""))
+        named = split_recipients(params.get("recipient", ""))
         cap = services.settings.http.max_recipients
         # Every recipient is one message: each costs one token of the user's rate.
-        user = authenticate("SendSms", params, "sms", max(1, min(len(recipients), cap)))
+        charged = max(1, min(len(named), cap))
+        user = authenticate("SendSms", params, "sms", charged)
+        recipients = ozeki_calls.expand_recipients(  # contact and list names (issue 15)
+            services, named)
         body = params.get("message", "")
         if not recipients:
             raise _Failure(error("SendSms", 302, "Recipient", "SendSms"))
@@ -143,6 +148,11 @@ def make_blueprint(services: ApiServices) -> Blueprint:
             raise _Failure(error("SendSms", 302, "Recipient", "SendSms",
                                  detail=f"{len(recipients)} recipients; at most {cap} per "
                                         "request ([http] max_recipients)"))
+        if len(recipients) > charged and not limiter.allow(   # a list name's other members
+                user.name, user.rate_limit_per_minute, len(recipients) - charged):
+            raise _Failure(error("SendSms", 429, str(user.rate_limit_per_minute or
+                                                     limiter.default_per_minute), user.name,
+                                 http_status=429))
         if not body:
             raise _Failure(error("SendSms", 302, "Message", "SendSms"))
         for recipient in recipients:
@@ -180,18 +190,6 @@ def make_blueprint(services: ApiServices) -> Blueprint:
                                  detail="the SIP side is not running in this process"))
         if command == "ListActiveCalls":
             return OzekiResult(command, calls=[_call_info(c) for c in calls.list_calls()])
-        if command == "Call":
-            number = params.get("dialled") or params.get("dialed") or params.get("number", "")
-            script = params.get("url") or params.get("script", "")
-            if not number:
-                raise _Failure(error(command, 302, "Dialled", command))
-            if not script:
-                raise _Failure(error(command, 302, "Url", command))
-            try:
-                call_id = calls.originate(number, script, params.get("callerid", ""))
-            except IvrError as exc:
-                raise _Failure(error(command, 402, number, "Failed", detail=str(exc))) from None
-            return OzekiResult(command, fields=[("CallId", call_id)])
         call_id = params.get("callid", "")
         if not call_id:
             raise _Failure(error(command, 302, "CallId", command))
@@ -225,8 +223,12 @@ def make_blueprint(services: ApiServices) -> Blueprint:
             return _respond(error("", 301, raw, detail="supported: " + ", ".join(COMMANDS)),
                             as_json)
         try:
-            result = send_sms(params) if command == "SendSms" else call_control(command,
-                                                                                params)
+            if command in ozeki_calls.COMMANDS:
+                authenticate(command, params, "calls")
+                result = ozeki_calls.run(command, params, services)
+            else:
+                result = send_sms(params) if command == "SendSms" else \
+                    call_control(command, params)
         except _Failure as failure:
             result = failure.result
         return _respond(result, as_json)

@@ -62,7 +62,8 @@ class OzekiResult:
     code: int = 200
     message: str = STATUS[200][1]
     fields: Sequence[tuple[str, str]] = ()          # e.g. [("SmsId", id), ...] in order
-    calls: Sequence[Mapping[str, str]] | None = None  # ListActiveCalls
+    calls: Sequence[Mapping[str, str]] | None = None  # ListActiveCalls, ListCallHistory
+    list_tags: tuple[str, str] = ("ActiveCalls", "CallInfo")   # the list's and an item's
     detail: str = ""                   # extra human text appended to errors (JSON: "Detail")
     http_status: int = 200
 
@@ -83,12 +84,13 @@ def render_xml(result: OzekiResult) -> str:
              f"  <Code>{result.code}</Code>", f"  <Message>{escape(message)}</Message>"]
     lines += [f"  <{name}>{escape(value)}</{name}>" for name, value in result.fields]
     if result.calls is not None:
-        lines.append("  <ActiveCalls>")
+        outer, inner = result.list_tags
+        lines.append(f"  <{outer}>")
         for call in result.calls:
-            lines.append("    <CallInfo>")
+            lines.append(f"    <{inner}>")
             lines += [f"      <{k}>{escape(v)}</{k}>" for k, v in call.items()]
-            lines.append("    </CallInfo>")
-        lines.append("  </ActiveCalls>")
+            lines.append(f"    </{inner}>")
+        lines.append(f"  </{outer}>")
     lines.append(f"</{result.root}>")
     return "\n".join(lines) + "\n"
 
@@ -104,5 +106,5 @@ def render_json(result: OzekiResult) -> str:
         else:
             document[name] = value
     if result.calls is not None:
-        document["ActiveCalls"] = [dict(call) for call in result.calls]
+        document[result.list_tags[0]] = [dict(call) for call in result.calls]
     return json.dumps(document)

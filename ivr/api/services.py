@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from ivr.addressbook import AddressBook
     from ivr.api.auth import RateLimiter
     from ivr.config import Settings
     from ivr.sms.submit import SmsService
@@ -42,3 +43,6 @@ class ApiServices(Protocol):
     @property
     def calls(self) -> CallCommands | None:
         """None when the SIP side does not run in this process."""
+    @property
+    def address_book(self) -> AddressBook | None:
+        """Contacts and lists next to the messages; None where not available (PostgreSQL)."""

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from ivr.call import Call, CallEnded, PlayOutcome, Prompt, RecordSpec, SmsRequest, SmsSubmitter
 from ivr.errors import IvrError, OzmlError, OzmlFetchError
+from ivr.ozml import callverbs
 from ivr.ozml import verbs as v
 from ivr.ozml.alarm import ContactId, encode, handshake_tone, kissoff_tone
 from ivr.ozml.cache import ScriptCache
@@ -212,6 +213,10 @@ class Interpreter:
                 session.log.info("rejecting call (script %s)", current.source)
                 session.call.reject()
                 return
+            if first and commands and isinstance(commands[0], v.Forward) and \
+                    callverbs.forward_ringing(session.call, expand_text(
+                        commands[0].destination, session.variables), session.log):
+                return
             first = False
             session.call.answer()
             session.location = current.source
@@ -368,6 +373,8 @@ class Interpreter:
         elif isinstance(c, v.Unsupported):
             s.log.warning("line %d: Ozeki command %s is not supported by ivr; skipped",
                           c.line, c.name)
+        elif isinstance(c, callverbs.CallVerb):
+            s.variables.update(callverbs.execute(s.call, c, s.log, text))
         return True
 
     def _for_each(self, s: _Session, c: v.ForEach, depth: int, barge_in: bool) -> bool:

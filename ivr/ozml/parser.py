@@ -56,15 +56,9 @@ UNSUPPORTED: dict[str, tuple[str, str]] = {
                   "a PBX routing its own extensions sends; use <BlindTransfer> on a call"),
         ("CallSetup", "it joins two new calls to each other (p_7666); ivr places calls "
                       "(<Call>) but does not bridge two of them"),
-        ("AttendedTransfer", "ivr's SIP side only does blind transfers (REFER)"),
-        ("Hold", "ivr does not put its own calls on hold"),
-        ("Unhold", "ivr does not put its own calls on hold"),
-        ("SendMsg", "it addresses Ozeki's message connections (ToConnection), which ivr "
-                    "does not have; use <SendSms> or <SendEmail>"),
         ("SendMessage", "it addresses Ozeki's message connections, which ivr does not have; "
-                        "use <SendSms> or <SendEmail>"),
-        ("ReceiveMessage", "ivr has no message connections to receive from"),
-        ("WaitForMsg", "ivr has no message connections to wait on"),
+                        "use <SendMsg> (SIP MESSAGE to the caller) or <SendSms>"),
+        ("ReceiveMessage", "ivr has no message connections to receive from; use <WaitForMsg>"),
     ]
 }
 

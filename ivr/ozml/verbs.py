@@ -365,6 +365,8 @@ class _Builder:
             return self.send_alarm(el, line)
         if tag == "Unsupported":
             return Unsupported(line, el.get("Name", ""))
+        if tag in callverbs.TAGS:
+            return callverbs.build(self, el, line)
         raise self.error(el, "is not a command here")  # schema forbids this; be explicit
 
     def send_alarm(self, el: etree._Element, line: int) -> SendAlarm:
@@ -462,6 +464,9 @@ class _Builder:
                       finished_url=el.get("FinishedUrl", "").strip(),
                       beep=self.boolean(el, "Beep", False),
                       record_path=el.get("RecordPath", "").strip())
+
+
+from ivr.ozml import callverbs  # noqa: E402 (it builds on Command, defined above)
 
 
 def build_script(document: ParsedDocument) -> Script:

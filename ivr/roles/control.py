@@ -27,6 +27,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ivr.call_history import CallHistory, CallQuery, CallRecord
 from ivr.errors import IvrError
 from ivr.roles.unixsock import bind_private, unlink_if_ours
 from ivr.voice.calls import CallControl, CallInfo
@@ -38,7 +39,16 @@ log = logging.getLogger(__name__)
 
 _SOCKET_NAME = "voice-control.sock"
 _MAX_LINE = 1 << 20
-_OPS = {"list_calls": 0, "hangup": 1, "send_dtmf": 2, "speak": 2, "play": 2, "originate": 3}
+_S, _F = "str", "float"
+# Each command and its arguments' types: what crosses the socket is checked against this.
+_OPS: dict[str, tuple[str, ...]] = {
+    "list_calls": (), "hangup": (_S,), "send_dtmf": (_S, _S), "speak": (_S, _S),
+    "play": (_S, _S), "originate": (_S, _S, _S), "call": (_S, _S, _S, _S, _S),
+    "hold": (_S,), "unhold": (_S,), "blind_transfer": (_S, _S), "forward": (_S, _S),
+    "attended_transfer": (_S, _S), "send_message": (_S, _S), "receive_message": (_S, _F),
+    "record_to": (_S, _F, _S)}
+# Commands that wait for the phones: the answer may take this long (ring timeout + timer H).
+_SLOW = {"attended_transfer": 150.0, "hold": 40.0, "unhold": 40.0}
 
 
 def control_socket_path(data_dir: str | os.PathLike[str]) -> Path:
@@ -129,8 +139,8 @@ class ControlServer:
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         """One command -> its reply (pure dispatch onto CallControl)."""
         op, args = request.get("op"), request.get("args", [])
-        if op not in _OPS or not isinstance(args, list) or len(args) != _OPS[op] or \
-                not all(isinstance(a, str) for a in args):
+        if not isinstance(op, str) or op not in _OPS or not isinstance(args, list) or \
+                not _typed(args, _OPS[op]):
             return {"error": "refused", "message": f"unknown command {op!r}"}
         try:
             if op == "list_calls":
@@ -146,18 +156,28 @@ class ControlServer:
         return {"result": result}
 
 
+def _typed(args: list[Any], types: tuple[str, ...]) -> bool:
+    return len(args) == len(types) and all(
+        isinstance(a, str) if t == _S else isinstance(a, int | float) and not isinstance(a, bool)
+        for a, t in zip(args, types, strict=True))
+
+
 class RemoteCalls:
     """``services.calls`` in an HTTP worker: the CallControl methods the API uses, carried
-    out by the voice process."""
+    out by the voice process. The call history is read from the database directly: it
+    outlives calls and the voice process alike."""
 
-    def __init__(self, path: Path, timeout: float = 30.0) -> None:
+    def __init__(self, path: Path, timeout: float = 30.0,
+                 history: CallHistory | None = None) -> None:
         self.path = path
         self.timeout = timeout
+        self.history = history
 
-    def _ask(self, op: str, *args: str) -> Any:
+    def _ask(self, op: str, *args: str | float) -> Any:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(self.timeout)
+                sock.settimeout(max(self.timeout, _SLOW.get(op, 0.0),
+                                    float(args[1]) + 10 if op == "receive_message" else 0.0))
                 sock.connect(str(self.path))
                 sock.sendall(json.dumps({"op": op, "args": list(args)}).encode() + b"\n")
                 reply = json.loads(_read_line(sock) or b"null")
@@ -180,27 +200,61 @@ class RemoteCalls:
             log.warning("ListActiveCalls: %s; no calls to list", exc)
             return []          # its calls ended with it
 
-    def _on_call(self, op: str, call_id: str, *args: str) -> bool:
+    def _on_call(self, op: str, call_id: str, *args: str | float) -> Any:
         try:
-            return bool(self._ask(op, call_id, *args))
+            return self._ask(op, call_id, *args)
         except _VoiceDown as exc:
             log.warning("[call %s] %s: %s", call_id, op, exc)
             raise KeyError(call_id) from None   # ended with the voice process
 
     def hangup(self, call_id: str) -> bool:
-        return self._on_call("hangup", call_id)
+        return bool(self._on_call("hangup", call_id))
 
     def send_dtmf(self, call_id: str, keys: str) -> bool:
-        return self._on_call("send_dtmf", call_id, keys)
+        return bool(self._on_call("send_dtmf", call_id, keys))
 
     def speak(self, call_id: str, text: str) -> bool:
-        return self._on_call("speak", call_id, text)
+        return bool(self._on_call("speak", call_id, text))
 
     def play(self, call_id: str, source: str) -> bool:
-        return self._on_call("play", call_id, source)
+        return bool(self._on_call("play", call_id, source))
+
+    def hold(self, call_id: str) -> bool:
+        return bool(self._on_call("hold", call_id))
+
+    def unhold(self, call_id: str) -> bool:
+        return bool(self._on_call("unhold", call_id))
+
+    def blind_transfer(self, call_id: str, target: str) -> bool:
+        return bool(self._on_call("blind_transfer", call_id, target))
+
+    def forward(self, call_id: str, destination: str) -> bool:
+        return bool(self._on_call("forward", call_id, destination))
+
+    def attended_transfer(self, call_id: str, target: str) -> str:
+        return str(self._on_call("attended_transfer", call_id, target))
+
+    def send_message(self, call_id: str, text: str) -> bool:
+        return bool(self._on_call("send_message", call_id, text))
+
+    def receive_message(self, call_id: str, timeout: float) -> str | None:
+        text = self._on_call("receive_message", call_id, timeout)
+        return None if text is None else str(text)
+
+    def record_to(self, call_id: str, seconds: float, finished_url: str = "") -> str:
+        return str(self._on_call("record_to", call_id, seconds, finished_url))
 
     def originate(self, number: str, script: str, caller_id: str = "") -> str:
         return str(self._ask("originate", number, script, caller_id))
+
+    def call(self, number: str, script: str, caller_id: str = "", display_name: str = "",
+             error_url: str = "") -> str:
+        return str(self._ask("call", number, script, caller_id, display_name, error_url))
+
+    def list_history(self, query: CallQuery) -> tuple[list[CallRecord], int]:
+        if self.history is None:
+            raise IvrError("call history is not kept with this database (PostgreSQL)")
+        return self.history.query(query)
 
 
 class _VoiceDown(IvrError):

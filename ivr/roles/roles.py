@@ -54,6 +54,17 @@ def start_voice(settings: Settings, services: Services,
     return engine
 
 
+def _remote_calls(settings: Settings) -> RemoteCalls | None:
+    """The voice process's calls, for an HTTP worker (None without SIP)."""
+    if not settings.sip.enabled:
+        return None
+    from ivr.config import database_url
+    from ivr.voice.history import open_call_history
+
+    return RemoteCalls(control_socket_path(settings.ivr.data_dir),
+                       history=open_call_history(database_url(settings)))
+
+
 def _services(settings: Settings, wake: WakeSender | None,
               calls: CallCommands | None = None) -> Services:
     from ivr.service import build_services
@@ -80,8 +91,7 @@ class HttpRole:
         self.listener = listener
         self.index = index
         self.waker = build_waker(settings.sms.database_url, settings.ivr.data_dir)
-        self.services = _services(settings, self.waker, RemoteCalls(
-            control_socket_path(settings.ivr.data_dir)) if settings.sip.enabled else None)
+        self.services = _services(settings, self.waker, _remote_calls(settings))
         self._worker: Any = None
 
     def start(self) -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import queue
-import random
-import struct
 import threading
 import time
 import uuid
@@ -24,16 +22,15 @@ from ivr import metrics
 from ivr.call import CallEnded, PlayOutcome, Prompt, RecordResult, RecordSpec
 from ivr.errors import IvrError, VoiceError
 from ivr.voice import audio
+from ivr.voice.history import CallHistory, CallQuery, CallRecord
 from ivr.voice.leg import SipLeg
 from ivr.voice.settings import AudioSettings
-from ivr.voice.sip import flush_rtp_output, pending_rtp_output
 from ivr.voice.tts import Tts
 
 __all__ = ["SipCall", "CallInfo", "CallControl"]
 
 log = logging.getLogger(__name__)
 _POLL = 0.01
-_DTMF_EVENTS = {d: i for i, d in enumerate("0123456789*#ABCD")}
 
 
 class SipCall:
@@ -45,7 +42,12 @@ class SipCall:
         self._variables = dict(variables or {})
         self._digits: queue.Queue[str] = queue.Queue()
         self._play_lock = threading.Lock()
+        self._hold_lock = threading.Lock()
+        self._stashed = b""          # the prompt audio a hold interrupted
+        self.recordings: list[str] = []   # files recorded on this call (call history)
+        self._messages: queue.Queue[str] = queue.Queue(maxsize=100)
         leg.on_dtmf = self._on_digit
+        leg.on_message = self.deliver_message
 
     def _on_digit(self, digit: str) -> None:
         log.info("[call %s] DTMF %s", self.call_id, digit)
@@ -108,18 +110,19 @@ class SipCall:
             return PlayOutcome.COMPLETED
         limit = prompt.seconds if prompt.kind == "play" and prompt.seconds else 0.0
         with self._play_lock:
-            rtp.write(data)  # type: ignore[attr-defined]
+            rtp.write(data)
             started = time.monotonic()
             while True:
+                self._wait_while_held()
                 if self.leg.ended:
                     raise CallEnded(self.call_id)
                 if barge_in and not self._digits.empty():
-                    flush_rtp_output(rtp)
+                    rtp.flush()
                     return PlayOutcome.INTERRUPTED
-                if pending_rtp_output(rtp) == 0:
+                if rtp.pending() == 0:
                     return PlayOutcome.COMPLETED
                 if limit and time.monotonic() - started >= limit:
-                    flush_rtp_output(rtp)
+                    rtp.flush()
                     return PlayOutcome.COMPLETED
                 time.sleep(_POLL)
 
@@ -127,6 +130,8 @@ class SipCall:
         deadline = time.monotonic() + timeout
         while True:
             self._alive()
+            if self._wait_while_held():
+                deadline = time.monotonic() + timeout      # the wait starts again
             try:
                 return self._digits.get(timeout=min(0.05, max(0.0, deadline -
                                                              time.monotonic())))
@@ -145,6 +150,7 @@ class SipCall:
         started = time.monotonic()
         heard_speech, quiet_since, reason, digit = False, time.monotonic(), "max-length", ""
         while time.monotonic() - started < spec.max_seconds:
+            self._wait_while_held()
             if self.leg.ended:
                 reason = "hangup"
                 break
@@ -155,7 +161,7 @@ class SipCall:
             if pressed and pressed in spec.finish_digits:
                 reason, digit = "finish-key", pressed
                 break
-            chunk = rtp.read(160, False) if rtp is not None else b""  # type: ignore[attr-defined]
+            chunk = rtp.read(160) if rtp is not None else b""
             if chunk and chunk != b"\x80" * len(chunk):
                 chunks.append(chunk)
                 if audio.rms_u8(chunk) > 4:
@@ -168,6 +174,7 @@ class SipCall:
             time.sleep(0.02)
         data = b"".join(chunks)
         path.write_bytes(audio.encode_recording(data, spec.format))
+        self.recordings.append(str(path))
         duration = len(data) / audio.RATE
         log.info("[call %s] recorded %.1f s to %s (%s)", self.call_id, duration, path, reason)
         return RecordResult(path=str(path), url=path.resolve().as_uri(), duration=duration,
@@ -176,32 +183,123 @@ class SipCall:
     def send_dtmf(self, keys: str) -> None:
         """RFC 4733 telephone-events on the call's RTP stream."""
         self._alive()
-        rtp, pt = self.leg.rtp, self.leg.event_pt
-        if rtp is None or pt is None:
+        rtp = self.leg.rtp
+        if rtp is None or not rtp.send_dtmf(keys):
             log.warning("[call %s] the caller did not offer telephone-event; cannot send "
                         "DTMF %s", self.call_id, keys)
+
+    # -- chat in the call (RFC 3428) ----------------------------------------------------
+    def deliver_message(self, content_type: str, text: str) -> None:
+        """A MESSAGE from the caller's UA (in the dialog, or matched to this call)."""
+        if not content_type.lower().startswith("text/"):
+            log.info("[call %s] MESSAGE of type %s ignored", self.call_id, content_type)
             return
-        sock, target = rtp.sout, (rtp.outIP, rtp.outPort)  # type: ignore[attr-defined]
-        ssrc = random.randint(1, 2**31)
-        seq, stamp = random.randint(0, 2**15), random.randint(0, 2**31)
-        for key in keys:
-            if key == ",":
-                time.sleep(0.5)
-                continue
-            event = _DTMF_EVENTS.get(key.upper())
-            if event is None:
-                continue
-            for n in range(8):  # 5 x 20 ms in progress, then 3 end packets (E bit)
-                end = n >= 5
-                duration = min(n + 1, 5) * 160
-                header = struct.pack("!BBHII", 0x80, (0x80 if n == 0 else 0) | pt,
-                                     seq & 0xFFFF, stamp, ssrc)
-                payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, duration)
-                sock.sendto(header + payload, target)
-                seq += 1
-                time.sleep(0.02)
-            stamp += 160 * 6
-            time.sleep(0.05)
+        try:
+            self._messages.put_nowait(text.rstrip("\r\n"))
+        except queue.Full:
+            log.warning("[call %s] 100 unread messages; dropping the new one", self.call_id)
+
+    def send_message(self, text: str) -> bool:
+        self._alive()
+        return self.leg.send_message(text)
+
+    def wait_message(self, timeout: float) -> str | None:
+        """The caller's next message, waiting up to ``timeout`` s; None on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._alive()
+            try:
+                return self._messages.get(timeout=min(0.1, max(0.0, deadline -
+                                                                 time.monotonic())))
+            except queue.Empty:
+                if time.monotonic() >= deadline:
+                    return None
+
+    # -- hold ----------------------------------------------------------------------------
+    def hold(self) -> bool:
+        """Put the far end on hold (re-INVITE a=sendonly) with music on hold ([audio]
+        music_on_hold, looped by the media clock; silence when unset). The script pauses at
+        its next step until :meth:`unhold`; the prompt that was playing resumes where it
+        stopped. False when the far end refused the re-INVITE (the call goes on)."""
+        self._alive()
+        with self._hold_lock:
+            if self.leg.holding:
+                return True
+            if not self.leg.set_hold(True):
+                return False
+            rtp = self.leg.rtp
+            if rtp is not None:
+                self._stashed = rtp.take_pending()
+                rtp.set_filler(self._music_on_hold())
+        log.info("[call %s] on hold", self.call_id)
+        return True
+
+    def unhold(self) -> bool:
+        """Take the far end off hold (re-INVITE a=sendrecv); the paused script goes on."""
+        self._alive()
+        with self._hold_lock:
+            if not self.leg.holding:
+                return True
+            if not self.leg.set_hold(False):
+                return False
+            rtp = self.leg.rtp
+            if rtp is not None:
+                rtp.set_filler(None)
+                rtp.write(self._stashed)
+            self._stashed = b""
+        log.info("[call %s] off hold", self.call_id)
+        return True
+
+    @property
+    def held(self) -> bool:
+        return self.leg.holding
+
+    def wait_while_held(self, timeout: float = 0.0) -> None:
+        """Block while we hold the call (``timeout`` > 0: then take it off hold)."""
+        deadline = time.monotonic() + timeout if timeout > 0 else None
+        while self.leg.holding and not self.leg.ended:
+            if deadline is not None and time.monotonic() >= deadline:
+                self.unhold()
+                return
+            time.sleep(_POLL * 5)
+        self._alive()
+
+    def _wait_while_held(self) -> bool:
+        """The interpreter's pause: True when it had to wait."""
+        if not self.leg.holding:
+            return False
+        self.wait_while_held()
+        return True
+
+    def _music_on_hold(self) -> bytes:
+        source = self.settings.music_on_hold
+        if not source:
+            return b""
+        return self.render(Prompt("play", source=source))
+
+    def forward(self, target: str) -> bool:
+        """Forward the still-ringing call (302 with ``target`` in Contact); False when it is
+        answered already or ``target`` cannot be dialled."""
+        from ivr.voice.sip import InboundLeg
+        from ivr.voice.uac import dial_target
+
+        if not isinstance(self.leg, InboundLeg):
+            return False
+        try:
+            uri = dial_target(target, self.leg.endpoint.settings).uri
+        except VoiceError as exc:
+            log.warning("[call %s] cannot forward: %s", self.call_id, exc)
+            return False
+        return self.leg.forward(uri)
+
+    def attended_transfer(self, target: str) -> str:
+        """Consult ``target``, then REFER the caller to it with Replaces
+        (:mod:`ivr.voice.transfer`); "transferred to …" or "failed: …" (then the call goes
+        on, off hold)."""
+        from ivr.voice.transfer import attended_transfer
+
+        self._alive()
+        return attended_transfer(self, target).reason
 
     def transfer(self, target: str) -> bool:
         self._alive()
@@ -226,10 +324,17 @@ class CallInfo:
 class CallControl:
     """Active calls for the HTTP API (Ozeki's ListActiveCalls, Hangup, SendDTMF, ...)."""
 
-    def __init__(self, originate: Callable[[str, str, str], str] | None = None) -> None:
+    def __init__(self, originate: Callable[[str, str, str], str] | None = None,
+                 place: Callable[..., str] | None = None) -> None:
         self._calls: dict[str, SipCall] = {}
         self._lock = threading.Lock()
         self._originate = originate
+        self._place = place
+        self.history: CallHistory | None = None   # set by the engine that owns the calls
+        # POSTs a form to a web app (RecordCompleted to FinishedUrl); set by the engine
+        self.post: Callable[[str, dict[str, str]], None] | None = None
+        # Ozeki notifications (RecordCompleted) of the process owning the calls; set by it
+        self.notify: Callable[[str, dict[str, str]], None] | None = None
 
     def add(self, call: SipCall) -> None:
         with self._lock:
@@ -281,7 +386,7 @@ class CallControl:
         rtp = call.leg.rtp
         if not data or rtp is None:
             return False
-        rtp.write(data)  # type: ignore[attr-defined]
+        rtp.write(data)
         return True
 
     def speak(self, call_id: str, text: str) -> bool:
@@ -289,6 +394,134 @@ class CallControl:
 
     def play(self, call_id: str, source: str) -> bool:
         return self._queue_audio(call_id, Prompt("play", source=source))
+
+    # -- call control a PBX user expects (issue 15); new methods, the ones above unchanged
+    def hold(self, call_id: str) -> bool:
+        """Hold with music; the call's script pauses until :meth:`unhold`."""
+        try:
+            return self._get(call_id).hold()
+        except CallEnded:
+            return False
+
+    def unhold(self, call_id: str) -> bool:
+        try:
+            return self._get(call_id).unhold()
+        except CallEnded:
+            return False
+
+    def blind_transfer(self, call_id: str, target: str) -> bool:
+        """REFER the far end to ``target``; on success our side of the call ends."""
+        try:
+            return self._get(call_id).transfer(target)
+        except CallEnded:
+            return False
+
+    def attended_transfer(self, call_id: str, target: str) -> str:
+        """Consultation call, then REFER with Replaces; "transferred to …" or "failed: …"."""
+        try:
+            return self._get(call_id).attended_transfer(target)
+        except CallEnded:
+            return "failed: the call has ended"
+
+    def send_message(self, call_id: str, text: str) -> bool:
+        """SIP MESSAGE to the caller's UA in the call's dialog; True once accepted."""
+        try:
+            return self._get(call_id).send_message(text)
+        except CallEnded:
+            return False
+
+    def receive_message(self, call_id: str, timeout: float) -> str | None:
+        """The caller's next MESSAGE text (shared with the script's WaitForMsg)."""
+        try:
+            return self._get(call_id).wait_message(timeout)
+        except CallEnded:
+            return None
+
+    def deliver_out_of_dialog(self, sender: str, host: str, content_type: str,
+                              text: str) -> bool:
+        """A MESSAGE outside any dialog (softphone chat) from ``sender`` at ``host``: given
+        to that caller's active call; False when there is none."""
+        with self._lock:
+            calls = [c for c in self._calls.values()
+                     if c.caller == sender and c.leg.source[0] == host and not c.leg.ended]
+        if not calls:
+            return False
+        calls[-1].deliver_message(content_type, text)
+        return True
+
+    def forward(self, call_id: str, destination: str) -> bool:
+        """302 a call that still rings to ``destination``; False once answered."""
+        return self._get(call_id).forward(destination)
+
+    def record(self, call_id: str, seconds: float,
+               on_done: Callable[[RecordResult], None] | None = None) -> str:
+        """Record what the far end says for up to ``seconds`` (or until it hangs up) into a
+        new WAV, alongside whatever the script does; the file's URL at once, ``on_done``
+        with the result when it is written."""
+        call = self._get(call_id)
+        rtp = call.leg.rtp
+        if rtp is None or call.leg.ended:
+            raise CallEnded(call_id)
+        path = Path(call.settings.recordings_dir) / f"{uuid.uuid4().hex}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        chunks: list[bytes] = []
+        rtp.add_tap(chunks.append)
+
+        def finish() -> None:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline and not call.leg.ended:
+                time.sleep(0.05)
+            rtp.remove_tap(chunks.append)
+            data = b"".join(chunks)
+            path.write_bytes(audio.u8_to_wav(data))
+            call.recordings.append(str(path))
+            result = RecordResult(path=str(path), url=path.resolve().as_uri(),
+                                  duration=len(data) / audio.RATE,
+                                  reason="hangup" if call.leg.ended else "max-length")
+            log.info("[call %s] HTTP recording: %.1f s to %s (%s)", call_id, result.duration,
+                     path, result.reason)
+            if on_done is not None:
+                on_done(result)
+
+        threading.Thread(target=finish, name=f"record-{call_id[:8]}", daemon=True).start()
+        return path.resolve().as_uri()
+
+    def record_to(self, call_id: str, seconds: float, finished_url: str = "") -> str:
+        """HTTP Record: :meth:`record`, and when the file is written, RecordCompleted to the
+        notification URL and (as OzML's ``<Record FinishedUrl>``) to ``finished_url``.
+        Everything happens in the process that owns the call, so it works over the control
+        socket too."""
+        def done(result: RecordResult) -> None:
+            form = {"CallId": call_id, "RecordURL": result.url,
+                    "Duration": f"{result.duration:.1f}", "Reason": result.reason}
+            if self.notify is not None:
+                self.notify("RecordCompleted", form)
+            if finished_url and self.post is not None:
+                self.post(finished_url, {"NotificationName": "RecordCompleted", **form})
+
+        return self.record(call_id, seconds, done)
+
+    def call(self, number: str, script: str, caller_id: str = "", display_name: str = "",
+             error_url: str = "") -> str:
+        """:meth:`originate` with Ozeki's other Call parameters: ``display_name`` goes into
+        From, ``error_url`` is requested for every failure (cannot dial, busy, no answer,
+        rejected, unreachable) with the SIP status."""
+        if self._place is None:
+            return self.originate(number, script, caller_id)
+        return self._place(number, script, caller_id, display_name=display_name,
+                           error_url=error_url)
+
+    def list_history(self, query: CallQuery) -> tuple[list[CallRecord], int]:
+        """Finished calls, newest first, and how many match (ListCallHistory)."""
+        if self.history is None:
+            raise IvrError("call history is not kept in this process (PostgreSQL store, or "
+                           "no voice engine)")
+        return self.history.query(query)
+
+    def history_record(self, call_id: str) -> CallRecord | None:
+        if self.history is None:
+            raise IvrError("call history is not kept in this process")
+        return self.history.get(call_id)
 
     def originate(self, number: str, script: str, caller_id: str = "") -> str:
         """Place a call that runs ``script`` once answered; its Call-ID, before it rings."""

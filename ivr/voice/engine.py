@@ -13,6 +13,7 @@ from ivr.config import Settings
 from ivr.errors import IvrError
 from ivr.voice.calls import CallControl, SipCall
 from ivr.voice.dialplan import Dialplan, header_variables
+from ivr.voice.history import CallHistory, CallRecord
 from ivr.voice.leg import SipLeg
 from ivr.voice.sip import InboundLeg, SipEndpoint
 from ivr.voice.tts import Tts
@@ -25,17 +26,23 @@ log = logging.getLogger(__name__)
 
 class VoiceEngine:
     def __init__(self, settings: Settings, interpreter: Any,
-                 notify: Callable[[str, dict[str, str]], None] | None = None) -> None:
+                 notify: Callable[[str, dict[str, str]], None] | None = None,
+                 history: CallHistory | None = None) -> None:
         self.settings = settings
         self.interpreter = interpreter
         self.dialplan = Dialplan(settings.sip.dialplan, settings.sip.default_script)
         self.tts = Tts(settings.audio.cache_dir, settings.audio.tts_voice,
                        settings.audio.tts_rate)
-        self.calls = CallControl(originate=self.originate)
+        self.calls = CallControl(originate=self.originate, place=self.originate)
+        self.calls.post = self._post
         self.endpoint = SipEndpoint(settings.sip, self._on_invite)
+        self.endpoint.on_message = self.calls.deliver_out_of_dialog
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
         self._notify = notify
+        self.calls.notify = notify
+        self.history = history
+        self.calls.history = history
 
     def start(self) -> None:
         self.endpoint.start()
@@ -57,12 +64,13 @@ class VoiceEngine:
     def _on_invite(self, leg: InboundLeg) -> None:
         script = self.dialplan.script_for(leg.callee)
         call = SipCall(leg, self.tts, self.settings.audio, header_variables(leg.invite.headers))
-        self._track(call)
+        self._track(call, script, "inbound")
         self._spawn(call, lambda: self._run(call, script, "IncomingCall"))
 
     # -- outgoing calls ------------------------------------------------------------------
     def originate(self, number: str, url: str, caller_id: str = "",
-                  on_failure: Callable[[str], None] | None = None) -> str:
+                  on_failure: Callable[[str], None] | None = None, *,
+                  display_name: str = "", error_url: str = "") -> str:
         """Call ``number`` and run the OzML at ``url`` once it answers; the Call-ID at once.
 
         Raises IvrError only when the call cannot even be dialled (no destination for the
@@ -70,11 +78,24 @@ class VoiceEngine:
         not answered ends with CallEnded (Reason ``busy (486 Busy Here)``, …) and
         ``on_failure(reason)``.
         """
-        if not self.endpoint.running:
-            raise IvrError("the SIP side is not running")
-        leg = OutboundLeg(self.endpoint, dial_target(number, self.settings.sip), caller_id)
+        try:
+            if not self.endpoint.running:
+                raise IvrError("the SIP side is not running")
+            leg = OutboundLeg(self.endpoint, dial_target(number, self.settings.sip),
+                              caller_id, display_name)
+        except IvrError as exc:
+            self._report_error(error_url, "", number, str(exc), 0)
+            raise
+        if error_url:
+            chained = on_failure
+
+            def on_failure(reason: str) -> None:
+                self._report_error(error_url, leg.call_id, number, reason, leg.final_status)
+                if chained is not None:
+                    chained(reason)
+
         call = SipCall(leg, self.tts, self.settings.audio, {"dialled": number})
-        self._track(call)
+        self._track(call, url, "outbound")
         self.endpoint.add(leg)
 
         def dial_and_run() -> None:
@@ -86,18 +107,57 @@ class VoiceEngine:
         self._spawn(call, dial_and_run)
         return leg.call_id
 
-    # -- shared --------------------------------------------------------------------------
-    def _track(self, call: SipCall) -> None:
-        """List the call (ListActiveCalls) and send its CallConnected/CallEnded."""
-        self.calls.add(call)
-        if self._notify is None:
+    def _post(self, url: str, form: dict[str, str]) -> None:
+        """POST a notification form to a web app's URL the way scripts' fetches go (the
+        interpreter's fetcher: its timeouts and URL policy); failures are logged."""
+        fetcher = getattr(self.interpreter, "fetcher", None)
+        if fetcher is None:
+            log.warning("[call %s] no fetcher to request %s", form.get("CallId", "-"), url)
             return
+        try:
+            fetcher.fetch(url, form, "POST")
+        except IvrError as exc:
+            log.warning("[call %s] %s failed: %s", form.get("CallId", "-"), url, exc)
+
+    def _report_error(self, url: str, call_id: str, number: str, reason: str,
+                      status: int) -> None:
+        """Request ``ErrorUrl`` for a call that could not be placed or was refused or not
+        answered (Ozeki p_4571), with the SIP status that ended it (0: none came)."""
+        if not url:
+            return
+        self._post(url, {"NotificationName": "Error", "CallId": call_id, "Dialled": number,
+                         "ErrorMessage": reason, "SipStatus": str(status or "")})
+
+    # -- shared --------------------------------------------------------------------------
+    def _track(self, call: SipCall, script: str, direction: str) -> None:
+        """List the call (ListActiveCalls), write its history when it ends (before anything
+        announces the end), and send its CallConnected/CallEnded."""
+        self.calls.add(call)
         notify = self._notify
-        call.leg.on_answer = lambda answered: notify("CallConnected", _call_params(answered))
-        call.leg.on_end = lambda ended: notify("CallEnded", {
-            **_call_params(ended), "Reason": ended.end_reason,
-            "TalkDuration": f"{max(0.0, time.time() - ended.answered_at):.0f}"
-            if ended.answered_at else "0"})
+        if notify is not None:
+            call.leg.on_answer = lambda answered: notify("CallConnected",
+                                                         _call_params(answered))
+
+        def ended(leg: SipLeg) -> None:
+            self._remember(call, script, direction)
+            if notify is not None:
+                notify("CallEnded", {
+                    **_call_params(leg), "Reason": leg.end_reason,
+                    "TalkDuration": f"{max(0.0, time.time() - leg.answered_at):.0f}"
+                    if leg.answered_at else "0"})
+
+        call.leg.on_end = ended
+
+    def _remember(self, call: SipCall, script: str, direction: str) -> None:
+        if self.history is None:
+            return
+        leg = call.leg
+        try:
+            self.history.add(CallRecord(
+                call.call_id, direction, leg.caller, leg.callee, script, leg.created,
+                leg.answered_at, time.time(), leg.end_reason, tuple(call.recordings)))
+        except Exception:  # a full disk must not break the call's end
+            log.exception("[call %s] could not write the call history", call.call_id)
 
     def _spawn(self, call: SipCall, work: Callable[[], None]) -> None:
         def run() -> None:

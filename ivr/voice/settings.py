@@ -20,6 +20,9 @@ class SipSettings:
     register_expires: int = 120
     trunk: str = ""                 # host[:port] that carries outbound calls to plain numbers
     ring_timeout: float = 60.0      # outbound calls not answered by then are CANCELled
+    max_setup_calls: int = 20       # incoming calls ringing or awaiting their ACK; then 503
+    retry_after: int = 5            # seconds, in the Retry-After of that 503
+    ack_timeout: float = 32.0       # RFC 3261 timer H (64·T1): no ACK for our 200 → BYE
     rtp_port_low: int = 10000
     rtp_port_high: int = 20000
     default_script: str = "ozml_scripts/menu.xml"
@@ -31,5 +34,6 @@ class AudioSettings:
     sounds_dir: str = "ozml_scripts/sounds"   # relative Play paths resolve here
     cache_dir: str = "var/cache/audio"        # TTS + downloaded prompts (8 kHz u8)
     recordings_dir: str = "var/recordings"
+    music_on_hold: str = ""                   # WAV file or URL looped while we hold a call
     tts_voice: str = "en"
     tts_rate: int = 170

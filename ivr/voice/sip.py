@@ -11,22 +11,25 @@ defects (reference pyvoip-1.6.8-notes.md §1) and how this module avoids them:
   with a bounded wait and raises VoiceError naming the registrar and the SIP status;
 - the call callback fires on a fixed 1 s Timer (dead air) → the script starts at once and
   answers as soon as its first command is not <Reject> (well under 100 ms);
-- 200 OK is never retransmitted → retransmitted per RFC 3261 timers G/H until the ACK;
+- 200 OK is never retransmitted → retransmitted per RFC 3261 timers G/H until the ACK, on
+  one timer thread for all calls; no ACK within timer H ([sip] ack_timeout) → BYE;
 - CANCEL gets no 487 and the call is still answered → 200 to the CANCEL, 487 to the INVITE,
   the script never starts (or stops at once);
-- PCMA is encoded as µ-law → we answer PCMU only;
+- PCMA is encoded as µ-law → :mod:`ivr.voice.media` encodes PCMA and PCMU itself;
 - ports of incoming calls are never released → each call returns its RTP port to the pool;
 - outgoing calls are not ACKed properly (#272) and drop after ~30 s → :mod:`ivr.voice.uac`
   places them through this endpoint (its responses reach the leg via ``on_response``).
 
-pyVoIP remains the media engine: ``pyVoIP.RTP.RTPClient`` packetises 8 kHz u8 audio into
-PCMU every 20 ms and reports RFC 2833 digits. Its transmit buffer has no flush; the one
-narrow reach into it is :func:`flush_rtp_output` (barge-in).
+What pyVoIP still does for media lives in :mod:`ivr.voice.media` behind ``RtpSession``.
+
+Hostile traffic (issue 17): ``100 Trying`` goes out before anything else is done; at most
+``[sip] max_setup_calls`` incoming calls may be unconfirmed (ringing, or answered without ACK)
+at once, later INVITEs get ``503`` with ``Retry-After``; a call costs one thread (its script);
+requests of a known Call-ID whose tags do not match the dialog get 481 (RFC 3261 §12.2.2).
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import queue
 import secrets
@@ -40,33 +43,13 @@ from ivr.errors import VoiceError
 from ivr.voice import sipmsg
 from ivr.voice.leg import ALLOW, SipLeg
 from ivr.voice.settings import SipSettings
+from ivr.voice.timers import Timer, Timers
 
-__all__ = ["SipEndpoint", "InboundLeg", "PortPool", "flush_rtp_output", "pending_rtp_output"]
+__all__ = ["SipEndpoint", "InboundLeg", "PortPool"]
 
 log = logging.getLogger(__name__)
 
 T1, T2 = 0.5, 4.0          # RFC 3261 §17.1.1.1 timer values
-TIMER_H = 64 * T1           # give up waiting for the ACK after 32 s
-
-
-def flush_rtp_output(rtp: object) -> None:
-    """Drop audio queued in pyVoIP's RTPClient but not yet sent (barge-in).
-
-    pyVoIP 1.6.8 has no API for it: the transmitter reads ``pmout.buffer`` (a BytesIO) under
-    ``pmout.bufferLock``; moving the read position to the end discards what is queued, and
-    later writes (at the next offset) land exactly there.
-    """
-    manager = rtp.pmout  # type: ignore[attr-defined]
-    with manager.bufferLock:
-        manager.buffer.seek(0, io.SEEK_END)
-
-
-def pending_rtp_output(rtp: object) -> int:
-    """Bytes written but not yet sent (each 8000 is one second still to play)."""
-    manager = rtp.pmout  # type: ignore[attr-defined]
-    with manager.bufferLock:
-        buffer = manager.buffer
-        return max(0, len(buffer.getbuffer()) - buffer.tell())
 
 
 class PortPool:
@@ -101,7 +84,12 @@ class InboundLeg(SipLeg):
         self.dialog = sipmsg.Dialog.from_invite(invite, self.local_tag)
         self._final = b""
         self._acked = threading.Event()
+        self._timer: Timer | None = None
 
+    @property
+    def setting_up(self) -> bool:
+        """Ringing, or answered and waiting for the ACK: what [sip] max_setup_calls bounds."""
+        return not self.ended and not self._acked.is_set()
     @property
     def caller(self) -> str:
         return sipmsg.uri_user(self.invite.get("From")) or sipmsg.name_addr_uri(
@@ -126,23 +114,29 @@ class InboundLeg(SipLeg):
             self.state = "answered"
             self.answered_at = time.time()
         self.endpoint.send(self._final, self.source)
-        threading.Thread(target=self._retransmit_until_ack, name=f"200-{self.call_id[:8]}",
-                         daemon=True).start()
+        self._timer = self.endpoint.timers.after(T1, lambda: self._retransmit(T1,
+                                                                              time.monotonic()))
         metrics.call_answered(self.answered_at - self.created)
         self._answered()
 
-    def _retransmit_until_ack(self) -> None:
-        interval, started = T1, time.monotonic()
-        while not self._acked.wait(interval):
-            if self.ended:
-                return
-            if time.monotonic() - started >= TIMER_H:
-                log.warning("[call %s] no ACK for our 200 OK within %.0f s; hanging up",
-                            self.call_id, TIMER_H)
-                self.hangup("no ACK")
-                return
-            self.endpoint.send(self._final, self.source)
-            interval = min(interval * 2, T2)
+    def _retransmit(self, interval: float, started: float) -> None:
+        """Timer G: the 200 again at T1, 2·T1 … T2 until the ACK; timer H: none within
+        [sip] ack_timeout (64·T1 = 32 s by default) → the session ends with a BYE that is
+        sent without waiting for its answer (§13.3.1.4), so the timer thread never blocks."""
+        if self._acked.is_set() or self.ended:
+            return
+        if time.monotonic() - started >= self.endpoint.settings.ack_timeout:
+            log.warning("[call %s] no ACK for our 200 OK within %.0f s (timer H); ending it",
+                        self.call_id, self.endpoint.settings.ack_timeout)
+            self._finish("no ACK (timer H)")
+            if self.dialog is not None:
+                self.endpoint.send(self.dialog.request("BYE", self.endpoint.via()).encode(),
+                                   self.dialog.next_hop(self.source))
+            return
+        self.endpoint.send(self._final, self.source)
+        following = min(interval * 2, T2)
+        self._timer = self.endpoint.timers.after(
+            following, lambda: self._retransmit(following, started))
 
     def reject(self, status: int = 603, reason: str = "Decline") -> None:
         with self._lock:
@@ -153,14 +147,39 @@ class InboundLeg(SipLeg):
         self.endpoint.send(self._final, self.source)
         self._finish(f"rejected {status}")
 
+    def forward(self, uri: str) -> bool:
+        """Send the ringing call elsewhere: 302 Moved Temporarily with ``uri`` in Contact
+        (RFC 3261 §21.3.3); the caller's UA or proxy places the new call. False once the
+        call is answered (then only a transfer moves it)."""
+        with self._lock:
+            if self.state != "ringing":
+                return False
+            self._final = sipmsg.response(self.invite, 302, "Moved Temporarily",
+                                          to_tag=self.local_tag,
+                                          headers=[("Contact", f"<{uri}>")]).encode()
+        self.endpoint.send(self._final, self.source)
+        self._finish(f"forwarded to {uri}")
+        return True
+
     def _abandon(self, why: str) -> None:
         self.reject(480, "Temporarily Unavailable")
 
     def _finish(self, why: str) -> None:
         self._acked.set()               # stops the 200 OK retransmissions
+        if self._timer is not None:
+            self._timer.cancel()
         super()._finish(why)
 
     # -- events from the endpoint --------------------------------------------------------
+    def accepts(self, message: sipmsg.SipMessage) -> bool:
+        """In the dialog (both tags), or, without a To tag, a retransmission or CANCEL of the
+        INVITE itself: same From tag and CSeq number (RFC 3261 §9.2, §17.2.3)."""
+        if sipmsg.tag(message.get("To")):
+            return super().accepts(message)
+        return message.method in ("INVITE", "CANCEL") and \
+            sipmsg.tag(message.get("From")) == sipmsg.tag(self.invite.get("From")) and \
+            message.cseq[0] == self.invite.cseq[0]
+
     def on_request(self, message: sipmsg.SipMessage, source: tuple[str, int]) -> None:
         method = message.method
         if method == "INVITE" and message.cseq[0] != self.invite.cseq[0]:
@@ -172,7 +191,14 @@ class InboundLeg(SipLeg):
                 self.endpoint.send(sipmsg.response(message, 180, "Ringing",
                                                    to_tag=self.local_tag).encode(), source)
         elif method == "ACK":
-            self._acked.set()
+            if message.cseq[0] == self.invite.cseq[0] and self.state == "answered" \
+                    and not self._acked.is_set():
+                self._acked.set()
+                if self._timer is not None:
+                    self._timer.cancel()
+                self.confirmed = True
+                self.endpoint.confirmed(self)
+                self._update_sending()
         elif method == "CANCEL":
             self.endpoint.send(sipmsg.response(message, 200, "OK").encode(), source)
             if self.state == "ringing":
@@ -190,10 +216,13 @@ class SipEndpoint:
     def __init__(self, settings: SipSettings, on_invite: Callable[[InboundLeg], None]) -> None:
         self.settings = settings
         self.on_invite = on_invite
+        # RFC 3428 MESSAGE outside a dialog: (sender user, host, type, text) -> delivered
+        self.on_message: Callable[[str, str, str, str], bool] | None = None
         self.ports = PortPool(settings.rtp_port_low, settings.rtp_port_high)
         from ivr.voice.media import MediaClock
 
         self.media_clock = MediaClock()
+        self.timers = Timers()
         self._sock: socket.socket | None = None
         self._legs: dict[str, SipLeg] = {}
         self._pending: dict[tuple[str, int, str], queue.Queue[sipmsg.SipMessage]] = {}
@@ -221,6 +250,9 @@ class SipEndpoint:
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        # A burst (a flood, or many phones re-registering at once) must queue, not drop the
+        # next caller's INVITE: ask for 4 MB (Linux caps it at net.core.rmem_max).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
         try:
             sock.bind((self.settings.bind_host, self.settings.bind_port))
         except OSError as exc:
@@ -256,6 +288,7 @@ class SipEndpoint:
                 log.warning("unregister failed: %s", exc)
         self._stop.set()
         self.media_clock.stop()
+        self.timers.stop()
         if self._thread is not None:
             self._thread.join(2)
         if self._sock is not None:
@@ -274,6 +307,15 @@ class SipEndpoint:
         """Route the requests and responses of ``leg``'s Call-ID to it until it ends."""
         with self._lock:
             self._legs[leg.call_id] = leg
+
+    def confirmed(self, leg: SipLeg) -> None:
+        """The ACK arrived: the leg no longer counts against [sip] max_setup_calls."""
+        log.debug("[call %s] dialog confirmed", leg.call_id)
+
+    def _setting_up(self) -> int:
+        with self._lock:
+            return sum(1 for leg in self._legs.values()
+                       if isinstance(leg, InboundLeg) and leg.setting_up)
 
     def forget(self, leg: SipLeg) -> None:
         with self._lock:
@@ -353,7 +395,13 @@ class SipEndpoint:
                 self._stray_invite_answer(message, source)
             return
         if leg is not None:
-            leg.on_request(message, source)
+            if leg.accepts(message):
+                leg.on_request(message, source)
+            elif message.method != "ACK":
+                log.warning("[call %s] %s from %s:%d does not match the dialog's tags; 481",
+                            message.call_id, message.method, source[0], source[1])
+                self.send(sipmsg.response(message, 481, "Call/Transaction Does Not Exist"
+                                          ).encode(), source)
             return
         if message.method == "INVITE":
             self._new_call(message, source)
@@ -362,6 +410,13 @@ class SipEndpoint:
                 ("Allow", ALLOW), ("Contact", self.contact)]).encode(), source)
         elif message.method == "ACK":
             pass  # ACK for a response of a call that has already ended
+        elif message.method == "MESSAGE" and self.on_message is not None:
+            delivered = self.on_message(sipmsg.uri_user(message.get("From")), source[0],
+                                        message.get("Content-Type", "text/plain"),
+                                        message.body.decode("utf-8", "replace"))
+            self.send(sipmsg.response(message, 200 if delivered else 480,
+                                      "OK" if delivered else "Temporarily Unavailable",
+                                      to_tag=sipmsg.new_tag()).encode(), source)
         elif message.method in ("BYE", "CANCEL"):
             self.send(sipmsg.response(message, 481, "Call/Transaction Does Not Exist"
                                       ).encode(), source)
@@ -386,6 +441,16 @@ class SipEndpoint:
 
     def _new_call(self, invite: sipmsg.SipMessage, source: tuple[str, int]) -> None:
         self.send(sipmsg.response(invite, 100, "Trying").encode(), source)
+        limit = self.settings.max_setup_calls
+        if self._setting_up() >= limit:
+            log.warning("[call %s] refused: %d calls are being set up ([sip] "
+                        "max_setup_calls); 503, retry after %d s", invite.call_id, limit,
+                        self.settings.retry_after)
+            self.send(sipmsg.response(invite, 503, "Service Unavailable",
+                                      to_tag=sipmsg.new_tag(), headers=[
+                                          ("Retry-After", str(self.settings.retry_after))]
+                                      ).encode(), source)
+            return
         leg = InboundLeg(self, invite, source)
         try:
             leg.offer = sipmsg.parse_sdp(invite.body)
@@ -394,14 +459,18 @@ class SipEndpoint:
             self.send(sipmsg.response(invite, 488, "Not Acceptable Here",
                                       to_tag=leg.local_tag).encode(), source)
             return
-        if 0 not in leg.offer.formats:
-            log.warning("[call %s] refused: the caller does not offer PCMU (offer %s)",
+        chosen = sipmsg.choose_audio(leg.offer)
+        if chosen is None:
+            log.warning("[call %s] refused: the caller offers neither PCMU nor PCMA (offer %s)",
                         invite.call_id, leg.offer.formats)
             self.send(sipmsg.response(invite, 488, "Not Acceptable Here",
                                       to_tag=leg.local_tag).encode(), source)
             return
-        leg.event_pt = next((pt for pt, name in leg.offer.payloads.items()
-                             if name.lower().startswith("telephone-event")), None)
+        leg.codec_pt, leg.event_pt = chosen
+        leg.held_by_remote = leg.offer.on_hold
+        leg.remote_direction = "inactive" if leg.offer.address == "0.0.0.0" \
+            else leg.offer.direction
+        leg.local_direction = sipmsg.answer_direction(leg.remote_direction)
         try:
             leg.rtp_port = self.ports.take()
         except VoiceError as exc:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["SipMessage", "SipParseError", "parse", "response", "request", "Sdp", "parse_sdp",
            "answer_sdp", "offer_sdp", "param", "uri_host_port", "new_tag", "new_branch",
-           "name_addr_uri", "Dialog", "ack_non_2xx", "cancel_for", "digest_authorization",
+           "name_addr_uri", "Dialog", "tag", "sipfrag_status", "replaces_uri", "choose_audio", "answer_direction", "DIRECTIONS", "ack_non_2xx", "cancel_for", "digest_authorization",
            "digest_response"]
 
 _COMPACT = {"v": "Via", "f": "From", "t": "To", "i": "Call-ID", "m": "Contact",
@@ -113,8 +113,12 @@ def parse(data: bytes) -> SipMessage:
             message.headers.extend((name, v.strip()) for v in _split_commas(value))
         else:
             message.headers.append((name, value.strip()))
-    length = message.get("Content-Length")
-    message.body = body[: int(length)] if length.isdigit() else body
+    length = message.get("Content-Length").strip()
+    if length and not (length.isdigit() and len(length) <= 10):
+        # int() of 5,000 digits raises ValueError (Python's str-digit limit): refuse the
+        # value itself, whatever its size (RFC 3261 §20.14: 1*DIGIT, the body's octets).
+        raise SipParseError(f"bad Content-Length {length[:20]!r}")
+    message.body = body[: int(length)] if length else body
     return message
 
 
@@ -297,12 +301,49 @@ def digest_authorization(challenge: str, method: str, uri: str, username: str,
                            password=password)
 
 
+DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+_ANSWER_DIRECTION = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly",
+                     "inactive": "inactive"}
+
+
 @dataclass(frozen=True)
 class Sdp:
     address: str
     port: int
     payloads: dict[int, str]    # payload type -> "PCMU/8000", "telephone-event/8000", ...
     formats: tuple[int, ...]    # m= order
+    direction: str = "sendrecv"  # a= attribute of the audio stream (RFC 3264 §5.1)
+
+    @property
+    def on_hold(self) -> bool:
+        """The offerer will not listen: a=sendonly/inactive, or RFC 2543's c=0.0.0.0."""
+        return self.direction in ("sendonly", "inactive") or self.address == "0.0.0.0"
+
+
+def answer_direction(offered: str, holding: bool = False) -> str:
+    """RFC 3264 §6.1: sendonly is answered recvonly, recvonly sendonly, inactive inactive;
+    while we hold the far end we only send, so sendrecv becomes sendonly and recvonly
+    becomes inactive (RFC 3264 §8.4)."""
+    answer = _ANSWER_DIRECTION.get(offered, "sendrecv")
+    if holding:
+        answer = {"sendrecv": "sendonly", "recvonly": "inactive"}.get(answer, answer)
+    return answer
+
+
+def choose_audio(offer: Sdp) -> tuple[int, int | None] | None:
+    """The G.711 payload type we answer with (the offerer's preference, RFC 3264 §6.1) and
+    the telephone-event type that goes with it: only an 8000 Hz event, whatever its
+    number, because an answer may not relabel the offerer's 48 kHz or 16 kHz event types
+    (RFC 4733 §2.1, RFC 3264 §6.1). None when neither PCMU nor PCMA is offered."""
+    codec = next((pt for pt in offer.formats if pt in (0, 8) and
+                  offer.payloads.get(pt, "").upper().split("/")[0] in ("PCMU", "PCMA", "")),
+                 None)
+    if codec is None:
+        return None
+    event = next((pt for pt in offer.formats
+                  if offer.payloads.get(pt, "").lower().replace(" ", "")
+                  .startswith("telephone-event/8000")), None)
+    return codec, event
 
 
 _STATIC = {0: "PCMU/8000", 8: "PCMA/8000", 18: "G729/8000", 3: "GSM/8000", 9: "G722/8000"}
@@ -318,6 +359,7 @@ def parse_sdp(body: bytes) -> Sdp:
     payloads: dict[int, str] = {}
     media_address = ""
     in_audio = False
+    direction = "sendrecv"
     for line in body.decode("utf-8", "replace").splitlines():
         key, _, value = line.strip().partition("=")
         if key == "c" and value:
@@ -332,6 +374,9 @@ def parse_sdp(body: bytes) -> Sdp:
             if in_audio and len(fields) >= 4 and fields[1].isdigit():
                 port = _media_port(fields[1])
                 formats = tuple(int(f) for f in fields[3:] if f.isdigit() and len(f) <= 3)
+        elif key == "a" and value in DIRECTIONS:
+            if in_audio or not formats:     # media level, or session level before m=
+                direction = value
         elif key == "a" and in_audio and value.startswith("rtpmap:"):
             pt, _, name = value[len("rtpmap:"):].partition(" ")
             if pt.isdigit() and len(pt) <= 3:
@@ -344,7 +389,7 @@ def parse_sdp(body: bytes) -> Sdp:
                             "address (host names are not resolved)")
     for fmt in formats:
         payloads.setdefault(fmt, _STATIC.get(fmt, ""))
-    return Sdp(chosen, port, payloads, formats)
+    return Sdp(chosen, port, payloads, formats, direction)
 
 
 def _media_port(text: str) -> int:
@@ -361,18 +406,51 @@ def _is_ipv4_literal(text: str) -> bool:
     return True
 
 
-def answer_sdp(address: str, port: int, event_pt: int | None, session: int) -> bytes:
-    """PCMU only: pyVoIP 1.6.8 labels µ-law bytes as PCMA when PCMA is chosen (notes §1)."""
-    formats = "0" + (f" {event_pt}" if event_pt is not None else "")
-    lines = ["v=0", f"o=ivr {session} {session} IN IP4 {address}", "s=ivr",
-             f"c=IN IP4 {address}", "t=0 0", f"m=audio {port} RTP/AVP {formats}",
-             "a=rtpmap:0 PCMU/8000"]
+def answer_sdp(address: str, port: int, event_pt: int | None, session: int, *,
+               codecs: tuple[int, ...] = (0,), version: int = 0,
+               direction: str = "sendrecv") -> bytes:
+    """Our session description: the G.711 ``codecs`` in order (we encode both ourselves),
+    an 8000 Hz telephone-event, and the stream direction. ``version`` is o='s version,
+    raised whenever the description changes (RFC 3264 §8)."""
+    formats = " ".join(str(pt) for pt in codecs) + (f" {event_pt}" if event_pt is not None
+                                                     else "")
+    lines = ["v=0", f"o=ivr {session} {session + version} IN IP4 {address}", "s=ivr",
+             f"c=IN IP4 {address}", "t=0 0", f"m=audio {port} RTP/AVP {formats}"]
+    lines += [f"a=rtpmap:{pt} {_STATIC[pt]}" for pt in codecs]
     if event_pt is not None:
         lines += [f"a=rtpmap:{event_pt} telephone-event/8000", f"a=fmtp:{event_pt} 0-15"]
-    lines += ["a=ptime:20", "a=sendrecv"]
+    lines += ["a=ptime:20", f"a={direction}"]
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
-def offer_sdp(address: str, port: int, session: int) -> bytes:
-    """Our offer on outgoing calls: the same PCMU-only audio, telephone-event as type 101."""
-    return answer_sdp(address, port, 101, session)
+def offer_sdp(address: str, port: int, session: int, *, version: int = 0,
+              direction: str = "sendrecv", codecs: tuple[int, ...] = (0, 8)) -> bytes:
+    """Our offer on outgoing calls (and our hold re-INVITEs): PCMU and PCMA, telephone-event
+    as type 101."""
+    return answer_sdp(address, port, 101, session, codecs=codecs, version=version,
+                      direction=direction)
+
+
+def sipfrag_status(body: bytes) -> int:
+    """The status of a ``message/sipfrag`` NOTIFY body (RFC 3515 §2.4.5, RFC 3420):
+    ``SIP/2.0 200 OK`` → 200; 0 when it is not a status line."""
+    first = body.split(b"\n", 1)[0].strip().split(b" ", 2)
+    if len(first) >= 2 and first[0] == b"SIP/2.0" and first[1].isdigit() and \
+            len(first[1]) == 3:
+        return int(first[1])
+    return 0
+
+
+def replaces_uri(target: str, call_id: str, to_tag: str, from_tag: str) -> str:
+    """``target`` with an escaped Replaces header (RFC 3891 §3, RFC 3515 §2.1): the
+    transferee's INVITE to the target then replaces our consultation dialog, which the target
+    knows by its Call-ID, its own tag (to-tag) and ours (from-tag)."""
+    from urllib.parse import quote
+
+    value = f"{call_id};to-tag={to_tag};from-tag={from_tag}"
+    return f"{target}?Replaces={quote(value, safe='')}"
+
+
+def tag(header: str) -> str:
+    """The tag parameter of a From or To value (RFC 3261 §19.3), "" when there is none."""
+    return param(header, "tag")

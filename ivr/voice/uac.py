@@ -3,7 +3,7 @@
 pyVoIP 1.6.8 cannot place a call that lasts (its ACK of the 200 is wrong, #272, and callees
 drop the call after ~30 s), so outgoing calls use the same small SIP stack as incoming ones:
 
-- INVITE with a PCMU + telephone-event offer from a port of the pool, retransmitted on timer A
+- INVITE with a PCMU + PCMA + telephone-event offer from a port of the pool, retransmitted on timer A
   (0.5 s doubling) until a provisional answer; nothing at all within timer B (32 s) → failed;
 - 100/180/183 → ringing; 2xx → ACK to its Contact (or the first Record-Route), media starts,
   and a retransmitted 2xx gets the same ACK again;
@@ -96,7 +96,8 @@ class OutboundLeg(SipLeg):
 
     remote_role = "callee"
 
-    def __init__(self, endpoint: SipEndpoint, target: DialTarget, caller_id: str = "") -> None:
+    def __init__(self, endpoint: SipEndpoint, target: DialTarget, caller_id: str = "",
+                 display_name: str = "") -> None:
         settings = endpoint.settings
         caller = caller_id.strip() or settings.username or "ivr"
         if not _USER.match(caller):
@@ -106,6 +107,10 @@ class OutboundLeg(SipLeg):
         self.target = target
         self.ring_timeout = settings.ring_timeout
         self._caller = caller
+        self._display = display_name.strip()
+        if any(ord(ch) < 32 for ch in self._display):
+            raise VoiceError("CallerDisplayName must not contain control characters")
+        self.final_status = 0           # the SIP status that ended a failed call (0: none)
         self.rtp_port = endpoint.ports.take()
         self._invite = self._build_invite(1)
         self._responses: queue.Queue[sipmsg.SipMessage | None] = queue.Queue()
@@ -132,7 +137,8 @@ class OutboundLeg(SipLeg):
         s = self.endpoint.settings
         domain = s.server if s.mode == "register" and s.server else s.bind_host
         headers = [("Via", self.endpoint.via()), ("Max-Forwards", "70"),
-                   ("From", f"<sip:{self._caller}@{domain}>;tag={self.local_tag}"),
+                   ("From", f"{self._display_part()}<sip:{self._caller}@{domain}>"
+                            f";tag={self.local_tag}"),
                    ("To", f"<{self.target.uri}>"), ("Call-ID", self.call_id),
                    ("CSeq", f"{cseq} INVITE"), ("Contact", self.endpoint.contact),
                    ("Allow", ALLOW), ("User-Agent", "ivr"),
@@ -140,9 +146,20 @@ class OutboundLeg(SipLeg):
                                                           else [])]
         return sipmsg.request("INVITE", self.target.uri, headers, self.local_sdp())
 
+    def _display_part(self) -> str:
+        """``"Name" `` for From (RFC 3261 §25.1 quoted-string: \\ and \" escaped)."""
+        if not self._display:
+            return ""
+        quoted = self._display.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{quoted}" '
+
     def local_sdp(self) -> bytes:
-        return sipmsg.offer_sdp(self.endpoint.settings.bind_host, self.rtp_port,
-                                int(self.created) % 10**9)
+        """Our offer while the call rings; once answered, the negotiated session (one
+        codec, a new o= version, RFC 3264 §8) for re-INVITEs either way."""
+        if self.state == "ringing":
+            return sipmsg.offer_sdp(self.endpoint.settings.bind_host, self.rtp_port,
+                                    int(self.created) % 10**9)
+        return super().local_sdp()
 
     def dial(self) -> bool:
         """Place the call and wait for the outcome (at most ring_timeout + 32 s).
@@ -164,6 +181,7 @@ class OutboundLeg(SipLeg):
                 return self._confirm(final)
             self.endpoint.send(sipmsg.ack_non_2xx(final, self._invite.uri).encode(),
                                self.target.address)
+            self.final_status = final.status
             if final.status == 487 and self._cancel_why:
                 return self._fail(self._cancel_why)
             if final.status in (401, 407) and not challenged and not self._cancel_why:
@@ -244,20 +262,24 @@ class OutboundLeg(SipLeg):
         with self._lock:
             self.dialog, self._ack, self._ack_to = dialog, ack, ack_to
             why = self._cancel_why
-            if not why and (answer is None or 0 not in answer.formats):
-                why = "failed (the callee's answer has no PCMU audio)"
-            if not why and answer is not None:
-                self.event_pt = next((pt for pt, name in answer.payloads.items()
-                                      if name.lower().startswith("telephone-event")), None)
+            chosen = sipmsg.choose_audio(answer) if answer is not None else None
+            if not why and chosen is None:
+                why = "failed (the callee's answer has no PCMU or PCMA audio)"
+            if not why and answer is not None and chosen is not None:
+                self.codec_pt, self.event_pt = chosen
+                self.held_by_remote = answer.on_hold
+                self.sdp_version = 1
                 try:
                     self._start_media(answer.address, answer.port)
                     self.state, self.answered_at = "answered", time.time()
+                    self.confirmed = True       # our ACK is on its way
                 except VoiceError as exc:
                     why = f"failed ({exc})"
         if why:
             self._finish(why)
             self._send_bye()
             return False
+        self._update_sending()
         self._answered()
         return True
 

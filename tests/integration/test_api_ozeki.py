@@ -19,6 +19,7 @@ from ivr.api.app import HttpServer, create_app, serve_http
 from ivr.config import Settings
 from ivr.service import Services, _callback_formats, build_sms_service, user_store_path
 from ivr.sms.message import Status
+from ivr.sms.store import MessageQuery
 from ivr.users import UserStore
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "api"
@@ -296,3 +297,68 @@ def test_rate_limit_is_shared_across_dialects(api: Api) -> None:
     acrobits = requests.get(f"{api.base}/send_message/", timeout=10, params={
         "from": "across", "password": "password1", "sms_to": "+3611", "sms_body": "x"})
     assert acrobits.status_code == 429
+
+
+def test_list_extensions_and_types_describe_the_configuration(
+        make_settings: Callable[..., Settings]) -> None:
+    """ListExtensions (docs/http-api.md's curl example) without a SIP side: dialplan
+    numbers, the default script and SMS transports with their routes, credentials never."""
+    from tests.integration.test_call_control import doc_example
+
+    settings = make_settings(transports={"smsc": "smpp://user:secret@127.0.0.1:2775",
+                                         "loopback": "loopback://"})
+    settings.sip.dialplan = {"100": "ozml_scripts/menu.xml"}
+    settings.sms.routes = {"+36": "smsc"}
+    settings.http.port = 0
+    services = Services(settings=settings, sms=build_sms_service(settings),
+                        users=UserStore(user_store_path(settings.ivr.data_dir)))
+    services.users.ensure_demo_user()
+    server = serve_http(create_app(settings, services), "127.0.0.1", 0, threads=2)
+    try:
+        api = Api(server, services)
+        query = doc_example("http-api.md", "extensions").split("?", 1)[1].rstrip("'")
+        reply = api.get(query)
+        assert "secret" not in reply.text
+        root = etree.fromstring(reply.content)
+        rows = [{child.tag: child.text or "" for child in item}
+                for item in root.findall("Extensions/Extension")]
+        assert {"Name": "100", "Type": "IVR", "Target": "ozml_scripts/menu.xml"} in rows
+        assert {"Name": "smsc", "Type": "SMS", "Target": "smpp://127.0.0.1:2775",
+                "Routes": "+36"} in rows
+        assert rows[1]["Name"] == "*"
+        types = etree.fromstring(api.get("command=ListExtensionTypes&" + AUTH).content)
+        assert [t.findtext("Name") for t in types.findall("ExtensionTypes/ExtensionType")] \
+            == ["IVR", "SIP", "SMS"]
+    finally:
+        server.stop()
+
+
+def test_address_book_names_in_sendsms_and_the_list_commands(
+        api: Api, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Contacts and named lists made with ``ivr contacts`` (docs/http-api.md's example);
+    SendSms takes a list or contact name as Recipient, one message per member."""
+    from ivr.cli import main as cli_main
+    from tests.integration.test_call_control import doc_example
+
+    config = tmp_path / "book.conf"
+    config.write_text(f"[sms]\ndatabase_url = {api.services.settings.sms.database_url}\n")
+    for line in doc_example("http-api.md", "address-book-cli").splitlines():
+        assert cli_main([*line.split()[1:2], "--config", str(config),
+                         *line.split()[2:]]) == 0, line
+    assert "sales\t2" in capsys.readouterr().out
+    assert cli_main(["contacts", "--config", str(config), "add", "carol", "not-a-number"]) == 2
+    names = etree.fromstring(api.get("command=ListAddressbookNames&" + AUTH).content)
+    assert [(b.findtext("Name"), b.findtext("ContactCount"))
+            for b in names.findall("AddressbookNames/Addressbook")] == [("sales", "2")]
+    members = etree.fromstring(api.get("command=ListAddressbookContacts&AddressbookName=sales&"
+                                       + AUTH).content)
+    assert [(c.findtext("Name"), c.findtext("Number"))
+            for c in members.findall("Contacts/Contact")] == [("alice", "+3611111111"),
+                                                             ("bob", "+3622222222")]
+    sent = etree.fromstring(api.get("command=SendSms&Recipient=sales&Message=Hi&"
+                                    + AUTH).content)
+    assert sent.findtext("Code") == "200" and len(sent.findall("SmsId")) == 2
+    one = etree.fromstring(api.get("command=SendSms&Recipient=alice&Message=Hi&" + AUTH).content)
+    assert len(one.findall("SmsId")) == 1
+    recipients = sorted(m.recipient for m in api.services.sms.query(MessageQuery())[0])
+    assert recipients == ["+3611111111", "+3611111111", "+3622222222"]

@@ -63,14 +63,14 @@ def test_hostile_offer_gets_488_and_the_next_call_has_clean_rtp(
 class _Exploding:
     """A stream whose send raises what no socket raises (the clock's contract is: any
     exception ends that stream only)."""
-    outIP, outPort = "127.0.0.1", 9  # noqa: N815 (pyVoIP's attribute names)
+    call_id = "exploding"
 
     def send_one(self) -> None:
         raise OverflowError("port must be 0-65535")
 
 
 class _Counting:
-    outIP, outPort = "127.0.0.1", 9  # noqa: N815
+    call_id = "healthy"
 
     def __init__(self) -> None:
         self.sent = 0
@@ -91,6 +91,6 @@ def test_media_clock_survives_a_stream_that_raises() -> None:
         clock.add(healthy)  # type: ignore[arg-type]
         time.sleep(0.5)
         assert healthy.sent >= 15                     # 25 ticks in 0.5 s, some slack
-        assert len(clock._clients) == 1               # the exploding stream was dropped
+        assert len(clock._senders) == 1               # the exploding stream was dropped
     finally:
         clock.stop()

@@ -217,7 +217,7 @@ def test_200_ok_is_retransmitted_until_the_ack(start_ivr: Callable[..., Ivr]) ->
 def test_reinvite_keeps_the_call_and_follows_moved_media(
         start_ivr: Callable[..., Ivr], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """PBXs re-INVITE running calls (session refresh, hold, media moves): SIPp's re-INVITE
-    gets 200 with our PCMU SDP, media follows the new port, an offer without PCMU gets 488,
+    gets 200 with our PCMU SDP, media follows the new port, an offer without G.711 gets 488,
     and the call goes on until the caller's BYE."""
     script = tmp_path / "long.xml"
     script.write_text("<Response><Speak>" + "This is a very long prompt. " * 20 +
@@ -229,5 +229,5 @@ def test_reinvite_keeps_the_call_and_follows_moved_media(
                   str(media_port))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert f"media to 127.0.0.1:{media_port + 2}" in caplog.text
-    assert "re-INVITE refused: no PCMU" in caplog.text
+    assert "re-INVITE refused: no G.711" in caplog.text
     assert wait_until(lambda: ivr.engine.calls.list_calls() == [], 5)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from ivr.config import Settings
 from ivr.sms.store import MessageQuery
 from ivr.sms.submit import SmsService
 from ivr.voice.engine import VoiceEngine
 
-__all__ = ["Ivr", "free_port", "wait_until"]
+__all__ = ["Ivr", "free_port", "wait_until", "long_script"]
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
@@ -27,6 +28,14 @@ def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return check()
+
+
+def long_script(directory: Path, repeats: int = 20, after: str = "") -> str:
+    """A script that speaks for a long while (calls that must stay up), then ``after``."""
+    path = directory / "long.xml"
+    path.write_text("<Response><Speak>" + "This is a very long prompt. " * repeats +
+                    f"</Speak>{after}</Response>")
+    return str(path)
 
 
 class Ivr:

@@ -110,8 +110,11 @@ def test_call_commands_reach_the_voice_process(
     with pytest.raises(IvrError, match="trunk"):
         calls.originate("bad", "s.xml")
     for command, args in (("hangup", ()), ("send_dtmf", ("12",)), ("speak", ("hi",)),
-                          ("play", ("a.wav",))):
-        with pytest.raises(KeyError):
+                          ("play", ("a.wav",)), ("hold", ()), ("unhold", ()),
+                          ("blind_transfer", ("2000",)), ("forward", ("2000",)),
+                          ("attended_transfer", ("2000",)), ("send_message", ("hi",)),
+                          ("receive_message", (0.5,)), ("record_to", (5.0, ""))):
+        with pytest.raises(KeyError):      # each reaches the voice process: no such call
             getattr(calls, command)("no-such-call", *args)
 
 
@@ -121,6 +124,8 @@ def test_unknown_or_malformed_commands_are_refused(
     assert server.handle({"op": "__init__", "args": []})["error"] == "refused"
     assert server.handle({"op": "hangup", "args": [1]})["error"] == "refused"
     assert server.handle({"op": "hangup", "args": []})["error"] == "refused"
+    assert server.handle({"op": "receive_message", "args": ["c", "soon"]})["error"] == "refused"
+    assert server.handle({"op": "record_to", "args": ["c", True, ""]})["error"] == "refused"
 
 
 def test_with_the_voice_process_down_its_calls_are_gone(tmp_path: Path) -> None:

@@ -42,9 +42,57 @@ def test_response_echoes_dialog_headers_and_adds_tag() -> None:
     assert "tag=" not in trying.get("To")
 
 
-def test_answer_is_pcmu_only() -> None:
+def test_answer_carries_the_chosen_codec_event_and_direction() -> None:
     sdp = sipmsg.parse_sdp(sipmsg.answer_sdp("127.0.0.1", 10000, 101, 5))
-    assert sdp.formats == (0, 101) and sdp.port == 10000
+    assert sdp.formats == (0, 101) and sdp.port == 10000 and sdp.direction == "sendrecv"
+    held = sipmsg.answer_sdp("127.0.0.1", 10000, 99, 5, codecs=(8,), version=2,
+                             direction="recvonly")
+    assert b"o=ivr 5 7 IN IP4" in held and b"a=rtpmap:8 PCMA/8000" in held
+    assert sipmsg.parse_sdp(held).direction == "recvonly"
+
+
+def _offer(media: str, *attributes: str) -> sipmsg.Sdp:
+    return sipmsg.parse_sdp(("v=0\r\no=- 1 1 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\n"
+                             f"t=0 0\r\nm=audio 4000 RTP/AVP {media}\r\n"
+                             + "".join(f"a={a}\r\n" for a in attributes)).encode())
+
+
+@pytest.mark.parametrize("media, attributes, chosen", [
+    # linphone: three telephone-event rates; only the 8000 Hz one goes with G.711
+    ("0 99 100 101", ("rtpmap:99 telephone-event/48000", "rtpmap:100 telephone-event/16000",
+                      "rtpmap:101 telephone-event/8000"), (0, 101)),
+    ("8 101", ("rtpmap:101 telephone-event/8000",), (8, 101)),            # PCMA only
+    ("8 0 101", ("rtpmap:101 telephone-event/8000",), (8, 101)),          # offerer's order
+    ("0 99", ("rtpmap:99 telephone-event/48000",), (0, None)),            # never relabel
+    ("9 18", (), None),                                                   # no G.711
+    ("96 0", ("rtpmap:96 opus/48000/2",), (0, None)),
+])
+def test_choose_audio(media: str, attributes: tuple[str, ...],
+                      chosen: tuple[int, int | None] | None) -> None:
+    assert sipmsg.choose_audio(_offer(media, *attributes)) == chosen
+
+
+@pytest.mark.parametrize("offered, holding, answer", [
+    ("sendrecv", False, "sendrecv"), ("sendonly", False, "recvonly"),
+    ("recvonly", False, "sendonly"), ("inactive", False, "inactive"),
+    ("sendrecv", True, "sendonly"), ("sendonly", True, "inactive"),
+])
+def test_answer_direction_rfc3264(offered: str, holding: bool, answer: str) -> None:
+    assert sipmsg.answer_direction(offered, holding) == answer
+
+
+def test_direction_and_old_style_hold_are_read() -> None:
+    assert _offer("0", "sendonly").on_hold
+    assert _offer("0", "inactive").direction == "inactive"
+    assert not _offer("0", "sendrecv").on_hold
+    old = sipmsg.parse_sdp(b"v=0\r\nc=IN IP4 0.0.0.0\r\nm=audio 4000 RTP/AVP 0\r\n")
+    assert old.on_hold                                   # RFC 2543 hold: c=0.0.0.0
+
+
+@pytest.mark.parametrize("length", [b"9" * 5000, b"-1", b"12a", b"99999999999"])
+def test_bad_content_length_is_a_parse_error(length: bytes) -> None:
+    with pytest.raises(sipmsg.SipParseError, match="bad Content-Length"):
+        sipmsg.parse(INVITE.replace(b"l: 152", b"l: " + length))
 
 
 @pytest.mark.parametrize("data", [b"", b"HELLO\r\n\r\n", b"SIP/2.0 abc OK\r\n\r\n",

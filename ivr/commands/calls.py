@@ -1,0 +1,63 @@
+"""``ivr calls list|show``: the call history (issue 15 item 4) from the message database."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+__all__ = ["register", "open_from_config"]
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("calls", help="show the call history")
+    parser.add_argument("--config", action="append", default=[], metavar="FILE")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="calls, newest first")
+    listing.add_argument("--direction", choices=("inbound", "outbound"), default="")
+    listing.add_argument("--caller", default="")
+    listing.add_argument("--callee", default="")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--page", type=int, default=1)
+    show = actions.add_parser("show", help="one call, every field")
+    show.add_argument("call_id")
+    parser.set_defaults(func=_run)
+
+
+def open_from_config(config: list[str | os.PathLike[str]], opener: Callable[[str], T | None], what: str) -> T:
+    """``opener`` on the configured message database; IvrError where it has no ``what``."""
+    from ivr.config import database_url, load_settings
+    from ivr.errors import IvrError
+
+    opened = opener(database_url(load_settings(config)))
+    if opened is None:
+        raise IvrError(f"{what} needs an SQLite [sms] database_url")
+    return opened
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ivr.api.ozeki_calls import history_fields
+    from ivr.errors import IvrError
+    from ivr.voice.history import CallQuery, open_call_history
+
+    history = open_from_config(args.config, open_call_history, "the call history")
+    if args.action == "show":
+        record = history.get(args.call_id)
+        if record is None:
+            raise IvrError(f"no call {args.call_id!r} in the history")
+        for name, value in history_fields(record).items():
+            print(f"{name}: {value}")
+        return 0
+    limit = max(1, args.limit)
+    records, total = history.query(CallQuery(
+        direction=args.direction, caller=args.caller, callee=args.callee,
+        offset=(max(1, args.page) - 1) * limit, limit=limit))
+    for record in records:
+        fields = history_fields(record)
+        print("\t".join(fields[k] for k in ("StartTime", "Direction", "Caller", "Callee",
+                                            "Duration", "HangupCause", "CallId")))
+    print(f"{len(records)} of {total} call(s)")
+    return 0

@@ -1,0 +1,365 @@
+"""Call control as a PBX user expects it (issue 15 items 1 and 3), against the real engine
+on 127.0.0.1: hold in both directions with SIPp, music on hold with the script paused,
+Forward of a ringing call (302), and the HTTP commands Hold, Unhold, BlindTransfer,
+Forward and Record with Ozeki's result shape and every error path."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import requests
+from callback_receiver import CallbackReceiver
+from lxml import etree
+from sip_caller import place_call
+
+from ivr.api.ozeki_calls import address_book
+from ivr.cli import main as cli_main
+from ivr.config import Settings
+from ivr.service import Runtime
+from tests.integration.sip_fuzz import RawCaller
+from tests.integration.test_sip import sipp
+from tests.integration.test_voice_originate import SippUas
+from tests.integration.voice_peers import Ivr, free_port, long_script, wait_until
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script(tmp_path: Path, body: str, name: str = "script.xml") -> str:
+    path = tmp_path / name
+    path.write_text(f"<Response>{body}</Response>")
+    return str(path)
+
+
+def doc_example(page: str, name: str) -> str:
+    """The fenced block after ``<!-- example: name -->`` in docs/<page>."""
+    text = (ROOT / "docs" / page).read_text()
+    after = text[text.index(f"<!-- example: {name} -->"):]
+    block = after[after.index("```"):]
+    return block[block.index("\n") + 1:block.index("\n```")]
+
+
+def _tone(tmp_path: Path) -> str:
+    path = tmp_path / "moh.wav"
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(path), "synth", "2",
+                    "sine", "440", "vol", "0.5"], check=True)
+    return str(path)
+
+
+@pytest.mark.parametrize("example, scenario", [
+    ("hold", "uac_hold.xml"),           # held for 2 s by the script, then holds it in turn
+    ("forward", "uac_forwarded.xml"),   # 302 with the destination in Contact
+    ("chat", "uac_message.xml"),        # MESSAGE both ways in the dialog
+])
+def test_documented_script_against_sipp(start_ivr: Callable[..., Ivr], tmp_path: Path,
+                                        example: str, scenario: str) -> None:
+    script = tmp_path / f"{example}.xml"
+    script.write_text(doc_example("voice.md", example))
+    ivr = start_ivr(script=str(script))
+    result = sipp(f"127.0.0.1:{ivr.port}", scenario, tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert wait_until(lambda: ivr.engine.calls.list_calls() == [], 5)
+    if example == "chat":      # WaitForMsg put the caller's text in $order
+        assert wait_until(lambda: [m.body for m in ivr.messages()] == ["Order 4711"])
+
+
+def test_music_on_hold_plays_and_the_script_waits(start_ivr: Callable[..., Ivr],
+                                                  tmp_path: Path) -> None:
+    ivr = start_ivr(script=_script(tmp_path, '<Hold Timeout="2"/>'
+                                   '<SendSms Recipient="+3690">after the hold</SendSms>'))
+    ivr.settings.audio.music_on_hold = _tone(tmp_path)
+    caller = RawCaller(("127.0.0.1", ivr.port))
+    try:
+        assert caller.invite() == 200
+        caller.request("ACK", 1)
+        hold = caller.expect("INVITE")
+        held_at = time.monotonic()
+        assert "a=sendonly" in hold.body
+        caller.reply(hold, 200, "recvonly")
+        assert caller.rtp_packets(1.0) > 30               # the tone, not silence
+        assert ivr.messages() == []                       # the script is paused
+        resume = caller.expect("INVITE")
+        assert "a=sendrecv" in resume.body
+        assert 1.8 <= time.monotonic() - held_at <= 3.0   # Timeout="2"
+        caller.reply(resume, 200, "sendrecv")
+        assert wait_until(lambda: len(ivr.messages()) == 1)
+    finally:
+        caller.close()
+
+
+# -- over HTTP ---------------------------------------------------------------------------
+class Http:
+    def __init__(self, runtime: Runtime) -> None:
+        self.url = f"http://127.0.0.1:{runtime.settings.http.port}/api"
+        self.examples = {}      # command -> its parameters in docs/http-api.md's curl line
+        for line in doc_example("http-api.md", "call-control").splitlines():
+            query = dict(parse_qsl(urlsplit(line.split("'")[1]).query))
+            self.examples[query.pop("command")] = query
+
+    def example(self, command: str, call_id: str) -> dict[str, str]:
+        """The documented example's parameters (credentials apart), for this call."""
+        params = {k: v for k, v in self.examples[command].items()
+                  if k not in ("Username", "Password")}
+        return {**params, "CallId": call_id}
+
+    def command(self, command: str, **params: str) -> etree._Element:
+        reply = requests.get(self.url, timeout=20, params={
+            "command": command, "Username": "HTTP_User_1", "Password": "qwe123", **params})
+        assert reply.status_code == 200
+        root = etree.fromstring(reply.content)
+        assert root.tag.endswith(f"OzApi_CommandResult_{command}")
+        return root
+
+    def in_background(self, command: str, **params: str) -> list[etree._Element]:
+        """For commands that wait for the caller (re-INVITE, REFER): run beside it."""
+        out: list[etree._Element] = []
+        threading.Thread(target=lambda: out.append(self.command(command, **params)),
+                         daemon=True).start()
+        return out
+
+
+@pytest.fixture
+def runtime(make_settings: Callable[..., Settings], tmp_path: Path,
+            receiver: CallbackReceiver) -> Iterator[Runtime]:
+    settings = _settings(make_settings(), tmp_path, 45200, long_script(tmp_path, 30))
+    settings.http.notification_url = f"{receiver.url}/events"
+    runtime = _start(settings)
+    yield runtime
+    runtime.stop()
+
+
+def _settings(settings: Settings, tmp_path: Path, rtp_low: int, script: str) -> Settings:
+    """SIP and HTTP on free loopback ports, 50 RTP ports from ``rtp_low``."""
+    settings.sip.bind_port = free_port()
+    settings.sip.rtp_port_low, settings.sip.rtp_port_high = rtp_low, rtp_low + 100
+    settings.sip.default_script = script
+    settings.audio.cache_dir = str(tmp_path / "cache")
+    settings.audio.recordings_dir = str(tmp_path / "rec")
+    settings.http.port = free_port(socket.SOCK_STREAM)
+    return settings
+
+
+def _start(settings: Settings) -> Runtime:
+    runtime = Runtime(settings)
+    runtime.services.users.ensure_demo_user()
+    runtime.start()
+    return runtime
+
+
+def test_http_hold_unhold_record_transfer_and_errors(runtime: Runtime,
+                                                     receiver: CallbackReceiver) -> None:
+    http = Http(runtime)
+    caller = RawCaller(("127.0.0.1", runtime.settings.sip.bind_port))
+    try:
+        assert caller.invite() == 200
+        caller.request("ACK", 1)
+        call_id = caller.call_id
+        # Hold: the IVR re-INVITEs with sendonly; the answer comes once the caller agrees.
+        pending = http.in_background("Hold", **http.example("Hold", call_id))
+        hold = caller.expect("INVITE")
+        assert "a=sendonly" in hold.body
+        caller.reply(hold, 200, "recvonly")
+        assert wait_until(lambda: bool(pending), 10)
+        assert pending[0].findtext("Code") == "200"
+        pending = http.in_background("Unhold", **http.example("Unhold", call_id))
+        resume = caller.expect("INVITE")
+        assert "a=sendrecv" in resume.body
+        caller.reply(resume, 200, "sendrecv")
+        assert wait_until(lambda: bool(pending), 10) and pending[0].findtext("Code") == "200"
+        # Record for one second: the file's URL now, RecordCompleted when written.
+        record = http.command("Record", **{**http.example("Record", call_id),
+                                           "FinishedUrl": f"{receiver.url}/recorded"})
+        assert record.findtext("Code") == "200"
+        url = record.findtext("RecordURL") or ""
+        assert url.startswith("file://") and url.endswith(".wav")
+        hits = receiver.wait_for(3, timeout=10)       # CallConnected, RecordCompleted x 2
+        completed = [h for h in hits if h.form["NotificationName"] == "RecordCompleted"]
+        assert sorted(h.path for h in completed) == ["/events", "/recorded"]
+        assert {(h.form["CallId"], h.form["RecordURL"]) for h in completed} == {(call_id, url)}
+        assert Path(url[len("file://"):]).exists()
+        # Errors, each with its Ozeki code.
+        assert http.command("Hold", CallId="nope").findtext("Code") == "601"
+        assert http.command("Hold").findtext("Code") == "302"
+        assert http.command("BlindTransfer", CallId=call_id).findtext("Code") == "302"
+        assert http.command("Record", CallId=call_id, Duration="x").findtext("Code") == "302"
+        forward = http.command("Forward", CallId=call_id, Destination="sip:a@127.0.0.1:5099")
+        assert forward.findtext("Code") == "303"       # answered: Forward is for ringing
+        # Chat: our MESSAGE to the caller, and the caller's (outside the dialog, as
+        # softphones send it) to ReceiveMessage.
+        pending = http.in_background("SendMessage", **http.example("SendMessage", call_id))
+        message = caller.expect("MESSAGE")
+        assert message.body == "Your code is 4711"
+        caller.reply(message, 200)
+        assert wait_until(lambda: bool(pending), 10) and pending[0].findtext("Code") == "200"
+        pending = http.in_background("ReceiveMessage", **http.example("ReceiveMessage",
+                                                                        call_id))
+        time.sleep(0.3)
+        caller.request("MESSAGE", 1, to_tag="", call_id="chat-1", body="1234",
+                       content_type="text/plain")
+        assert wait_until(lambda: bool(pending), 10)
+        assert (pending[0].findtext("Received"), pending[0].findtext("Text")) == (
+            "true", "1234")
+        quiet = http.command("ReceiveMessage", CallId=call_id, Timeout="0.2")
+        assert (quiet.findtext("Code"), quiet.findtext("Received")) == ("200", "false")
+        assert http.command("SendMessage", CallId=call_id).findtext("Code") == "302"
+        assert http.command("AttendedTransfer", CallId=call_id).findtext("Code") == "302"
+        assert http.command("AttendedTransfer", CallId="nope",
+                            Target="sip:a@127.0.0.1:5099").findtext("Code") == "601"
+        # BlindTransfer: REFER to the target; the caller accepts (202) and our side ends.
+        pending = http.in_background("BlindTransfer", **http.example("BlindTransfer",
+                                                                       call_id))
+        refer = caller.expect("REFER")
+        assert refer.header("Refer-To") == "<sip:alice@127.0.0.1:5099>"
+        caller.reply(refer, 202)
+        assert wait_until(lambda: bool(pending), 10) and pending[0].findtext("Code") == "200"
+        caller.reply(caller.expect("BYE"), 200)
+        assert wait_until(lambda: runtime.services.calls.list_calls() == [], 5)
+    finally:
+        caller.close()
+
+
+def test_http_call_display_name_api_extension_and_error_url_for_every_failure(
+        runtime: Runtime, receiver: CallbackReceiver) -> None:
+    """Call (Ozeki p_4571): CallerDisplayName goes into From, ApiExtension is accepted,
+    and ErrorUrl is requested for a refusal (with the SIP status) and for a number that
+    cannot be dialled at all."""
+    http = Http(runtime)
+    callee = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    callee.bind(("127.0.0.1", 0))
+    callee.settimeout(10)
+    try:
+        placed = http.command("Call", Dialled=f"sip:bob@127.0.0.1:{callee.getsockname()[1]}",
+                              Url="http://127.0.0.1:9/never.xml", CallerId="4000",
+                              CallerDisplayName='Front "Desk"', ApiExtension="ivr1",
+                              ErrorUrl=f"{receiver.url}/error")
+        assert placed.findtext("Code") == "200"
+        call_id = placed.findtext("CallId")
+        invite = callee.recv(65535).decode()
+        from_line = next(line for line in invite.split("\r\n") if line.startswith("From:"))
+        assert from_line.startswith('From: "Front \\"Desk\\"" <sip:4000@')
+        head = invite.split("\r\n\r\n")[0].split("\r\n")
+        echoed = "\r\n".join(line for line in head[1:] if line.split(":")[0] in
+                             ("Via", "From", "To", "Call-ID", "CSeq"))
+        callee.sendto(f"SIP/2.0 486 Busy Here\r\n{echoed}\r\nContent-Length: 0\r\n\r\n"
+                      .encode(), ("127.0.0.1", runtime.settings.sip.bind_port))
+        [hit] = [h for h in receiver.wait_for(1, timeout=10) if h.path == "/error"]
+        assert (hit.form["NotificationName"], hit.form["CallId"], hit.form["SipStatus"]) == (
+            "Error", call_id, "486")
+        assert hit.form["ErrorMessage"] == "busy (486 Busy Here)"
+    finally:
+        callee.close()
+    refused = http.command("Call", Dialled="100", Url="http://127.0.0.1:9/x.xml",
+                           ErrorUrl=f"{receiver.url}/error")
+    assert refused.findtext("Code") == "402"
+    hits = [h for h in receiver.wait_for(2, timeout=10) if h.path == "/error"]
+    assert "set [sip] trunk" in hits[-1].form["ErrorMessage"]
+    assert http.command("Call", Dialled="100", Url="x.xml",
+                        ErrorUrl="ftp://x").findtext("Code") == "302"
+    book = address_book(runtime.services)
+    assert book is not None
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as dave:
+        dave.bind(("127.0.0.1", 0))
+        dave.settimeout(10)
+        book.add("dave", f"sip:dave@127.0.0.1:{dave.getsockname()[1]}", ("team",))
+        assert http.command("Call", Dialled="team", Url="x.xml").findtext("Code") == "302"
+        assert http.command("Call", Dialled="Dave", Url="x.xml").findtext("Code") == "200"
+        assert dave.recv(65535).startswith(b"INVITE sip:dave@127.0.0.1:")   # by name
+
+
+def test_call_history_pages_filters_survives_a_restart_and_the_cli_shows_it(
+        make_settings: Callable[..., Settings], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    settings = _settings(make_settings(), tmp_path, 45400,
+                         _script(tmp_path, "<Speak>Hello.</Speak><Hangup/>"))
+    runtime = _start(settings)
+    try:
+        results = [place_call(f"127.0.0.1:{settings.sip.bind_port}", caller=f"555000{n}",
+                              duration=8) for n in range(3)]
+        assert all(r.status == 200 and r.bye_from_ivr for r in results)
+        http = Http(runtime)
+        assert wait_until(lambda: http.command("ListCallHistory").findtext("TotalCount")
+                          == "3", 5)
+    finally:
+        runtime.stop()
+    runtime = _start(settings)               # the history is in the database, not in memory
+    try:
+        http = Http(runtime)
+        line = doc_example("http-api.md", "call-history").strip()
+        documented = {k: v for k, v in parse_qsl(urlsplit(line.split("'")[1]).query)
+                      if k not in ("command", "Username", "Password")}
+        page = http.command("ListCallHistory", **documented)      # PageSize=2&Page=2
+        assert page.findtext("Code") == "200" and page.findtext("TotalCount") == "3"
+        [oldest] = page.findall("CallHistory/CallRecord")
+        assert oldest.findtext("Caller") == "5550000"          # newest first: page 2 = #0
+        assert oldest.findtext("Direction") == "inbound"
+        assert oldest.findtext("HangupCause") == "script ended"
+        duration = float(oldest.findtext("Duration") or 0)
+        assert abs(duration - results[0].ended_at) < 0.5, (duration, results[0].ended_at)
+        only = http.command("ListCallHistory", Caller="5550001")
+        assert [r.findtext("Caller") for r in only.findall("CallHistory/CallRecord")] == [
+            "5550001"]
+        assert http.command("ListCallHistory", Direction="outbound").findtext(
+            "TotalCount") == "0"
+        assert http.command("ListCallHistory", From="2999-01-01T00:00:00Z").findtext(
+            "TotalCount") == "0"
+        assert http.command("ListCallHistory", PageSize="0").findtext("Code") == "302"
+        assert http.command("ListCallHistory", From="yesterday").findtext("Code") == "302"
+        call_id = oldest.findtext("CallId") or ""
+    finally:
+        runtime.stop()
+    config = tmp_path / "ivr.conf"
+    config.write_text(f"[sms]\ndatabase_url = {settings.sms.database_url}\n")
+    assert cli_main(["calls", "--config", str(config), "list"]) == 0
+    assert "3 of 3 call(s)" in capsys.readouterr().out
+    assert cli_main(["calls", "--config", str(config), "show", call_id]) == 0
+    assert "HangupCause: script ended" in capsys.readouterr().out
+
+
+def test_attended_transfer_with_two_sipp_agents(start_ivr: Callable[..., Ivr],
+                                                tmp_path: Path) -> None:
+    """RFC 5589 §7: the transferee (SIPp UAC) is held, the target (SIPp UAS) answers the
+    consultation, the transferee gets REFER with Replaces, accepts and NOTIFYs 200; the
+    IVR ends both of its legs and the script learns the result."""
+    target = SippUas("uas_answer.xml", tmp_path, "-key", "rtp_sink", str(free_port()))
+    script = tmp_path / "transfer.xml"
+    script.write_text(doc_example("voice.md", "attended-transfer").replace(
+        "sip:alice@127.0.0.1:5099", target.uri))
+    ivr = start_ivr(script=str(script))
+    try:
+        result = sipp(f"127.0.0.1:{ivr.port}", "uac_transferee.xml", tmp_path)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        target.finish()                                  # got our BYE on the consultation
+        assert wait_until(lambda: [m.body for m in ivr.messages()] == [
+            f"transferred to {target.uri} (attended)"])
+        assert wait_until(lambda: ivr.engine.endpoint.legs() == [], 5)
+    finally:
+        if target.process.poll() is None:
+            target.process.kill()
+            target.process.communicate(timeout=5)
+
+
+def test_attended_transfer_to_a_busy_target_returns_to_the_caller(
+        start_ivr: Callable[..., Ivr], tmp_path: Path) -> None:
+    target = SippUas("uas_busy.xml", tmp_path)
+    script = tmp_path / "transfer.xml"
+    script.write_text(doc_example("voice.md", "attended-transfer").replace(
+        "sip:alice@127.0.0.1:5099", target.uri).replace(   # time for the caller's own hold
+        "</Response>", '<Delay Seconds="2"/></Response>'))
+    ivr = start_ivr(script=str(script))
+    try:
+        result = sipp(f"127.0.0.1:{ivr.port}", "uac_hold.xml", tmp_path)   # held, resumed
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        target.finish()
+        assert wait_until(lambda: [m.body for m in ivr.messages()] == [
+            "failed: the target did not answer the consultation (busy (486 Busy Here))"])
+    finally:
+        if target.process.poll() is None:
+            target.process.kill()
+            target.process.communicate(timeout=5)
