@@ -185,12 +185,12 @@ def build_voice(settings: Settings, services: Services,
     from ivr.voice.engine import VoiceEngine
     from ivr.voice.history import open_call_history
 
+    policy = outbound_policy(settings)
     interpreter = Interpreter(
-        settings.ozml, services.sms, base_dir=".", email=mail,
-        url_policy=outbound_policy(settings),
+        settings.ozml, services.sms, base_dir=".", email=mail, url_policy=policy,
         file_roots=(settings.audio.recordings_dir, settings.audio.sounds_dir))
     engine = VoiceEngine(settings, interpreter, notify=services.notifier.notify,
-                         history=open_call_history(database_url(settings)))
+                         history=open_call_history(database_url(settings)), url_policy=policy)
     interpreter.originator = engine   # <Call> dials through the engine running it
     return engine
 

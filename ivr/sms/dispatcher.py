@@ -224,8 +224,17 @@ class Dispatcher:
             self.wake()     # a window slot is free: a worker may claim for it now
         log.info("[sms %s] sent via %s (%d part(s), attempt %d)", message.id, name,
                  message.segments, message.attempts)
-        early = self.store.mark_sent(message.id, name, result.provider_ids, result.references,
-                                     self.hook)
+        try:
+            early = self.store.mark_sent(message.id, name, result.provider_ids,
+                                         result.references, self.hook)
+        except Exception:
+            # The peer has the message; only our record of it failed (a database hiccup).
+            # Retrying would send it twice: leave the claim to lapse, so the lease keeper
+            # holds it for the peer's report and adopts it (reconcile.py).
+            log.exception("[sms %s] sent via %s but its result could not be recorded; it "
+                          "waits for the peer's report instead of being sent again",
+                          message.id, name)
+            return
         metrics.sms_status("sent", name)
         if early:
             self.on_reported(message.id, early)

@@ -21,6 +21,7 @@ from pathlib import Path
 from ivr import metrics
 from ivr.call import CallEnded, PlayOutcome, Prompt, RecordResult, RecordSpec
 from ivr.errors import IvrError, VoiceError
+from ivr.outbound import Vetter
 from ivr.voice import audio
 from ivr.voice.history import CallHistory, CallQuery, CallRecord
 from ivr.voice.leg import SipLeg
@@ -35,10 +36,12 @@ _POLL = 0.01
 
 class SipCall:
     def __init__(self, leg: SipLeg, tts: Tts, settings: AudioSettings,
-                 variables: dict[str, str] | None = None) -> None:
+                 variables: dict[str, str] | None = None,
+                 url_policy: Vetter | None = None) -> None:
         self.leg = leg
         self.tts = tts
         self.settings = settings
+        self.url_policy = url_policy     # where Play may download from (docs/security.md)
         self._variables = dict(variables or {})
         self._digits: queue.Queue[str] = queue.Queue()
         self._play_lock = threading.Lock()
@@ -92,7 +95,7 @@ class SipCall:
                 return self.tts.speak(prompt.text, voice, prompt.rate)
             if prompt.kind == "play":
                 return audio.fetch_audio(prompt.source, self.settings.sounds_dir,
-                                         self.settings.cache_dir)
+                                         self.settings.cache_dir, policy=self.url_policy)
             if prompt.kind == "beep":
                 return audio.tone(prompt.seconds or 0.5)
             return audio.silence(prompt.seconds)

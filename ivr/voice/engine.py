@@ -11,6 +11,7 @@ from typing import Any
 from ivr import metrics
 from ivr.config import Settings
 from ivr.errors import IvrError
+from ivr.outbound import Vetter
 from ivr.voice.calls import CallControl, SipCall
 from ivr.voice.dialplan import Dialplan, header_variables
 from ivr.voice.history import CallHistory, CallRecord
@@ -27,7 +28,8 @@ log = logging.getLogger(__name__)
 class VoiceEngine:
     def __init__(self, settings: Settings, interpreter: Any,
                  notify: Callable[[str, dict[str, str]], None] | None = None,
-                 history: CallHistory | None = None) -> None:
+                 history: CallHistory | None = None,
+                 url_policy: Vetter | None = None) -> None:
         self.settings = settings
         self.interpreter = interpreter
         self.dialplan = Dialplan(settings.sip.dialplan, settings.sip.default_script)
@@ -43,6 +45,7 @@ class VoiceEngine:
         self.calls.notify = notify
         self.history = history
         self.calls.history = history
+        self._url_policy = url_policy
 
     def start(self) -> None:
         self.endpoint.start()
@@ -63,7 +66,8 @@ class VoiceEngine:
     # -- incoming calls ------------------------------------------------------------------
     def _on_invite(self, leg: InboundLeg) -> None:
         script = self.dialplan.script_for(leg.callee)
-        call = SipCall(leg, self.tts, self.settings.audio, header_variables(leg.invite.headers))
+        call = SipCall(leg, self.tts, self.settings.audio, header_variables(leg.invite.headers),
+                       self._url_policy)
         self._track(call, script, "inbound")
         self._spawn(call, lambda: self._run(call, script, "IncomingCall"))
 
@@ -94,7 +98,7 @@ class VoiceEngine:
                 if chained is not None:
                     chained(reason)
 
-        call = SipCall(leg, self.tts, self.settings.audio, {"dialled": number})
+        call = SipCall(leg, self.tts, self.settings.audio, {"dialled": number}, self._url_policy)
         self._track(call, url, "outbound")
         self.endpoint.add(leg)
 

@@ -175,9 +175,6 @@ def test_two_http_and_two_sms_processes_on_postgres(tmp_path: Path, postgres_url
     from ivr.sms.store import MessageQuery
     from ivr.sms.store.postgres import PostgresStore
 
-    # Opened before any traffic: opening a PostgresStore runs the schema's CREATE INDEX IF
-    # NOT EXISTS, whose SHARE lock deadlocks with the cores' mark_sent under load (a failed
-    # mark_sent is then re-sent: a duplicate). Reported to the store's owner.
     store = PostgresStore(postgres_url)
     store.reset()
     smsc = ReceiptKeepingSMSC(receipt_delay=0.02, with_bind=False, resend_after=0).start()
@@ -295,11 +292,6 @@ def test_kill_9_the_sms_core_mid_smpp_dispatch_under_api_load(tmp_path: Path) ->
     assert code == 0
 
 
-@pytest.mark.xfail(reason="store bug, owner: the store helper. Opening a PostgresStore runs the "
-                   "schema's CREATE INDEX IF NOT EXISTS, whose SHARE lock deadlocks with the SMS "
-                   "core's transactions under load; the core re-sends a message whose "
-                   "mark_sent died (duplicate) or loses a report. Every role restart on "
-                   "PostgreSQL opens the store.", strict=False)
 def test_restarting_an_http_worker_on_postgres_under_load(tmp_path: Path,
                                                           postgres_url: str) -> None:
     from ivr.sms.store import MessageQuery
@@ -324,8 +316,9 @@ def test_restarting_an_http_worker_on_postgres_under_load(tmp_path: Path,
                 time.sleep(1.5)
         finally:
             load.stop()
+        # The drain scales with what the load got in (PostgreSQL delivers ~150/s here).
         wait_until(lambda: store.query(MessageQuery(status="delivered", limit=1))[1]
-                   >= len(load.ids), 30, "every answered message delivered")
+                   >= len(load.ids), 30 + len(load.ids) / 50, "every answered message delivered")
         sent = peer_counts(peer)
         assert set(load.ids) <= set(sent)
         assert max(sent.values()) == 1, "a message reached the peer twice"

@@ -10,6 +10,7 @@ written in them.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -43,6 +44,15 @@ class _Connection:
             cur.executemany(sql, [tuple(r) for r in rows])
 
 
+_CREATED = re.compile(r"CREATE (?:UNIQUE )?(?:TABLE|INDEX) IF NOT EXISTS (\w+)", re.IGNORECASE)
+
+
+def _created(statement: str) -> str | None:
+    """The table or index a schema statement creates (None: not a CREATE ... IF NOT EXISTS)."""
+    found = _CREATED.search(statement)
+    return found.group(1) if found else None
+
+
 class PostgresEngine:
     def __init__(self, url: str, clock: Callable[[], float] = time.time, *,
                  connect_timeout: int = 10, pool_size: int = 8) -> None:
@@ -62,8 +72,14 @@ class PostgresEngine:
         with self.tx() as db:
             # Two processes starting at once must not race on CREATE ... IF NOT EXISTS.
             db.execute(SCHEMA_LOCK)
+            # Only what is missing: CREATE INDEX IF NOT EXISTS takes a SHARE lock on its table
+            # even when the index exists, which deadlocks with the writes of the processes
+            # already running (a role restarted under load); to_regclass takes no lock.
             for statement in render(TYPES):
-                db.execute(statement)
+                name = _created(statement)
+                if name is None or db.execute("SELECT to_regclass(%s)",
+                                              (name,)).fetchone()[0] is None:
+                    db.execute(statement)
             # Databases of older releases. Not ADD COLUMN IF NOT EXISTS on every start: it
             # takes an exclusive lock even when the column exists, and deadlocks with the
             # transactions of processes already running on the database.
