@@ -77,8 +77,9 @@ class PostgresEngine:
             # already running (a role restarted under load); to_regclass takes no lock.
             for statement in render(TYPES):
                 name = _created(statement)
-                if name is None or db.execute("SELECT to_regclass(%s)",
-                                              (name,)).fetchone()[0] is None:
+                found = db.execute("SELECT to_regclass(%s)", (name,)).fetchone() \
+                    if name is not None else None
+                if found is None or found[0] is None:
                     db.execute(statement)
             # Databases of older releases. Not ADD COLUMN IF NOT EXISTS on every start: it
             # takes an exclusive lock even when the column exists, and deadlocks with the
