@@ -154,9 +154,18 @@ class UserStore:
         return [self._user(row) for row in rows]
 
     def ensure_demo_user(self) -> User:
-        """The documented example account, limited to loopback clients."""
-        return self.get(DEMO_USER) or self.add(DEMO_USER, DEMO_PASSWORD, DEFAULT_PERMISSIONS,
-                                               loopback_only=True)
+        """The documented example account, limited to loopback clients. Several processes
+        (HTTP workers) may ask at once: whoever loses the race reads the winner's."""
+        existing = self.get(DEMO_USER)
+        if existing is not None:
+            return existing
+        try:
+            return self.add(DEMO_USER, DEMO_PASSWORD, DEFAULT_PERMISSIONS, loopback_only=True)
+        except ValidationError:
+            created = self.get(DEMO_USER)
+            if created is None:
+                raise
+            return created
 
     # -- authentication ------------------------------------------------------------------
     def authenticate(self, name: str, password: str, remote_addr: str = "", *,

@@ -93,3 +93,26 @@ def test_duplicate_and_remove(store: UserStore) -> None:
     with pytest.raises(AuthError):
         store.authenticate("alice", "s3cret!")
     assert store.list() == []
+
+
+def test_demo_user_created_by_several_processes_at_once(tmp_path: Path) -> None:
+    """HTTP workers start together and each ensures the demo user: one creates it, the
+    others read it (before: the losers failed with 'already exists')."""
+    import threading
+
+    stores = [UserStore(tmp_path / "users.db") for _ in range(6)]
+    start = threading.Barrier(len(stores))
+    found: list[str] = []
+
+    def ensure(store: UserStore) -> None:
+        start.wait(5)
+        found.append(store.ensure_demo_user().account_sid)
+
+    threads = [threading.Thread(target=ensure, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(found) == len(stores) and len(set(found)) == 1
+    for store in stores:
+        store.close()
