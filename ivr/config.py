@@ -135,7 +135,20 @@ def load_settings(paths: list[str | os.PathLike[str]] | None = None) -> Settings
                 current.update(items)
             else:
                 _apply_section(group, items, where)
+    _place_in_data_dir(settings)
     return settings
+
+
+# Files ivr writes, whose defaults live inside [ivr] data_dir unless set on their own: an
+# instance with its own data_dir never writes into another's (recordings are callers' voices).
+_IN_DATA_DIR = (("recordings_dir", "var/recordings", "recordings"),
+                ("cache_dir", "var/cache/audio", "cache/audio"))
+
+
+def _place_in_data_dir(settings: Settings) -> None:
+    for name, default, inside in _IN_DATA_DIR:
+        if getattr(settings.audio, name) == default:
+            setattr(settings.audio, name, str(Path(settings.ivr.data_dir) / inside))
 
 
 def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:

@@ -122,3 +122,15 @@ def test_default_database_is_in_data_dir_and_absolute(tmp_path: Path) -> None:
     assert database_url(settings) == f"sqlite:///{Path.cwd() / 'relative' / 'ivr.db'}"
     settings.sms.database_url = "postgresql://u:p@db/ivr"
     assert database_url(settings) == "postgresql://u:p@db/ivr"
+
+
+def test_recordings_and_cache_follow_data_dir_unless_set(tmp_path: Path) -> None:
+    own = tmp_path / "a.conf"
+    own.write_text(f"[ivr]\ndata_dir = {tmp_path}/a-data\n")
+    settings = load_settings([own])
+    assert settings.audio.recordings_dir == f"{tmp_path}/a-data/recordings"
+    assert settings.audio.cache_dir == f"{tmp_path}/a-data/cache/audio"
+    explicit = tmp_path / "b.conf"
+    explicit.write_text(f"[ivr]\ndata_dir = {tmp_path}/b\n[audio]\nrecordings_dir = /srv/rec\n")
+    assert load_settings([explicit]).audio.recordings_dir == "/srv/rec"
+    assert load_settings([]).audio.recordings_dir == "var/recordings"
