@@ -204,6 +204,7 @@ class RtpSession:
         self._timestamp = random.randint(0, 0xFFFFFFFF)
         self._ssrc = random.randint(1, 0xFFFFFFFF)
         self._last_event: int | None = None
+        self._event_ended = False          # the end bit of _last_event was seen
         self._sending = False
         self._receiving = True
         self.sent_packets = 0
@@ -377,10 +378,17 @@ class RtpSession:
                 tap(audio)
 
     def _event(self, payload: bytes, timestamp: int) -> None:
-        """RFC 4733 §2.5.1.3: all packets of one event share its timestamp; report it once."""
-        if len(payload) < 4 or payload[0] >= len(_DTMF_KEYS) or timestamp == self._last_event:
+        """RFC 4733 §2.5.1.3: all packets of one event share its timestamp; report it once.
+        A packet without the end bit after the event ended starts a new one even with the
+        same timestamp (a sender that replays an event, e.g. the same key pressed twice by a
+        tool replaying captures): retransmitted end packets never lack the end bit."""
+        if len(payload) < 4 or payload[0] >= len(_DTMF_KEYS):
             return
-        self._last_event = timestamp
+        ended = bool(payload[1] & 0x80)
+        if timestamp == self._last_event and not (self._event_ended and not ended):
+            self._event_ended = self._event_ended or ended
+            return
+        self._last_event, self._event_ended = timestamp, ended
         self._on_digit(_DTMF_KEYS[payload[0]])
 
     def add_tap(self, tap: Callable[[bytes], None]) -> None:

@@ -1,7 +1,7 @@
 """Text to speech with pyttsx3 driving espeak-ng, cached as ready-to-send 8 kHz u8 audio.
 
-pyttsx3's engine is not thread-safe, so synthesis is serialised behind one lock (it takes
-~10-20 ms per prompt, far below a prompt's length). Results are cached in memory (LRU) and on
+pyttsx3's engine is not thread-safe and is one per process, so synthesis is serialised behind
+one process-wide lock (it takes ~10-20 ms per prompt, far below a prompt's length). Results are cached in memory (LRU) and on
 disk, keyed by engine, voice, rate and text, so a repeated prompt starts without synthesis
 (reference ivr-markup-peers.md §4 #8). pyttsx3 prints "Audio saved to ..." on stdout; that is
 captured so the IVR's own output stays clean.
@@ -29,6 +29,10 @@ __all__ = ["Tts"]
 
 log = logging.getLogger(__name__)
 _ENGINE_ID = "pyttsx3-espeak-ng-1"
+# pyttsx3.init() hands every caller the same engine per process (a weak-value cache), so its
+# voice and rate are process-wide state: synthesis is serialised per process, not per Tts
+# (two Tts objects setting different rates at once produced each other's speech).
+_SYNTHESIS = threading.Lock()
 
 
 class Tts:
@@ -70,7 +74,7 @@ class Tts:
         return audio
 
     def _synthesise(self, text: str, voice: str, rate: int) -> bytes:
-        with self._lock, tempfile.TemporaryDirectory(prefix="ivr-tts-") as tmp:
+        with _SYNTHESIS, tempfile.TemporaryDirectory(prefix="ivr-tts-") as tmp:
             target = Path(tmp) / "out.wav"
             try:
                 self._pyttsx3(text, voice, rate, target)

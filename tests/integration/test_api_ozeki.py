@@ -17,7 +17,13 @@ from lxml import etree
 
 from ivr.api.app import HttpServer, create_app, serve_http
 from ivr.config import Settings
-from ivr.service import Services, _callback_formats, build_sms_service, user_store_path
+from ivr.service import (
+    Services,
+    _callback_formats,
+    build_services,
+    build_sms_service,
+    user_store_path,
+)
 from ivr.sms.message import Status
 from ivr.sms.store import MessageQuery
 from ivr.users import UserStore
@@ -42,9 +48,7 @@ class Api:
 def api(make_settings: Callable[..., Settings]) -> Iterator[Api]:
     settings = make_settings()
     settings.http.port = 0
-    services = Services(settings=settings,
-                        sms=build_sms_service(settings, callback_formats=_callback_formats()),
-                        users=UserStore(user_store_path(settings.ivr.data_dir)))
+    services = build_services(settings)      # the composition root, address book included
     services.users.ensure_demo_user()
     services.users.add("smsonly", "password1", {"sms"})
     services.sms.start()

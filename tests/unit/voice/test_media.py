@@ -42,6 +42,17 @@ def test_one_digit_per_event_even_without_the_marker_and_flash_is_ignored() -> N
     assert digits == ["2", "#"]
 
 
+def test_an_event_replayed_with_the_same_timestamp_after_its_end_is_a_new_press() -> None:
+    """A tool replaying the same capture twice (SIPp's pcap_play, key "1" then "1" again)
+    sends both presses with one timestamp: the second starts without the end bit."""
+    digits: list[str] = []
+    session = _session(digits)
+    press = [_event(1, 5000), _event(1, 5000), *[_event(1, 5000, end=True)] * 3]
+    for packet in press + press:
+        session._packet(packet)
+    assert digits == ["1", "1"]
+
+
 def test_received_audio_is_decoded_in_arrival_order() -> None:
     session = _session([])
     frame = CODECS[8].encode(bytes([200]) * 160)
