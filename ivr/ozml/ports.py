@@ -2,7 +2,7 @@
 
 Each is a small Protocol passed in by the composition root (``ivr/service.py``, ``ivr
 simulate``), so ``ivr.ozml`` imports nothing from ``ivr.mail``, ``ivr.sms`` or ``ivr.voice``:
-``ivr.mail.MailOutbox`` is an :class:`EmailSubmitter` and ``ivr.sms.callbacks.UrlPolicy`` a
+``ivr.mail.MailOutbox`` is an :class:`EmailSubmitter` and ``ivr.urlpolicy.UrlPolicy`` a
 :class:`UrlChecker` by shape alone.
 """
 
