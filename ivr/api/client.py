@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from flask import current_app, request
 
+from ivr.logsafe import escape
+
 __all__ = ["Client", "TrustedProxies", "current_client", "resolve_client"]
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -70,8 +72,7 @@ def resolve_client(peer: str, forwarded_for: str | None, trusted: TrustedProxies
     for hop in reversed(hops):
         address = _ip(hop)
         if address is None:          # garbage a client wrote: nobody we trust vouched past it
-            return Client("unparseable:" + hop.strip()[:45].encode("ascii", "replace")
-                          .decode(), proxied=True)
+            return Client("unparseable:" + escape(hop.strip(), 45), proxied=True)
         if not _trusted(address, trusted):
             return Client(str(address), proxied=True)
     first = _ip(hops[0]) if hops else None

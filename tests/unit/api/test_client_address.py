@@ -20,7 +20,7 @@ WITH_LB = parse_networks(["127.0.0.1", "10.0.0.0/8"])
     ("127.0.0.1", "[2001:db8::7]:5555", LOOPBACK, Client("2001:db8::7", True)),
     ("127.0.0.1", "203.0.113.9:4711", LOOPBACK, Client("203.0.113.9", True)),
     ("::ffff:127.0.0.1", "203.0.113.9", LOOPBACK, Client("203.0.113.9", True)),
-    ("127.0.0.1", "evil\r\nline", LOOPBACK, Client("unparseable:evil\r\nline", True)),
+    ("127.0.0.1", "evil\r\nline", LOOPBACK, Client("unparseable:evil\\r\\nline", True)),
     ("127.0.0.1", "203.0.113.9", [], Client("127.0.0.1", False)),       # nobody trusted
 ])
 def test_resolve_client(peer: str, xff: str | None, trusted: list[object],
