@@ -175,6 +175,10 @@ def check_end_to_end(server: Server, receiver: DlrReceiver, accepted: set[str],
         problems.append(f"{missing_reports}dlr")
     if at_smsc != len(accepted):
         problems.append(f"smsc{at_smsc - len(accepted):+d}")
+    counted = getattr(server, "counted", None)   # what ivr's /metrics says it did
+    if counted is not None:
+        problems += [f"metrics:{name}{value - len(accepted):+d}"
+                     for name, value in counted().items() if value != len(accepted)]
     return (",".join(problems) or "ok"), drained
 
 
@@ -258,6 +262,24 @@ class IvrServer:
     def pids(self) -> list[int]:
         return process_tree(self.proc.pid)
 
+    def counted(self) -> dict[str, int]:
+        """From ivr's /metrics (every HTTP worker and role added up): SendSms answered 200,
+        messages delivered, callbacks delivered — each must equal the accepted requests."""
+        import re
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics",
+                                    timeout=10) as response:
+            text = response.read().decode()
+
+        def total(pattern: str) -> int:
+            return int(sum(float(m.group(1)) for m in re.finditer(
+                pattern + r" (\S+)$", text, re.MULTILINE)))
+
+        return {"http200": total(r'ivr_http_requests_total\{code="200",dialect="ozeki"\}'),
+                "delivered": total(r'ivr_sms_total\{status="delivered",transport="[^"]*"\}'),
+                "callbacks": total(r'ivr_callbacks_total\{result="delivered"\}')}
+
     def at_smsc(self) -> int:
         """Messages the loopback "network" took, each counted once (duplicates would show
         as more lines than messages)."""
@@ -277,6 +299,8 @@ class IvrServer:
 
 class BareFlaskServer(IvrServer):
     """bench/bare_flask.py: waitress + Flask answering a fixed SendSms result, no work."""
+
+    counted = None                 # a bare Flask app has no /metrics
 
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()

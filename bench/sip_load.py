@@ -7,7 +7,12 @@ behind a local Kamailio dispatcher (tools/kamailio/dispatcher.cfg, round robin) 
 calls. With --api-concurrency C (isolation run), `ivr serve` also runs its HTTP workers and
 SMS core, and C clients send SendSms (each with a delivery report to a live receiver)
 throughout the calls: the voice process must keep its pacing while the API is busy.
+With --check, `ivr serve` runs its HTTP API too and, after the calls, the run reads back
+what ivr says it did: /metrics (calls ended, by result; answer-latency samples) and every
+page of ListCallHistory (records, durations), printed beside SIPp's own counts.
+With --total T, each level places T calls in all, the level's number at a time.
 Run: .venv/bin/python bench/sip_load.py [--levels 10,50,100,200] [--api-concurrency 32]
+     [--check] [--total 1000]
 """
 
 from __future__ import annotations
@@ -119,9 +124,43 @@ class ApiLoad:
         return f"API {rate:.0f} req/s (p50 {p50:.1f} ms, p99 {p99:.1f} ms, {errors} errors)"
 
 
+def ivr_says(http_port: int) -> str:
+    """What the IVR reports after the calls: /metrics counters and ListCallHistory."""
+    import re
+    import urllib.request
+    import xml.etree.ElementTree as ElementTree
+
+    base = f"http://127.0.0.1:{http_port}"
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    ended = {m.group(1): float(m.group(2)) for m in re.finditer(
+        r'^ivr_calls_total\{result="([^"]+)"\} (\S+)$', text, re.MULTILINE)}
+    answered = sum(float(m.group(1)) for m in re.finditer(
+        r"^ivr_call_answer_seconds_count(?:\{[^}]*\})? (\S+)$", text, re.MULTILINE))
+    durations: list[float] = []
+    page, total = 1, 1
+    while len(durations) < total:
+        query = ("command=ListCallHistory&Username=HTTP_User_1&Password=qwe123"
+                 f"&PageSize=500&Page={page}")
+        with urllib.request.urlopen(f"{base}/api?{query}", timeout=30) as response:
+            root = ElementTree.fromstring(response.read())
+        total = int(root.findtext("TotalCount") or 0)
+        records = root.findall(".//CallRecord")
+        if not records:
+            break
+        durations += [float(r.findtext("Duration") or 0) for r in records]
+        page += 1
+    spread = f"{min(durations):.2f}-{max(durations):.2f} s" if durations else "-"
+    return (f"metrics: calls ended {int(sum(ended.values()))} {dict(ended)}, answered "
+            f"{int(answered)}; ListCallHistory: {len(durations)} of {total} records, "
+            f"durations {spread}")
+
+
 def run_level(calls: int, workdir: Path, processes: int = 1,
-              api_concurrency: int = 0) -> dict[str, object]:
-    http_port = free_port() if api_concurrency else 0
+              api_concurrency: int = 0, check: bool = False,
+              total: int = 0) -> dict[str, object]:
+    """``calls`` at once; with ``total``, that many calls in all, ``calls`` at a time."""
+    http_port = free_port() if api_concurrency or check else 0
     ivrs = [start_ivr(workdir, i, http_port if i == 0 else 0) for i in range(processes)]
     time.sleep(2.0)
     api = ApiLoad(http_port, api_concurrency, 5.0 + calls / max(1, calls // 5) + 6.0) \
@@ -145,12 +184,18 @@ def run_level(calls: int, workdir: Path, processes: int = 1,
              "-s", "ivr", "-i", "127.0.0.1", "-p", str(free_port()), "-mp", "46000",
              "-key", "pcap", "/usr/share/sip-tester/dtmf_2833_2.pcap",
              "-key", "sink_port", str(sink.port), "-d", "4000", "-r", str(rate),
-             "-l", str(calls), "-m", str(calls), "-nostdin", "-timeout", "90", "-trace_stat",
+             "-l", str(calls), "-m", str(total or calls), "-nostdin",
+             "-timeout", str(90 + (total or calls) // max(1, rate)), "-trace_stat",
              "-stf", str(workdir / "stat.csv"), "-fd", "1"],
-            cwd=workdir, capture_output=True, text=True, timeout=120)
+            cwd=workdir, capture_output=True, text=True,
+            timeout=120 + (total or calls) // max(1, rate))
         elapsed = time.monotonic() - started
         cpu = sum(cpu_seconds(ivr.pid) - before
                   for (ivr, _), before in zip(ivrs, cpu_before, strict=True)) / elapsed * 100
+        checked = ""
+        if check:
+            time.sleep(2.0)          # the last calls' ends are written, then read back
+            checked = ivr_says(http_port)
     finally:
         api_result = api.finish() if api is not None else ""
         streams, mean_gap, p99_gap = sink.stop()
@@ -166,10 +211,10 @@ def run_level(calls: int, workdir: Path, processes: int = 1,
         print(f"SIPp exit {result.returncode}: {result.stderr[-800:] or result.stdout[-800:]}",
               file=sys.stderr)
     last = rows[-1] if rows else {"SuccessfulCall(C)": "0", "FailedCall(C)": str(calls)}
-    return {"calls": calls, "ok": int(last["SuccessfulCall(C)"]),
+    return {"calls": total or calls, "ok": int(last["SuccessfulCall(C)"]),
             "failed": int(last["FailedCall(C)"]), "answer": last.get("ResponseTime1(C)", ""),
             "streams": streams, "gap_mean": mean_gap, "gap_p99": p99_gap, "cpu": cpu,
-            "sipp_rc": result.returncode, "api": api_result}
+            "sipp_rc": result.returncode, "api": api_result, "checked": checked}
 
 
 def main() -> None:
@@ -180,16 +225,23 @@ def main() -> None:
                         help="ivr serve processes behind a Kamailio dispatcher (1 = direct)")
     parser.add_argument("--api-concurrency", type=int, default=0,
                         help="SendSms clients during the calls (0 = no API load)")
+    parser.add_argument("--total", type=int, default=0,
+                        help="calls in all per level (default: the level), level at a time")
+    parser.add_argument("--check", action="store_true",
+                        help="read /metrics and ListCallHistory back after the calls")
     args = parser.parse_args()
     print(f"command: {' '.join(sys.argv)}")
     print(f"{'calls':>5} {'ok':>5} {'failed':>6} {'answer (SIPp avg)':>18} {'RTP streams':>11} "
           f"{'gap mean ms':>11} {'gap p99 ms':>10} {'IVR CPU %':>9}   ({args.processes} process(es))")
     for level in (int(x) for x in args.levels.split(",")):
         with tempfile.TemporaryDirectory(prefix="ivr-sipload-") as tmp:
-            r = run_level(level, Path(tmp), args.processes, args.api_concurrency)
+            r = run_level(level, Path(tmp), args.processes, args.api_concurrency, args.check,
+                          args.total)
         print(f"{r['calls']:>5} {r['ok']:>5} {r['failed']:>6} {r['answer']:>18} "
               f"{r['streams']:>11} {r['gap_mean']:>11.2f} {r['gap_p99']:>10.1f} "
               f"{r['cpu']:>9.0f}   {r['api']}", flush=True)
+        if r["checked"]:
+            print(f"      {r['checked']}", flush=True)
 
 
 if __name__ == "__main__":
