@@ -82,6 +82,9 @@ class _Metrics:
                              multiprocess_mode="livemax")
         self.http = Counter("ivr_http_requests", "HTTP requests, by dialect and status code",
                             ["dialect", "code"])
+        self.signal = Gauge("ivr_transport_signal_dbm", "A modem's radio signal (AT+CSQ), "
+                            "refreshed by housekeeping", ["transport"],
+                            multiprocess_mode="livemax")
 
 
 def setup(data_dir: str | os.PathLike[str]) -> Path:
@@ -248,6 +251,9 @@ def transport_health(transports: Mapping[str, Any]) -> None:
     def act(m: _Metrics) -> None:
         for name, transport in transports.items():
             m.healthy.labels(name).set(1 if transport.healthy() else 0)
+            dbm = getattr(transport, "signal_dbm", None)   # modems only
+            if dbm is not None:
+                m.signal.labels(name).set(dbm)
     _record(act)
 
 

@@ -438,6 +438,7 @@ def _transport_rows(services: Any) -> list[dict[str, Any]]:
     local = "sms" in metrics.local_roles()
     reported, in_flight = by_transport("ivr_transport_healthy"), \
         by_transport("ivr_transport_in_flight")
+    signals = by_transport("ivr_transport_signal_dbm")
     rows = []
     for name, transport in services.sms.transports.items():
         health = transport.healthy() if local else reported.get(name)
@@ -445,6 +446,8 @@ def _transport_rows(services: Any) -> list[dict[str, Any]]:
             "name": name, "kind": type(transport).__name__.removesuffix("Transport"),
             "healthy": None if health is None else bool(health),
             "in_flight": int(in_flight.get(name, 0)), "window": transport.max_in_flight,
+            "signal": getattr(transport, "signal_dbm", None) if local else
+            (int(signals[name]) if name in signals else None),
             "rate_limit": transport.rate_limit,
             **{status: int(counts.get((name, status), 0)) for status in
                ("queued", "sent", "delivered", "undelivered", "failed", "retry")}})

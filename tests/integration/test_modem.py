@@ -317,3 +317,10 @@ def test_wrong_pin_is_entered_only_once(tmp_path: Path) -> None:
     finally:
         transport.stop()
         sim.stop()
+
+
+def test_signal_is_read_at_start_for_the_console(run: Callable) -> None:
+    """AT+CSQ after initialisation (and at each keep-alive): the simulator answers
+    +CSQ: 20,99, which TS 27.007 §8.5 makes -73 dBm."""
+    sim, transport, events = run()
+    assert transport.signal_dbm == -73

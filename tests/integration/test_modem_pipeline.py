@@ -94,3 +94,23 @@ def test_inbound_stored_as_received(tmp_path: Path,
     finally:
         service.stop()
         sim.stop()
+
+
+def test_console_transports_page_shows_the_modem_signal(
+        tmp_path: Path, make_settings: Callable[..., Settings]) -> None:
+    """The console's transport rows carry the modem's AT+CSQ reading (-73 dBm from the
+    simulator's +CSQ: 20,99), beside its health and window."""
+    from types import SimpleNamespace
+
+    from ivr.console.views import _transport_rows
+
+    sim = ModemSim()
+    service = service_for(sim, tmp_path, make_settings)
+    service.start()
+    try:
+        assert service.transports["gsm"].wait_ready(15)  # type: ignore[attr-defined]
+        [row] = _transport_rows(SimpleNamespace(sms=service))
+        assert (row["name"], row["healthy"], row["signal"]) == ("gsm", True, -73)
+    finally:
+        service.stop()
+        sim.stop()

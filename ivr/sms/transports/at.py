@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ivr.errors import TransportError
 
-__all__ = [
+__all__ = ["signal_dbm",
     "AtParser", "Final", "Urc", "Prompt", "Event", "transport_error",
     "CMS_TRANSIENT", "CMS_PERMANENT", "URC_PREFIXES", "parse_fields",
 ]
@@ -224,6 +224,17 @@ CMS_PERMANENT: dict[int, int] = {
 # CME errors are about the device (SIM, PIN, network), never about the recipient:
 # the message waits until the modem is fixed, except for these malformed-command codes.
 CME_PERMANENT = frozenset({3, 4, 24, 25, 26, 27})
+
+
+def signal_dbm(csq: str) -> int | None:
+    """The signal of a ``+CSQ: <rssi>,<ber>`` answer in dBm (3GPP TS 27.007 §8.5: rssi 0 is
+    -113 dBm or less, each step 2 dB, 31 is -51 dBm or more); None when the modem does not
+    know (99) or the answer is not one."""
+    fields = parse_fields(csq.partition(":")[2]) if ":" in csq else []
+    if not fields or not fields[0].strip().isdigit():
+        return None
+    rssi = int(fields[0])
+    return -113 + 2 * rssi if 0 <= rssi <= 31 else None
 
 
 def transport_error(final: Final, command: str = "") -> TransportError:

@@ -37,7 +37,16 @@ from ivr.errors import ConfigError, TransportError
 from ivr.sms import pdu
 from ivr.sms.encoding import split_message
 from ivr.sms.message import Message
-from ivr.sms.transports.at import AtParser, Event, Final, Prompt, Urc, parse_fields, transport_error
+from ivr.sms.transports.at import (
+    AtParser,
+    Event,
+    Final,
+    Prompt,
+    Urc,
+    parse_fields,
+    signal_dbm,
+    transport_error,
+)
 from ivr.sms.transports.base import DeliveryReport, InboundSms, SubmitResult, TransportEvents
 
 __all__ = ["ModemTransport", "ModemSettings", "SerialPort", "from_url"]
@@ -93,6 +102,7 @@ class ModemTransport:
     def __init__(self, name: str, settings: ModemSettings, *,
                  opener: Callable[[ModemSettings], SerialPort] | None = None) -> None:
         self.name = name
+        self.signal_dbm: int | None = None   # AT+CSQ at start and at each keep-alive
         self.settings = settings
         self.rate_limit = settings.rate_limit
         self._opener = opener or _open_serial
@@ -167,6 +177,7 @@ class ModemTransport:
                     continue
                 delay = self.settings.reopen_delay
                 self._broken.clear()
+                self._read_signal()
                 self._ready.set()
                 self._urcs.put(Urc("SCAN", ""))     # read what arrived while we were away
                 log.info("[modem %s] ready on %s", self.name, self.settings.device)
@@ -174,11 +185,18 @@ class ModemTransport:
                 return
             if time.monotonic() - self._last_io >= self.settings.keepalive:
                 try:
-                    self._command("AT", timeout=self.settings.command_timeout)
+                    self._read_signal()     # also the keep-alive probe
                 except _Hung:
                     log.warning("[modem %s] no answer to AT: re-initialising", self.name)
                 except TransportError as exc:
                     log.warning("[modem %s] keep-alive failed: %s", self.name, exc)
+
+    def _read_signal(self) -> None:
+        """AT+CSQ: the signal the operator console shows; a modem without it (ERROR) just
+        has no reading."""
+        final = self._command("AT+CSQ", timeout=self.settings.command_timeout, check=False)
+        values = final.info("+CSQ:")
+        self.signal_dbm = signal_dbm(f"+CSQ: {values[0]}") if values else None
 
     def _open(self) -> None:
         log.info("[modem %s] opening %s at %d baud", self.name, self.settings.device,

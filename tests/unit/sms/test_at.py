@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ivr.sms.transports.at import AtParser, Final, Prompt, Urc, parse_fields, transport_error
+from ivr.sms.transports.at import (
+    AtParser,
+    Final,
+    Prompt,
+    Urc,
+    parse_fields,
+    signal_dbm,
+    transport_error,
+)
 
 
 def feed_all(parser: AtParser, *chunks: bytes) -> list:
@@ -122,3 +130,11 @@ def test_events_do_not_depend_on_read_boundaries(cuts: list[int]) -> None:
         Urc("RING", "RING"),
         Urc("+CMS ERROR", "330"),       # no command pending: reported, not swallowed
     ]
+
+
+@pytest.mark.parametrize(("answer", "dbm"), [
+    ("+CSQ: 20,99", -73), ("+CSQ: 0,0", -113), ("+CSQ: 31,99", -51),
+    ("+CSQ: 99,99", None), ("+CSQ:", None), ("OK", None),
+])
+def test_signal_dbm_ts_27_007(answer: str, dbm: int | None) -> None:
+    assert signal_dbm(answer) == dbm
