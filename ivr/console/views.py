@@ -247,7 +247,10 @@ def make_blueprint(settings: Settings, services: Any) -> Blueprint:
         template = "message_live.html" if _fragment() else "message.html"
         return render_template(
             template, m=found, events=store.events(message_id),
-            callbacks=store.callback_history(message_id), when=_when,
+            callbacks=store.callback_history(message_id),
+            attempts=[(status, dt.datetime.fromtimestamp(at, dt.UTC), result)
+                      for status, at, result in store.callback_attempts(message_id)],
+            when=_when,
             final=found.status in FINAL_STATUSES, retryable=found.status in _RETRYABLE,
             page="messages")
 

@@ -196,7 +196,7 @@ class CallbackSender:
         if ok:
             log.info("[sms %s] %s callback delivered to %s", job.message_id, job.status,
                      redact_url(job.url))
-            self.store.callback_done(job.id)
+            self.store.callback_done(job.id, attempt=error)     # "HTTP 200"
             metrics.callback_result("delivered")
             if self.health.succeeded(receiver):
                 log.info("callback receiver %s answers again", receiver)

@@ -44,6 +44,11 @@ def test_depths_and_callback_history(backend: str, make_settings: Callable[..., 
         assert wait_until(lambda: service.store.depths()["ivr_callbacks_pending"] == 0, 30)
         assert [state for _, state, _, _ in service.store.callback_history(ids[0])] == \
             ["done"] * len(history)
+        # every attempt with what it got: 503s while the receiver refused, then HTTP 200
+        attempts = service.store.callback_attempts(ids[0])
+        results = [result for _, _, result in attempts]
+        assert results.count("HTTP 503") >= 2 and results[-1] == "HTTP 200"
+        assert all(at > 0 for _, at, _ in attempts)
         assert service.store.depths()["ivr_store_queued_messages"] == 0
     finally:
         service.stop()

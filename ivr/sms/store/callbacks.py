@@ -31,6 +31,8 @@ class CallbackQueueSql:
     states: str
     history: str            # message_id: status, state, attempts, last_error per job
     pending: str            # how many jobs wait
+    attempt: str            # callback_id, at, result: one attempt and what it got
+    attempts: str           # message_id: status reported, at, result per attempt
     marks: Callable[[int], str]   # n parameters for an IN list
 
 
@@ -69,13 +71,27 @@ class DbCallbackQueue:
             row = db.execute(self._sql.next_due).fetchone()
         return None if row[0] is None else max(0.0, row[0] - self._engine.now())
 
-    def callback_done(self, job_id: int, state: str = "done", error: str = "") -> None:
+    def callback_done(self, job_id: int, state: str = "done", error: str = "",
+                      attempt: str = "") -> None:
+        """The job ends (``state``); ``attempt`` (else ``error``) is what its last attempt
+        got, kept in the job's attempt history."""
+        now = self._engine.now()
         with self._engine.tx() as db:
             db.execute(self._sql.done, (state, error, job_id))
+            db.execute(self._sql.attempt, (job_id, now, attempt or error or state))
 
     def callback_retry(self, job_id: int, delay: float, error: str) -> None:
+        now = self._engine.now()
         with self._engine.tx() as db:
-            db.execute(self._sql.retry, (self._engine.now() + delay, error, job_id))
+            db.execute(self._sql.retry, (now + delay, error, job_id))
+            db.execute(self._sql.attempt, (job_id, now, error))
+
+    def callback_attempts(self, message_id: str) -> list[tuple[str, float, str]]:
+        """Every attempt of the message's callbacks, in order: (status reported, at,
+        result: "HTTP 200", "ConnectionRefusedError: …", "refused: …")."""
+        with self._engine.read() as db:
+            return [(str(status), float(at), str(result)) for status, at, result in
+                    db.execute(self._sql.attempts, (message_id,))]
 
     def callbacks_defer(self, job_ids: Sequence[int], delay: float, reason: str) -> None:
         """Move due jobs later without an attempt (their receiver is known to be down), all

@@ -122,8 +122,12 @@ class MessageStore:
     def next_callback_in(self) -> float | None:
         return self.callbacks.next_callback_in()
 
-    def callback_done(self, job_id: int, state: str = "done", error: str = "") -> None:
-        self.callbacks.callback_done(job_id, state, error)
+    def callback_done(self, job_id: int, state: str = "done", error: str = "",
+                      attempt: str = "") -> None:
+        self.callbacks.callback_done(job_id, state, error, attempt)
+
+    def callback_attempts(self, message_id: str) -> list[tuple[str, float, str]]:
+        return self.callbacks.callback_attempts(message_id)
 
     def callback_retry(self, job_id: int, delay: float, error: str) -> None:
         self.callbacks.callback_retry(job_id, delay, error)

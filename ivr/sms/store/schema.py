@@ -77,6 +77,9 @@ TABLES = (
         _c("state", "text", _NN), _c("attempts", "int", "NOT NULL DEFAULT 0"),
         _c("next_attempt_at", "time", _NN), _c("created_at", "time", _NN),
         _c("last_error", "text", "NOT NULL DEFAULT ''"))),
+    Table("callback_attempts", (
+        _c("id", "serial"), _c("callback_id", "int", _NN), _c("at", "time", _NN),
+        _c("result", "text", _NN))),
     Table("unmatched_reports", (
         _c("id", "serial"), _c("transport", "text", _NN), _c("provider_id", "text", _NN),
         _c("reference", "int"), _c("recipient", "text", _NN), _c("status", "text", _NN),
@@ -98,6 +101,7 @@ INDEXES = (
     Index("events_message", "events", ("message_id",)),
     Index("callbacks_due", "callbacks", ("state", "next_attempt_at")),
     Index("callbacks_message", "callbacks", ("message_id", "state")),
+    Index("callback_attempts_job", "callback_attempts", ("callback_id",)),
     Index("unmatched_provider", "unmatched_reports", ("provider_id",)),
     Index("unmatched_age", "unmatched_reports", ("received_at",)),
     Index("unmatched_recipient", "unmatched_reports", ("recipient", "received_at")),

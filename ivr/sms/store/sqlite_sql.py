@@ -70,6 +70,9 @@ SQLITE_SQL = BackendSql(
         history="SELECT status, state, attempts, last_error FROM callbacks "
                 "WHERE message_id = ? ORDER BY id",
         pending="SELECT COUNT(*) FROM callbacks WHERE state = 'pending'",
+        attempt="INSERT INTO callback_attempts (callback_id, at, result) VALUES (?, ?, ?)",
+        attempts="SELECT c.status, a.at, a.result FROM callback_attempts a JOIN callbacks c "
+                 "ON c.id = a.callback_id WHERE c.message_id = ? ORDER BY a.id",
         marks=_marks),
     reports=ReportsSql(
         lock_matching="",
