@@ -175,7 +175,7 @@ def make_blueprint(settings: Settings, services: Any) -> Blueprint:
         if control is None:
             return []
         return [{"id": c.call_id, "caller": c.caller_id, "callee": c.destination,
-                 "script": _script_label(dialplan.script_for(c.destination)),
+                 "script": _script_label(c.script or dialplan.script_for(c.destination)),
                  "state": c.state,
                  "duration": _duration(c.ring_seconds + c.talk_seconds),
                  "talk": _duration(c.talk_seconds)} for c in control.list_calls()]

@@ -48,6 +48,7 @@ class SipCall:
         self._hold_lock = threading.Lock()
         self._stashed = b""          # the prompt audio a hold interrupted
         self.recordings: list[str] = []   # files recorded on this call (call history)
+        self.script = ""                   # the OzML it runs: set by the engine that tracks it
         self._messages: queue.Queue[str] = queue.Queue(maxsize=100)
         leg.on_dtmf = self._on_digit
         leg.on_message = self.deliver_message
@@ -322,6 +323,7 @@ class CallInfo:
     start_time: dt.datetime
     ring_seconds: float
     talk_seconds: float
+    script: str = ""             # the OzML the call runs (dialplan, or the API's Url)
 
 
 class CallControl:
@@ -368,7 +370,7 @@ class CallControl:
                 destination=call.callee,
                 start_time=dt.datetime.fromtimestamp(leg.created, dt.UTC),
                 ring_seconds=(answered or now) - leg.created,
-                talk_seconds=now - answered if answered else 0.0))
+                talk_seconds=now - answered if answered else 0.0, script=call.script))
         return infos
 
     def hangup(self, call_id: str) -> bool:

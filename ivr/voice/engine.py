@@ -136,6 +136,7 @@ class VoiceEngine:
     def _track(self, call: SipCall, script: str, direction: str) -> None:
         """List the call (ListActiveCalls), write its history when it ends (before anything
         announces the end), and send its CallConnected/CallEnded."""
+        call.script = script
         self.calls.add(call)
         notify = self._notify
         if notify is not None:

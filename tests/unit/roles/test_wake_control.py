@@ -162,3 +162,15 @@ def test_a_wake_socket_that_cannot_be_bound_leaves_the_core_polling(tmp_path: Pa
     listener = DatagramListener(path, Wakes())
     listener.start()          # logged, not raised: correctness never depends on the wake
     listener.stop()
+
+
+def test_call_info_carries_its_script_across_the_socket() -> None:
+    import datetime as dt
+
+    from ivr.roles.control import decode_call, encode_call
+    from ivr.voice.calls import CallInfo
+
+    info = CallInfo("c1", "InCall", "127.0.0.1:5062", "+3611", "ivr",
+                    dt.datetime(2026, 11, 29, tzinfo=dt.UTC), 1.0, 2.0,
+                    script="http://app.example/menu.xml")
+    assert decode_call(encode_call(info)) == info
