@@ -76,11 +76,18 @@ class Tts:
     def _synthesise(self, text: str, voice: str, rate: int) -> bytes:
         with _SYNTHESIS, tempfile.TemporaryDirectory(prefix="ivr-tts-") as tmp:
             target = Path(tmp) / "out.wav"
-            try:
-                self._pyttsx3(text, voice, rate, target)
-            except Exception as exc:  # pyttsx3/espeak raise many types; fall back below
-                log.warning("pyttsx3 failed (%s); using the espeak-ng command", exc)
-                self._engine = None
+            # pyttsx3 queues property changes as engine events and its espeak driver may
+            # still be finishing the previous file when runAndWait returns, so a prompt's own
+            # Rate/Voice was sometimes spoken with the previous one's (2 of 5 full test runs).
+            # pyttsx3 therefore only ever speaks with this Tts's defaults; a prompt that asks
+            # for another voice or rate goes to the espeak-ng command, which takes them as
+            # arguments (same engine, ~20 ms to start, and the result is cached anyway).
+            if (voice, rate) == (self.voice, self.rate):
+                try:
+                    self._pyttsx3(text, voice, rate, target)
+                except Exception as exc:  # pyttsx3/espeak raise many types; fall back below
+                    log.warning("pyttsx3 failed (%s); using the espeak-ng command", exc)
+                    self._engine = None
             if not _complete(target):
                 self._espeak_cli(text, voice, rate, target)
             data = target.read_bytes()

@@ -32,7 +32,7 @@ from tests.integration.console_peers import (
     chromium,
     start_console,
 )
-from tests.integration.voice_peers import free_port
+from tests.integration.voice_peers import free_port, media_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not (shutil.which("chromium") and shutil.which("chromedriver")),
@@ -97,7 +97,7 @@ def sipp_until_bye(console: Console, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [shutil.which("sipp") or "sipp", f"127.0.0.1:{console.sip_port}", "-sf", str(UNTIL_BYE),
          "-s", "ivr", "-m", "1", "-i", "127.0.0.1", "-p", str(free_port()),
-         "-mp", str(free_port() & ~1), "-nostdin", "-timeout", "40", "-timeout_error",
+         "-mp", str(media_port()), "-nostdin", "-timeout", "40", "-timeout_error",
          "-trace_err"], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

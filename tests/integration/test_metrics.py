@@ -25,7 +25,7 @@ import requests
 from callback_receiver import CallbackReceiver
 
 from ivr.users import UserStore
-from tests.integration.voice_peers import free_port, wait_until
+from tests.integration.voice_peers import free_port, media_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -119,7 +119,7 @@ def test_metrics_count_what_a_bounded_load_did(server: Server, receiver: Callbac
             [shutil.which("sipp") or "sipp", f"127.0.0.1:{server.sip_port}", "-sf",
              str(ROOT / "tools" / "sipp" / "uac_digit.xml"), "-s", "ivr", "-m", str(CALLS),
              "-l", "5", "-r", "5", "-i", "127.0.0.1", "-p", str(free_port()),
-             "-mp", str(free_port() & ~1), "-key", "pcap", str(PCAP), "-d", "2500",
+             "-mp", str(media_port()), "-key", "pcap", str(PCAP), "-d", "2500",
              "-nostdin", "-timeout", "60", "-timeout_error", "-trace_err"],
             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

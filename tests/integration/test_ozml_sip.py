@@ -25,7 +25,7 @@ from ivr.ozml.interpreter import Interpreter
 from ivr.service import build_sms_service
 from ivr.voice.engine import VoiceEngine
 from tests.integration.test_mail_outbox import Inbox, wait_for
-from tests.integration.voice_peers import free_port, wait_until
+from tests.integration.voice_peers import free_port, media_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SIPP = ROOT / "tools" / "sipp"
@@ -105,7 +105,7 @@ def engine(make_settings: Callable[..., Settings], tmp_path: Path,
 def sipp(port: int, scenario: str, cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     command = [shutil.which("sipp") or "sipp", f"127.0.0.1:{port}", "-sf", str(SIPP / scenario),
                "-s", "ivr", "-m", "1", "-i", "127.0.0.1", "-p", str(free_port()),
-               "-mp", str(free_port() & ~1), "-nostdin", "-timeout", "40", "-timeout_error",
+               "-mp", str(media_port()), "-nostdin", "-timeout", "40", "-timeout_error",
                "-trace_err", *extra]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60)
 

@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
 from ivr.errors import VoiceError
-from tests.integration.voice_peers import Ivr, free_port, wait_until
+from tests.integration.voice_peers import Ivr, free_port, media_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SIPP = ROOT / "tools" / "sipp"
@@ -32,7 +32,7 @@ def sipp(target: str, scenario: str, cwd: Path, *extra: str,
          timeout: float = 40) -> subprocess.CompletedProcess[str]:
     command = [shutil.which("sipp") or "sipp", target, "-sf", str(SIPP / scenario), "-s", "ivr",
                "-m", "1", "-i", "127.0.0.1", "-p", str(free_port()),
-               "-mp", str(free_port() & ~1), "-nostdin", "-timeout", "30", "-timeout_error",
+               "-mp", str(media_port()), "-nostdin", "-timeout", "30", "-timeout_error",
                "-trace_err", *extra]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
@@ -223,11 +223,11 @@ def test_reinvite_keeps_the_call_and_follows_moved_media(
     script.write_text("<Response><Speak>" + "This is a very long prompt. " * 20 +
                       "</Speak></Response>")
     ivr = start_ivr(script=str(script))
-    media_port = free_port() & ~1
+    sipp_media = media_port()
     caplog.set_level(logging.INFO, logger="ivr.voice.leg")
     result = sipp(f"127.0.0.1:{ivr.port}", "uac_reinvite.xml", tmp_path, "-mp",
-                  str(media_port))
+                  str(sipp_media))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert f"media to 127.0.0.1:{media_port + 2}" in caplog.text
+    assert f"media to 127.0.0.1:{sipp_media + 2}" in caplog.text
     assert "re-INVITE refused: no G.711" in caplog.text
     assert wait_until(lambda: ivr.engine.calls.list_calls() == [], 5)

@@ -25,7 +25,7 @@ from ivr.config import Settings
 from ivr.errors import IvrError
 from ivr.service import Runtime
 from ivr.voice import sipmsg
-from tests.integration.voice_peers import Ivr, free_port, wait_until
+from tests.integration.voice_peers import Ivr, free_port, media_port, wait_until
 
 pytestmark = pytest.mark.slow
 SIPP = Path(__file__).resolve().parents[2] / "tools" / "sipp"
@@ -78,7 +78,7 @@ class SippUas:
         self.messages = cwd / f"{scenario}.messages.log"
         self.process = subprocess.Popen(
             [shutil.which("sipp") or "sipp", "-sf", str(SIPP / scenario), "-i", "127.0.0.1",
-             "-p", str(self.port), "-mp", str(free_port() & ~1), "-m", "1", "-nostdin",
+             "-p", str(self.port), "-mp", str(media_port()), "-m", "1", "-nostdin",
              "-timeout", "20", "-timeout_error", "-trace_err", "-error_file",
              str(cwd / f"{scenario}.errors.log"), "-trace_msg", "-message_file",
              str(self.messages), *extra],

@@ -12,13 +12,24 @@ from ivr.sms.store import MessageQuery
 from ivr.sms.submit import SmsService
 from ivr.voice.engine import VoiceEngine
 
-__all__ = ["Ivr", "free_port", "wait_until", "long_script"]
+__all__ = ["Ivr", "free_port", "media_port", "wait_until", "long_script"]
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def media_port() -> int:
+    """An even UDP port for SIPp's media (-mp: it binds this and the next two), above the RTP
+    ranges the test IVRs take (32000-52400, tests/integration/conftest.py): a free ephemeral
+    port picked inside them could be taken by the IVR's RTP a moment later (503 to the call)."""
+    for _ in range(200):
+        port = free_port() & ~1
+        if port >= 53000 and port + 2 < 61000:
+            return port
+    raise RuntimeError("no free media port above 53000")
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
