@@ -282,9 +282,12 @@ def test_warning_heavy_document_is_linear_and_capped() -> None:
     small, large = document(500), document(4000)
     timings = []
     for data in (small, large):
-        started = time.perf_counter()
-        warnings = parse_document(data, "w.xml").warnings
-        timings.append(time.perf_counter() - started)
+        best = float("inf")
+        for _ in range(3):        # the best of three: a GC pause or a busy core is not the parser
+            started = time.perf_counter()
+            warnings = parse_document(data, "w.xml").warnings
+            best = min(best, time.perf_counter() - started)
+        timings.append(best)
         assert len(warnings) == MAX_WARNINGS + 1 and "more unknown attributes" in \
             warnings[-1].message
     assert timings[1] < timings[0] * 8 * 3 + 0.05   # 8x the size: far from 64x
