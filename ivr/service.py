@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from ivr.mail import MailOutbox
     from ivr.sms.submit import CallbackFormatter, SmsService
     from ivr.sms.transports.base import Transport
-    from ivr.urlpolicy import UrlPolicy
     from ivr.users import UserStore
     from ivr.voice.engine import VoiceEngine
 
@@ -156,14 +155,6 @@ def build_services(settings: Settings, *, wake: Callable[[str], None] | None = N
                     address_book=open_address_book(database_url(settings)))
 
 
-def outbound_policy(settings: Settings) -> UrlPolicy:
-    """The one policy for URLs that clients and scripts choose (callbacks, OzML fetches,
-    Play downloads): docs/security.md."""
-    from ivr.urlpolicy import UrlPolicy
-
-    return UrlPolicy(settings.sms.callback_allow, settings.sms.callback_deny)
-
-
 def build_mail_outbox(settings: Settings) -> MailOutbox | None:
     """The [email] relay's durable outbox for <SendEmail> (started), or None when no relay
     is set."""
@@ -185,7 +176,7 @@ def build_voice(settings: Settings, services: Services,
     from ivr.voice.engine import VoiceEngine
     from ivr.voice.history import open_call_history
 
-    policy = outbound_policy(settings)
+    policy = services.sms.callbacks.policy     # the one outbound policy (docs/security.md)
     interpreter = Interpreter(
         settings.ozml, services.sms, base_dir=".", email=mail, url_policy=policy,
         file_roots=(settings.audio.recordings_dir, settings.audio.sounds_dir))

@@ -40,7 +40,6 @@ from ivr.errors import AuthError, IvrError, ValidationError
 from ivr.ozml.fetch import is_url
 from ivr.sms.message import FINAL_STATUSES, Message, Status
 from ivr.sms.store import MessageQuery
-from ivr.urlpolicy import UrlPolicy
 from ivr.users import PERMISSIONS
 from ivr.voice.dialplan import Dialplan
 
@@ -86,7 +85,7 @@ def make_blueprint(settings: Settings, services: Any) -> Blueprint:
     bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                    static_folder="static")
     files = ScriptFiles(settings.ozml.scripts_dir, settings.ozml.max_document_bytes)
-    policy = UrlPolicy(settings.sms.callback_allow, settings.sms.callback_deny)
+    policy = services.sms.callbacks.policy   # the deployment's one outbound policy
     dialplan = Dialplan(settings.sip.dialplan, settings.sip.default_script)
     users = services.users
 
