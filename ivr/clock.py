@@ -2,7 +2,7 @@
 
 Waiting is part of the seam, not only reading the time: a worker that sleeps on a
 ``threading.Event`` with a real timeout would still take 600 s of real time for a 600 s
-backoff however the test moved the clock. ``wait`` and ``wait_notified`` measure their
+backoff however the test moved the clock. ``wait`` and ``wait_for`` measure their
 timeout on the clock they belong to; the events and conditions stay real, so a wake-up by
 another thread is as immediate as before.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 __all__ = ["Clock", "SystemClock", "utcnow"]
@@ -31,9 +32,11 @@ class Clock(Protocol):
         """Block until ``event`` is set or ``timeout`` seconds of this clock have passed;
         True when the event is set."""
 
-    def wait_notified(self, condition: threading.Condition, timeout: float) -> bool:
-        """``condition.wait`` (the caller holds it) with the timeout on this clock; True when
-        notified."""
+    def wait_for(self, condition: threading.Condition, predicate: Callable[[], bool],
+                 timeout: float) -> bool:
+        """``condition.wait_for`` (the caller holds it) with the timeout on this clock; the
+        predicate's last value. A predicate, not a bare wait: a notify that races a timeout
+        is lost by ``Condition.wait``, and only the re-checked state tells."""
 
 
 class SystemClock:
@@ -51,8 +54,9 @@ class SystemClock:
     def wait(self, event: threading.Event, timeout: float) -> bool:
         return event.wait(max(0.0, timeout))
 
-    def wait_notified(self, condition: threading.Condition, timeout: float) -> bool:
-        return condition.wait(max(0.0, timeout))
+    def wait_for(self, condition: threading.Condition, predicate: Callable[[], bool],
+                 timeout: float) -> bool:
+        return condition.wait_for(predicate, max(0.0, timeout))
 
 
 def utcnow() -> _dt.datetime:

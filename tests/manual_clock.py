@@ -45,13 +45,12 @@ class ManualClock:
                 self._moved.wait(_POLL)
         return event.is_set()
 
-    def wait_notified(self, condition: threading.Condition, timeout: float) -> bool:
+    def wait_for(self, condition: threading.Condition, predicate: Callable[[], bool],
+                 timeout: float) -> bool:
         deadline = self._t + max(0.0, timeout)
-        while self._t < deadline:
-            if condition.wait(_POLL):
-                return True
-        return False
-
+        while not predicate() and self._t < deadline:
+            condition.wait(_POLL)
+        return predicate()
 
 def drive(clock: ManualClock, done: Callable[[], bool], *, step: float = 1.0,
           limit: float = 3600.0, real_timeout: float = 20.0) -> float:

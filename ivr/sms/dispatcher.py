@@ -150,8 +150,11 @@ class Dispatcher:
             # due or a send finishes (wake()), not in a tight claim loop.
             timeout = max(timeout, min(token_in, 1.0), 0.01)
         with self._wake:
-            if not self._pending_wake:
-                self.clock.wait_notified(self._wake, timeout)
+            # stop() sets _stop before its wake-everyone: a worker that comes here after
+            # another one took that wake must not wait out its timeout (a full second, or
+            # for ever on a clock that stands still).
+            self.clock.wait_for(self._wake, lambda: self._pending_wake or self._stop.is_set(),
+                                timeout)
             self._pending_wake = False
 
     def _run(self, worker: str) -> None:
