@@ -58,6 +58,11 @@ class Services:
         self.calls: CallCommands | None = calls
         self.address_book: AddressBook | None = address_book
 
+    def close_address_book(self) -> None:
+        """Its connections (a PostgreSQL pool) go with the process's other stores."""
+        if self.address_book is not None:
+            self.address_book.close()
+
 
 def user_store_path(data_dir: str) -> Path:
     return Path(data_dir) / "users.db"
@@ -223,6 +228,7 @@ class Runtime:
             except Exception:  # shutting down: log and keep stopping the rest
                 log.exception("error while stopping %s", name)
         self.services.sms.stop()
+        self.services.close_address_book()
         if self._mail is not None:
             self._mail.close()
         self.services.notifier.stop()

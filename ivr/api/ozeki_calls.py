@@ -93,7 +93,7 @@ def run(command: str, params: Mapping[str, str], services: Any) -> OzekiResult:
 
 
 def address_book(services: Any) -> AddressBook | None:
-    """The address book next to the messages (None on PostgreSQL: not built yet)."""
+    """The address book next to the messages (None where the services have none)."""
     book: AddressBook | None = services.address_book
     return book
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from ivr.call_history import CallHistory
 
 T = TypeVar("T")
 
@@ -27,23 +30,28 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=_run)
 
 
-def open_from_config(config: list[str | os.PathLike[str]], opener: Callable[[str], T | None], what: str) -> T:
-    """``opener`` on the configured message database; IvrError where it has no ``what``."""
+def open_from_config(config: list[str | os.PathLike[str]], opener: Callable[[str], T]) -> T:
+    """``opener`` on the configured message database (SQLite or PostgreSQL)."""
     from ivr.config import database_url, load_settings
-    from ivr.errors import IvrError
 
-    opened = opener(database_url(load_settings(config)))
-    if opened is None:
-        raise IvrError(f"{what} needs an SQLite [sms] database_url")
-    return opened
+    return opener(database_url(load_settings(config)))
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ivr.api.ozeki_calls import history_fields
-    from ivr.errors import IvrError
-    from ivr.voice.history import CallQuery, open_call_history
+    from ivr.voice.history import open_call_history
 
-    history = open_from_config(args.config, open_call_history, "the call history")
+    history = open_from_config(args.config, open_call_history)
+    try:
+        return _show(args, history)
+    finally:
+        history.close()
+
+
+def _show(args: argparse.Namespace, history: CallHistory) -> int:
+    from ivr.api.ozeki_calls import history_fields
+    from ivr.call_history import CallQuery
+    from ivr.errors import IvrError
+
     if args.action == "show":
         record = history.get(args.call_id)
         if record is None:

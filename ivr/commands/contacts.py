@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ivr.addressbook import AddressBook
 
 __all__ = ["register"]
 
@@ -28,9 +31,17 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     from ivr.addressbook import open_address_book
     from ivr.commands.calls import open_from_config
+
+    book = open_from_config(args.config, open_address_book)
+    try:
+        return _act(args, book)
+    finally:
+        book.close()
+
+
+def _act(args: argparse.Namespace, book: AddressBook) -> int:
     from ivr.errors import IvrError
 
-    book = open_from_config(args.config, open_address_book, "the address book")
     if args.action == "add":
         contact = book.add(args.name, args.number, tuple(args.lists))
         print(f"{contact.name}\t{contact.number}\t{' '.join(contact.lists)}")

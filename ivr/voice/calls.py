@@ -519,8 +519,8 @@ class CallControl:
     def list_history(self, query: CallQuery) -> tuple[list[CallRecord], int]:
         """Finished calls, newest first, and how many match (ListCallHistory)."""
         if self.history is None:
-            raise IvrError("call history is not kept in this process (PostgreSQL store, or "
-                           "no voice engine)")
+            raise IvrError("call history is not kept in this process (an engine built "
+                           "without one)")
         return self.history.query(query)
 
     def history_record(self, call_id: str) -> CallRecord | None:

@@ -273,11 +273,16 @@ def test_http_call_display_name_api_extension_and_error_url_for_every_failure(
         assert dave.recv(65535).startswith(b"INVITE sip:dave@127.0.0.1:")   # by name
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_call_history_pages_filters_survives_a_restart_and_the_cli_shows_it(
-        make_settings: Callable[..., Settings], tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        backend: str, make_settings: Callable[..., Settings], tmp_path: Path,
+        request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]) -> None:
+    """On either backend of the message database: three calls written at their ends,
+    ListCallHistory after a restart with paging and filters, and ``ivr calls``."""
     settings = _settings(make_settings(), tmp_path, 45400,
                          _script(tmp_path, "<Speak>Hello.</Speak><Hangup/>"))
+    if backend == "postgres":
+        settings.sms.database_url = request.getfixturevalue("fresh_postgres_url")
     runtime = _start(settings)
     try:
         results = [place_call(f"127.0.0.1:{settings.sip.bind_port}", caller=f"555000{n}",
