@@ -61,6 +61,8 @@ class AddressBook(Protocol):
     def resolve(self, recipient: str) -> list[str]:
         """The numbers a recipient stands for: a contact's, a list's members', or itself."""
 
+    def is_list(self, name: str) -> bool: ...
+
     def close(self) -> None: ...
 
 
@@ -149,6 +151,12 @@ class DbAddressBook:
             members = [str(r[0]) for r in db.execute(self._sql.list_numbers,
                                                       (_key(recipient),))]
         return members or [recipient]
+
+    def is_list(self, name: str) -> bool:
+        if not _NAME.match(name):
+            return False
+        with self._engine.read() as db:
+            return db.execute(self._sql.is_list, (_key(name),)).fetchone() is not None
 
     def close(self) -> None:
         self._database.close()

@@ -184,7 +184,8 @@ def build_voice(settings: Settings, services: Services,
     policy = services.sms.callbacks.policy     # the one outbound policy (docs/security.md)
     interpreter = Interpreter(
         settings.ozml, services.sms, base_dir=".", email=mail, url_policy=policy,
-        file_roots=(settings.audio.recordings_dir, settings.audio.sounds_dir))
+        file_roots=(settings.audio.recordings_dir, settings.audio.sounds_dir),
+        address_book=services.address_book)
     engine = VoiceEngine(settings, interpreter, notify=services.notifier.notify,
                          history=open_call_history(database_url(settings)), url_policy=policy)
     interpreter.originator = engine   # <Call> dials through the engine running it

@@ -1,7 +1,8 @@
 """Call history and the address book on PostgreSQL with ``ivr serve``'s process roles: the
-voice process writes each call's record, the HTTP workers (other processes) page through it
-with ListCallHistory and resolve address-book names for SendSms, and ``ivr contacts`` /
-``ivr calls`` read and write the same database."""
+voice process writes each call's record and its script sends an SMS to a contact by name,
+the HTTP workers (other processes) page through the history with ListCallHistory and resolve
+a list name for SendSms, and ``ivr contacts`` / ``ivr calls`` read and write the same
+database."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def test_http_workers_read_the_voice_roles_history_on_postgres(
         tmp_path: Path, fresh_postgres_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     sip_port, http_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
     script = tmp_path / "hello.xml"
-    script.write_text("<Response><Speak>Hello.</Speak><Hangup/></Response>")
+    script.write_text('<Response><Speak>Hello.</Speak><SendSms Recipient="BOB">call from '
+                      '$caller</SendSms><Hangup/></Response>')
     config = tmp_path / "ivr.conf"
     config.write_text(f"""[ivr]
 data_dir = {tmp_path}/var
@@ -84,9 +86,11 @@ rate_limit_per_minute = 0
     finally:
         assert served.stop() == 0
     assert "Traceback" not in served.text(), served.text()[-3000:]
-    with psycopg.connect(fresh_postgres_url) as db:     # the list, expanded by name
-        assert sorted(r[0] for r in db.execute("SELECT recipient FROM messages")) == [
-            "+3611111111", "+3622222222"]
+    with psycopg.connect(fresh_postgres_url) as db:     # names resolved in both processes
+        sent_to = sorted(r[:2] for r in db.execute("SELECT recipient, body FROM messages"))
+    assert sent_to == [("+3611111111", "night shift, all hands"),
+                       *sorted(("+3622222222", f"call from 777000{n}") for n in range(3)),
+                       ("+3622222222", "night shift, all hands")]
     capsys.readouterr()
     assert cli_main(["calls", "--config", str(config), "show", call_id]) == 0
     assert "Caller: 7770000" in capsys.readouterr().out
