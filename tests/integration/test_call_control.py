@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 import requests
@@ -365,6 +365,56 @@ def test_attended_transfer_to_a_busy_target_returns_to_the_caller(
         assert wait_until(lambda: [m.body for m in ivr.messages()] == [
             "failed: the target did not answer the consultation (busy (486 Busy Here))"])
     finally:
+        if target.process.poll() is None:
+            target.process.kill()
+            target.process.communicate(timeout=5)
+
+
+def _sip_messages(log: Path, method: str) -> list[str]:
+    """The ``method`` requests (or ``SIP/2.0 <code>`` responses) in a SIPp -trace_msg file."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return [chunk.split("\n\n", 1)[1] if "\n\n" in chunk else chunk
+            for chunk in text.split("-----------------------------------------------")
+            if method in chunk.split("\n\n", 1)[-1][:80]]
+
+
+def test_http_attended_transfer_with_two_sipp_agents(runtime: Runtime, tmp_path: Path) -> None:
+    """HTTP AttendedTransfer's success path (RFC 5589 §7) against two SIPp agents: the
+    caller (transferee) is held, the target answers the consultation, the caller gets REFER
+    with Replaces naming the consultation dialog, accepts and NOTIFYs sipfrag 200; the
+    command answers 200 with Ozeki's Result and both of the IVR's legs end."""
+    http = Http(runtime)
+    target = SippUas("uas_answer.xml", tmp_path, "-key", "rtp_sink", str(free_port()))
+    transferee: list[subprocess.CompletedProcess[str]] = []
+    caller = threading.Thread(target=lambda: transferee.append(sipp(
+        f"127.0.0.1:{runtime.settings.sip.bind_port}", "uac_transferee.xml", tmp_path,
+        "-trace_msg", "-message_file", str(tmp_path / "transferee.log"))), daemon=True)
+    caller.start()
+    try:
+        assert wait_until(lambda: len(runtime.services.calls.list_calls()) == 1, 10)
+        active = requests.get(http.url, timeout=10, params={
+            "command": "ListActiveCalls", "Username": "HTTP_User_1", "Password": "qwe123",
+            "format": "json"}).json()["ActiveCalls"]
+        call_id = active[0]["CallId"]
+        params = {**http.example("AttendedTransfer", call_id), "Target": target.uri}
+        result = http.command("AttendedTransfer", **params)
+        assert (result.findtext("Code"), result.findtext("Result")) == (
+            "200", f"transferred to {target.uri} (attended)")
+        caller.join(30)
+        assert transferee and transferee[0].returncode == 0, (
+            transferee[0].stdout[-2000:] + transferee[0].stderr[-2000:] if transferee else "")
+        target.finish()                                  # got our BYE on the consultation
+        [consultation] = _sip_messages(target.messages, "INVITE sip:")
+        consult_id = next(line.split(":", 1)[1].strip() for line in consultation.splitlines()
+                          if line.lower().startswith("call-id:"))
+        [refer] = _sip_messages(tmp_path / "transferee.log", "REFER sip:")
+        refer_to = next(line for line in refer.splitlines() if line.startswith("Refer-To:"))
+        assert f"?Replaces={quote(consult_id, safe='')}%3Bto-tag%3D" in refer_to
+        [notify] = _sip_messages(tmp_path / "transferee.log", "NOTIFY sip:")
+        assert "Content-Type: message/sipfrag" in notify and "SIP/2.0 200 OK" in notify
+        assert wait_until(lambda: runtime.services.calls.list_calls() == [], 5)
+    finally:
+        caller.join(30)
         if target.process.poll() is None:
             target.process.kill()
             target.process.communicate(timeout=5)
