@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import pytest
 import requests
 from callback_receiver import CallbackReceiver
+from kamailio.run import Kamailio
 from lxml import etree
 from sip_caller import place_call
 
@@ -418,3 +419,49 @@ def test_http_attended_transfer_with_two_sipp_agents(runtime: Runtime, tmp_path:
         if target.process.poll() is None:
             target.process.kill()
             target.process.communicate(timeout=5)
+
+
+def test_attended_transfer_through_a_record_routing_kamailio(start_ivr: Callable[..., Ivr],
+                                                             tmp_path: Path) -> None:
+    """The same transfer with a proxy in the path, as on a PBX: the IVR registers at
+    Kamailio, the target (a SIPp phone) registers as ``alice``, the caller reaches the IVR
+    through Kamailio, and Kamailio Record-Routes every dialog, so the hold re-INVITE, the
+    consultation INVITE to ``alice`` (found by the registrar), the REFER with Replaces, the
+    NOTIFY and the BYEs all traverse it."""
+    port = free_port()
+    with Kamailio(port, password="secret", record_route=True) as proxy:
+        target = SippUas("uas_answer.xml", tmp_path, "-key", "rtp_sink", str(free_port()))
+        try:
+            registered = sipp(f"127.0.0.1:{port}", "uac_register.xml", tmp_path, "-s", "alice",
+                              "-au", "alice", "-ap", "secret", "-set", "contact_port",
+                              str(target.port))
+            assert registered.returncode == 0, registered.stdout[-2000:]
+            script = tmp_path / "transfer.xml"
+            script.write_text(doc_example("voice.md", "attended-transfer").replace(
+                "sip:alice@127.0.0.1:5099", "alice"))      # an extension: via the registrar
+            ivr = start_ivr(script=str(script), mode="register", server="127.0.0.1",
+                            server_port=port, username="ivr", password="secret")
+            assert ivr.engine.endpoint.registered
+            result = sipp(f"127.0.0.1:{port}", "uac_transferee.xml", tmp_path, "-trace_msg",
+                          "-message_file", str(tmp_path / "transferee.log"))
+            assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+            target.finish()
+            assert wait_until(lambda: [m.body for m in ivr.messages()] == [
+                f"transferred to sip:alice@127.0.0.1:{port} (attended)"])
+            assert wait_until(lambda: ivr.engine.endpoint.legs() == [], 5)
+        finally:
+            if target.process.poll() is None:
+                target.process.kill()
+                target.process.communicate(timeout=5)
+        [refer] = _sip_messages(tmp_path / "transferee.log", "REFER sip:")
+        vias = [line for line in refer.splitlines() if line.startswith("Via:")]
+        assert len(vias) == 2 and f"127.0.0.1:{port}" in vias[0]     # Kamailio relayed it
+        [consultation] = _sip_messages(target.messages, "INVITE sip:")
+        assert consultation.count("Via:") == 2 and "Record-Route:" in consultation
+        consult_id = next(line.split(":", 1)[1].strip() for line in consultation.splitlines()
+                          if line.lower().startswith("call-id:"))
+        assert f"?Replaces={quote(consult_id, safe='')}%3Bto-tag%3D" in refer
+        routed = proxy.log()
+        for request in ("INVITE sip:ivr@", "INVITE sip:alice@", "REFER sip:", "NOTIFY sip:",
+                        "BYE sip:"):
+            assert f"proxy: {request}" in routed, request
