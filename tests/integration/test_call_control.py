@@ -465,3 +465,31 @@ def test_attended_transfer_through_a_record_routing_kamailio(start_ivr: Callable
         for request in ("INVITE sip:ivr@", "INVITE sip:alice@", "REFER sip:", "NOTIFY sip:",
                         "BYE sip:"):
             assert f"proxy: {request}" in routed, request
+
+
+def test_forward_as_a_proxied_invite(start_ivr: Callable[..., Ivr], tmp_path: Path) -> None:
+    """``[sip] forward_mode = proxy``: the documented Forward script sends the caller's
+    INVITE on to the target (a SIPp UAS) with the IVR's Via and Record-Route; the target's
+    180 and 200 reach the caller (SIPp UAC) with the target's tag, SDP and the IVR's route,
+    and the caller's ACK and BYE reach the target through the IVR. No RTP port stays taken
+    and the IVR's own leg ends as forwarded."""
+    target = SippUas("uas_answer_proxied.xml", tmp_path)
+    script = tmp_path / "forward.xml"
+    script.write_text(doc_example("voice.md", "forward").replace(
+        "sip:alice@127.0.0.1:5099", target.uri))
+    ended: list[str] = []
+    ivr = start_ivr(script=str(script), forward_mode="proxy",
+                    notify=lambda name, params: ended.append(params.get("Reason", ""))
+                    if name == "CallEnded" else None)
+    free_before = len(ivr.engine.endpoint.ports._free)
+    try:
+        result = sipp(f"127.0.0.1:{ivr.port}", "uac_forwarded_proxy.xml", tmp_path)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        target.finish()
+    finally:
+        if target.process.poll() is None:
+            target.process.kill()
+            target.process.communicate(timeout=5)
+    assert wait_until(lambda: ended == [f"forwarded to {target.uri} (proxied)"], 5), ended
+    assert ivr.engine.calls.list_calls() == []
+    assert len(ivr.engine.endpoint.ports._free) == free_before
