@@ -34,8 +34,8 @@ from ivr.voice.timers import Timer
 if TYPE_CHECKING:
     from ivr.voice.sip import SipEndpoint
 
-__all__ = ["ProxiedInvite", "forwarded_request", "relayed_response", "via_address",
-           "BRANCH_PREFIX"]
+__all__ = ["ProxiedInvite", "forwarded_request", "relayed_response", "server_response",
+           "via_address", "stateless_branch", "BRANCH_PREFIX"]
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,19 @@ def relayed_response(message: sipmsg.SipMessage
     del headers[next(i for i, (n, _) in enumerate(headers) if n == "Via")]
     return (sipmsg.SipMessage(status=message.status, reason=message.reason, headers=headers,
                               body=message.body), via_address(vias[1]))
+
+
+def server_response(message: sipmsg.SipMessage, invite: sipmsg.SipMessage
+                    ) -> sipmsg.SipMessage:
+    """A response of our INVITE transaction as the caller's server transaction sends it:
+    with the Vias the caller's INVITE arrived with (§16.7 step 9 removes only ours; taking
+    the INVITE's own also copes with a UAS that echoes the Via of its last request, a
+    CANCEL, in its 487)."""
+    headers = [(n, v) for n, v in message.headers if n != "Via"]
+    at = next((i for i, (n, _) in enumerate(message.headers) if n == "Via"), 0)
+    headers[at:at] = [("Via", v) for v in invite.all("Via")]
+    return sipmsg.SipMessage(status=message.status, reason=message.reason, headers=headers,
+                             body=message.body)
 
 
 def _same_hop(route: str, own: str) -> bool:
@@ -256,21 +269,19 @@ class ProxiedInvite:
                 self.final = self.final or message.status
             if self._deadline is not None:
                 self._deadline.cancel()
-        relayed = self._relay_response(message)
-        if relayed:
-            with self._lock:
-                self._relayed = relayed
+        relayed = server_response(message, self.invite).encode()
+        self.endpoint.send(relayed, self.caller)
+        with self._lock:
+            self._relayed = relayed
 
-    def _relay_response(self, message: sipmsg.SipMessage) -> bytes:
+    def _relay_response(self, message: sipmsg.SipMessage) -> None:
         out = relayed_response(message)
         if out is None:
             log.warning("[call %s] a %d with no Via left to relay it to; dropped",
                         self.call_id, message.status)
-            return b""
+            return
         response, address = out
-        data = response.encode()
-        self.endpoint.send(data, address)
-        return data
+        self.endpoint.send(response.encode(), address)
 
     def on_request(self, message: sipmsg.SipMessage, source: tuple[str, int]) -> None:
         initial = not sipmsg.tag(message.get("To"))

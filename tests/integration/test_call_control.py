@@ -493,3 +493,23 @@ def test_forward_as_a_proxied_invite(start_ivr: Callable[..., Ivr], tmp_path: Pa
     assert wait_until(lambda: ended == [f"forwarded to {target.uri} (proxied)"], 5), ended
     assert ivr.engine.calls.list_calls() == []
     assert len(ivr.engine.endpoint.ports._free) == free_before
+
+
+def test_a_caller_cancelling_a_proxied_forward(start_ivr: Callable[..., Ivr],
+                                               tmp_path: Path) -> None:
+    """The caller gives up while the target rings: the IVR answers the CANCEL, cancels its
+    INVITE to the target, ACKs the target's 487 itself and relays the 487, whose ACK from
+    the caller it absorbs (both SIPp agents fail on anything else)."""
+    target = SippUas("uas_noanswer.xml", tmp_path)
+    script = tmp_path / "forward.xml"
+    script.write_text(doc_example("voice.md", "forward").replace(
+        "sip:alice@127.0.0.1:5099", target.uri))
+    ivr = start_ivr(script=str(script), forward_mode="proxy")
+    try:
+        result = sipp(f"127.0.0.1:{ivr.port}", "uac_forwarded_cancel.xml", tmp_path)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        target.finish()
+    finally:
+        if target.process.poll() is None:
+            target.process.kill()
+            target.process.communicate(timeout=5)
