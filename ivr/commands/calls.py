@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from ivr.call_history import CallHistory
 
-T = TypeVar("T")
+class _Closable(Protocol):
+    def close(self) -> None: ...
 
-__all__ = ["register", "open_from_config"]
+
+C = TypeVar("C", bound=_Closable)
+
+__all__ = ["register", "run_on_config"]
 
 
 def register(sub: Any) -> None:
@@ -30,21 +34,23 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=_run)
 
 
-def open_from_config(config: list[str | os.PathLike[str]], opener: Callable[[str], T]) -> T:
-    """``opener`` on the configured message database (SQLite or PostgreSQL)."""
+def run_on_config(config: list[str | os.PathLike[str]], opener: Callable[[str], C],
+                  action: Callable[[C], int]) -> int:
+    """``action`` on what ``opener`` opens on the configured message database (SQLite or
+    PostgreSQL), closed afterwards (a PostgreSQL pool)."""
     from ivr.config import database_url, load_settings
 
-    return opener(database_url(load_settings(config)))
+    opened = opener(database_url(load_settings(config)))
+    try:
+        return action(opened)
+    finally:
+        opened.close()
 
 
 def _run(args: argparse.Namespace) -> int:
     from ivr.voice.history import open_call_history
 
-    history = open_from_config(args.config, open_call_history)
-    try:
-        return _show(args, history)
-    finally:
-        history.close()
+    return run_on_config(args.config, open_call_history, lambda h: _show(args, h))
 
 
 def _show(args: argparse.Namespace, history: CallHistory) -> int:

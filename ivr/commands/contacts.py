@@ -30,13 +30,9 @@ def register(sub: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from ivr.addressbook import open_address_book
-    from ivr.commands.calls import open_from_config
+    from ivr.commands.calls import run_on_config
 
-    book = open_from_config(args.config, open_address_book)
-    try:
-        return _act(args, book)
-    finally:
-        book.close()
+    return run_on_config(args.config, open_address_book, lambda book: _act(args, book))
 
 
 def _act(args: argparse.Namespace, book: AddressBook) -> int:

@@ -328,6 +328,24 @@ def test_call_history_pages_filters_survives_a_restart_and_the_cli_shows_it(
     assert "HangupCause: script ended" in capsys.readouterr().out
 
 
+def _stop(agent: SippUas) -> None:
+    """Kill a SIPp agent whose scenario did not run to its end (a failed test)."""
+    if agent.process.poll() is None:
+        agent.process.kill()
+        agent.process.communicate(timeout=5)
+
+
+def _caller_then_target(target: SippUas, ivr_port: int, scenario: str, tmp_path: Path,
+                        *extra: str) -> None:
+    """The caller's SIPp scenario against the IVR, then the target's end: both must pass."""
+    try:
+        result = sipp(f"127.0.0.1:{ivr_port}", scenario, tmp_path, *extra)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        target.finish()
+    finally:
+        _stop(target)
+
+
 def test_attended_transfer_with_two_sipp_agents(start_ivr: Callable[..., Ivr],
                                                 tmp_path: Path) -> None:
     """RFC 5589 §7: the transferee (SIPp UAC) is held, the target (SIPp UAS) answers the
@@ -338,17 +356,11 @@ def test_attended_transfer_with_two_sipp_agents(start_ivr: Callable[..., Ivr],
     script.write_text(doc_example("voice.md", "attended-transfer").replace(
         "sip:alice@127.0.0.1:5099", target.uri))
     ivr = start_ivr(script=str(script))
-    try:
-        result = sipp(f"127.0.0.1:{ivr.port}", "uac_transferee.xml", tmp_path)
-        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-        target.finish()                                  # got our BYE on the consultation
-        assert wait_until(lambda: [m.body for m in ivr.messages()] == [
-            f"transferred to {target.uri} (attended)"])
-        assert wait_until(lambda: ivr.engine.endpoint.legs() == [], 5)
-    finally:
-        if target.process.poll() is None:
-            target.process.kill()
-            target.process.communicate(timeout=5)
+    # The target ends when it got our BYE on the consultation.
+    _caller_then_target(target, ivr.port, "uac_transferee.xml", tmp_path)
+    assert wait_until(lambda: [m.body for m in ivr.messages()] == [
+        f"transferred to {target.uri} (attended)"])
+    assert wait_until(lambda: ivr.engine.endpoint.legs() == [], 5)
 
 
 def test_attended_transfer_to_a_busy_target_returns_to_the_caller(
@@ -359,16 +371,9 @@ def test_attended_transfer_to_a_busy_target_returns_to_the_caller(
         "sip:alice@127.0.0.1:5099", target.uri).replace(   # time for the caller's own hold
         "</Response>", '<Delay Seconds="2"/></Response>'))
     ivr = start_ivr(script=str(script))
-    try:
-        result = sipp(f"127.0.0.1:{ivr.port}", "uac_hold.xml", tmp_path)   # held, resumed
-        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-        target.finish()
-        assert wait_until(lambda: [m.body for m in ivr.messages()] == [
-            "failed: the target did not answer the consultation (busy (486 Busy Here))"])
-    finally:
-        if target.process.poll() is None:
-            target.process.kill()
-            target.process.communicate(timeout=5)
+    _caller_then_target(target, ivr.port, "uac_hold.xml", tmp_path)   # held, resumed
+    assert wait_until(lambda: [m.body for m in ivr.messages()] == [
+        "failed: the target did not answer the consultation (busy (486 Busy Here))"])
 
 
 def _sip_messages(log: Path, method: str) -> list[str]:
@@ -416,9 +421,7 @@ def test_http_attended_transfer_with_two_sipp_agents(runtime: Runtime, tmp_path:
         assert wait_until(lambda: runtime.services.calls.list_calls() == [], 5)
     finally:
         caller.join(30)
-        if target.process.poll() is None:
-            target.process.kill()
-            target.process.communicate(timeout=5)
+        _stop(target)
 
 
 def test_attended_transfer_through_a_record_routing_kamailio(start_ivr: Callable[..., Ivr],
@@ -482,14 +485,7 @@ def test_forward_as_a_proxied_invite(start_ivr: Callable[..., Ivr], tmp_path: Pa
                     notify=lambda name, params: ended.append(params.get("Reason", ""))
                     if name == "CallEnded" else None)
     free_before = len(ivr.engine.endpoint.ports._free)
-    try:
-        result = sipp(f"127.0.0.1:{ivr.port}", "uac_forwarded_proxy.xml", tmp_path)
-        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-        target.finish()
-    finally:
-        if target.process.poll() is None:
-            target.process.kill()
-            target.process.communicate(timeout=5)
+    _caller_then_target(target, ivr.port, "uac_forwarded_proxy.xml", tmp_path)
     assert wait_until(lambda: ended == [f"forwarded to {target.uri} (proxied)"], 5), ended
     assert ivr.engine.calls.list_calls() == []
     assert len(ivr.engine.endpoint.ports._free) == free_before
@@ -505,11 +501,4 @@ def test_a_caller_cancelling_a_proxied_forward(start_ivr: Callable[..., Ivr],
     script.write_text(doc_example("voice.md", "forward").replace(
         "sip:alice@127.0.0.1:5099", target.uri))
     ivr = start_ivr(script=str(script), forward_mode="proxy")
-    try:
-        result = sipp(f"127.0.0.1:{ivr.port}", "uac_forwarded_cancel.xml", tmp_path)
-        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-        target.finish()
-    finally:
-        if target.process.poll() is None:
-            target.process.kill()
-            target.process.communicate(timeout=5)
+    _caller_then_target(target, ivr.port, "uac_forwarded_cancel.xml", tmp_path)
