@@ -162,6 +162,8 @@ class ProxiedInvite:
         self.final = 0                    # the target's final status, once known
         self._relayed = b""               # the last response relayed to the caller
         self._heard = False               # the target answered something: no more timer A
+        self._caller_tag = sipmsg.tag(invite.get("From"))
+        self._target_tags: set[str] = set()   # To tags of the target's 1xx/2xx (forking)
         self._lock = threading.Lock()
         self._timer: Timer | None = None
         self._deadline: Timer | None = None
@@ -178,7 +180,8 @@ class ProxiedInvite:
         """Send the INVITE on; False (nothing sent) when Max-Forwards is used up."""
         forwarded = forwarded_request(self.invite, via=self._via(self.branch),
                                       source=self.caller, request_uri=self.target_uri,
-                                      record_route=self.record_route)
+                                      record_route=self.record_route,
+                                      own_route=self.record_route)   # a preloaded Route
         if forwarded is None:
             return False
         self.forwarded = forwarded
@@ -251,6 +254,8 @@ class ProxiedInvite:
             return                                   # our CANCEL's 200: nothing to relay
         with self._lock:
             self._heard = True
+            if 100 < message.status < 300 and sipmsg.tag(message.get("To")):
+                self._target_tags.add(sipmsg.tag(message.get("To")))
         if message.status == 100:
             return                                   # hop by hop (§16.7 step 5)
         if message.status >= 300:
@@ -303,9 +308,24 @@ class ProxiedInvite:
             return                                   # the caller's ACK of a relayed failure
         self._forward_in_dialog(message, source)
 
+    def _in_dialog(self, message: sipmsg.SipMessage) -> bool:
+        """Both tags are the dialog's, in either direction: a Call-ID alone, which anyone
+        who saw one packet knows, must not make us relay a request anywhere (RFC 3261
+        §12.2.2; the same rule as our own legs')."""
+        tags = {sipmsg.tag(message.get("From")), sipmsg.tag(message.get("To"))}
+        with self._lock:
+            return any(tags == {self._caller_tag, target} for target in self._target_tags)
+
     def _forward_in_dialog(self, message: sipmsg.SipMessage, source: tuple[str, int]) -> None:
         """Loose routing (§16.12): drop our Route, send to the next Route or the
-        Request-URI, with a stateless branch."""
+        Request-URI, with a stateless branch. Only requests of the dialog (its tags)."""
+        if not self._in_dialog(message):
+            log.warning("[call %s] %s from %s:%d does not match the forwarded dialog's tags; "
+                        "481", self.call_id, message.method, *source)
+            if message.method != "ACK":
+                self.endpoint.send(sipmsg.response(
+                    message, 481, "Call/Transaction Does Not Exist").encode(), source)
+            return
         via = self._via(stateless_branch(message, self.branch))
         forwarded = forwarded_request(message, via=via, source=source,
                                       own_route=self.record_route)

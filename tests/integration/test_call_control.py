@@ -480,15 +480,26 @@ def test_forward_as_a_proxied_invite(start_ivr: Callable[..., Ivr], tmp_path: Pa
     script = tmp_path / "forward.xml"
     script.write_text(doc_example("voice.md", "forward").replace(
         "sip:alice@127.0.0.1:5099", target.uri))
-    ended: list[str] = []
+    ended: list[dict[str, str]] = []
     ivr = start_ivr(script=str(script), forward_mode="proxy",
-                    notify=lambda name, params: ended.append(params.get("Reason", ""))
+                    notify=lambda name, params: ended.append(params)
                     if name == "CallEnded" else None)
     free_before = len(ivr.engine.endpoint.ports._free)
     _caller_then_target(target, ivr.port, "uac_forwarded_proxy.xml", tmp_path)
-    assert wait_until(lambda: ended == [f"forwarded to {target.uri} (proxied)"], 5), ended
+    assert wait_until(lambda: [e["Reason"] for e in ended] == [
+        f"forwarded to {target.uri} (proxied)"], 5), ended
     assert ivr.engine.calls.list_calls() == []
     assert len(ivr.engine.endpoint.ports._free) == free_before
+    # Knowing the Call-ID is not enough to have the IVR relay a request (open relay).
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+        stranger.bind(("127.0.0.1", 0))
+        stranger.settimeout(5)
+        stranger.sendto((f"BYE {target.uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:"
+                         f"{stranger.getsockname()[1]};branch=z9hG4bKevil\r\n"
+                         "From: <sip:x@127.0.0.1>;tag=evil\r\nTo: <sip:y@127.0.0.1>;tag=bad\r\n"
+                         f"Call-ID: {ended[0]['CallId']}\r\nCSeq: 9 BYE\r\n"
+                         "Content-Length: 0\r\n\r\n").encode(), ("127.0.0.1", ivr.port))
+        assert stranger.recv(2048).startswith(b"SIP/2.0 481 ")
 
 
 def test_a_caller_cancelling_a_proxied_forward(start_ivr: Callable[..., Ivr],
