@@ -12,7 +12,7 @@ what ivr says it did: /metrics (calls ended, by result; answer-latency samples) 
 page of ListCallHistory (records, durations), printed beside SIPp's own counts.
 With --total T, each level places T calls in all, the level's number at a time.
 Run: .venv/bin/python bench/sip_load.py [--levels 10,50,100,200] [--api-concurrency 32]
-     [--check] [--total 1000]
+     [--check] [--total 1000] [--database-url postgresql://…]
 """
 
 from __future__ import annotations
@@ -83,13 +83,14 @@ def cpu_seconds(pid: int) -> float:
     return tree_cpu(process_tree(pid))
 
 
-def start_ivr(workdir: Path, index: int,
-              http_port: int = 0) -> tuple[subprocess.Popen[bytes], int]:
+def start_ivr(workdir: Path, index: int, http_port: int = 0,
+              database_url: str = "") -> tuple[subprocess.Popen[bytes], int]:
     sip_port = free_port()
     low = 40000 + 1000 * index
     config = workdir / f"ivr{index}.conf"
+    database_url = database_url or f"sqlite:///{workdir}/var{index}/ivr.db"
     config.write_text(f"[ivr]\ndata_dir = {workdir}/var{index}\n[sms]\ndatabase_url = "
-                      f"sqlite:///{workdir}/var{index}/ivr.db\n[sip]\nrtp_port_low = {low}\n"
+                      f"{database_url}\n[sip]\nrtp_port_low = {low}\n"
                       f"rtp_port_high = {low + 999}\n[http]\nrate_limit_per_minute = 0\n")
     http = ["--http-port", str(http_port), "--demo"] if http_port else ["--no-http"]
     ivr = subprocess.Popen([sys.executable, "-m", "ivr.cli", "serve", *http, "--config",
@@ -158,10 +159,11 @@ def ivr_says(http_port: int) -> str:
 
 def run_level(calls: int, workdir: Path, processes: int = 1,
               api_concurrency: int = 0, check: bool = False,
-              total: int = 0) -> dict[str, object]:
+              total: int = 0, database_url: str = "") -> dict[str, object]:
     """``calls`` at once; with ``total``, that many calls in all, ``calls`` at a time."""
     http_port = free_port() if api_concurrency or check else 0
-    ivrs = [start_ivr(workdir, i, http_port if i == 0 else 0) for i in range(processes)]
+    ivrs = [start_ivr(workdir, i, http_port if i == 0 else 0, database_url)
+            for i in range(processes)]
     time.sleep(2.0)
     api = ApiLoad(http_port, api_concurrency, 5.0 + calls / max(1, calls // 5) + 6.0) \
         if api_concurrency else None
@@ -229,6 +231,9 @@ def main() -> None:
                         help="calls in all per level (default: the level), level at a time")
     parser.add_argument("--check", action="store_true",
                         help="read /metrics and ListCallHistory back after the calls")
+    parser.add_argument("--database-url", default="",
+                        help="[sms] database_url (default: an SQLite file per process), "
+                             "e.g. a throwaway PostgreSQL from tools/postgres.py")
     args = parser.parse_args()
     print(f"command: {' '.join(sys.argv)}")
     print(f"{'calls':>5} {'ok':>5} {'failed':>6} {'answer (SIPp avg)':>18} {'RTP streams':>11} "
@@ -236,7 +241,7 @@ def main() -> None:
     for level in (int(x) for x in args.levels.split(",")):
         with tempfile.TemporaryDirectory(prefix="ivr-sipload-") as tmp:
             r = run_level(level, Path(tmp), args.processes, args.api_concurrency, args.check,
-                          args.total)
+                          args.total, args.database_url)
         print(f"{r['calls']:>5} {r['ok']:>5} {r['failed']:>6} {r['answer']:>18} "
               f"{r['streams']:>11} {r['gap_mean']:>11.2f} {r['gap_p99']:>10.1f} "
               f"{r['cpu']:>9.0f}   {r['api']}", flush=True)

@@ -1,25 +1,45 @@
 """The address book (issue 15 item 7): named contacts and named lists of them, so that
-``SendSms`` and ``Call`` can take ``Recipient=alice`` or ``Recipient=sales-team``.
+``SendSms`` and ``Call`` (HTTP and OzML) can take ``Recipient=alice`` or
+``Recipient=sales-team``.
 
-Behind the small :class:`AddressBook` protocol; the SQLite implementation keeps its own two
-tables (``addressbook_contacts``, ``addressbook_members``) in the message database
-(``[sms] database_url``) through its own connection. PostgreSQL is not implemented yet.
-Names are case-insensitive; a name is a contact or a list, never both.
+Behind the small :class:`AddressBook` protocol. Its two tables (``address_contacts``,
+``address_members``) live in the message database (``[sms] database_url``), SQLite or
+PostgreSQL, declared once here and opened through :mod:`ivr.local_db`; each backend writes
+its own statements (``addressbook_sql.py``). Names are case-insensitive (each row keeps the
+name as written and its lower-case key, which both backends compare the same way); a name
+is a contact or a list, never both.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Protocol
 
 from ivr import local_db
 from ivr.errors import ValidationError
+from ivr.sms.store.schema import Column, Index, Table
 
-__all__ = ["Contact", "AddressBook", "SqliteAddressBook", "open_address_book"]
+__all__ = ["Contact", "AddressBook", "AddressBookSql", "DbAddressBook", "TABLES", "INDEXES",
+           "open_address_book"]
+
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 _NUMBER = re.compile(r"^(\+?[0-9]{3,20}|sip:[^\s<>\"]{3,200})$")
+
+_NN = "NOT NULL"
+TABLES = (
+    Table("address_contacts", (Column("key", "text", "PRIMARY KEY"), Column("name", "text", _NN),
+                               Column("number", "text", _NN))),
+    Table("address_members", (
+        Column("list_key", "text", _NN), Column("list", "text", _NN),
+        Column("contact_key", "text", "NOT NULL REFERENCES address_contacts(key) "
+                                      "ON DELETE CASCADE")),
+        ("PRIMARY KEY (list_key, contact_key)",)),
+)
+INDEXES = (Index("address_members_contact", "address_members", ("contact_key",)),)
 
 
 @dataclass(frozen=True)
@@ -41,16 +61,41 @@ class AddressBook(Protocol):
     def resolve(self, recipient: str) -> list[str]:
         """The numbers a recipient stands for: a contact's, a list's members', or itself."""
 
+    def is_list(self, name: str) -> bool: ...
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS addressbook_contacts (name TEXT PRIMARY KEY COLLATE NOCASE, "
-    "number TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS addressbook_members (list TEXT NOT NULL COLLATE NOCASE, "
-    "contact TEXT NOT NULL COLLATE NOCASE REFERENCES addressbook_contacts(name) "
-    "ON DELETE CASCADE, PRIMARY KEY (list, contact))")
+    def close(self) -> None: ...
 
 
-class SqliteAddressBook(local_db.Tables):
+@dataclass(frozen=True)
+class AddressBookSql:
+    """Every statement of one backend; each takes keys (lower-case names)."""
+
+    is_list: str
+    is_contact: str
+    upsert_contact: str
+    add_member: str
+    contact: str
+    contact_lists: str
+    remove_members: str
+    remove_contact: str
+    all_contacts: str
+    list_contacts: str
+    lists: str
+    list_numbers: str
+    legacy_probe: str = ""          # finds the first release's tables (SQLite only) …
+    legacy: tuple[str, ...] = ()    # … and these carry them over
+
+
+def _key(name: str) -> str:
+    return name.lower()
+
+
+class DbAddressBook:
+    def __init__(self, database: local_db.Database, sql: AddressBookSql) -> None:
+        self._database = database
+        self._engine = database.engine
+        self._sql = sql
+
     def add(self, name: str, number: str, lists: tuple[str, ...] = ()) -> Contact:
         """Create or update a contact and add it to ``lists`` (created as needed)."""
         for value, what in [(name, "Name"), *((item, "List") for item in lists)]:
@@ -59,77 +104,74 @@ class SqliteAddressBook(local_db.Tables):
                                       "letters, digits, _ . -)")
         if not _NUMBER.match(number):
             raise ValidationError("Number", f"{number!r} is not a phone number or sip: URI")
-        with self._lock:
-            if self._is_list(name):
+        sql = self._sql
+        with self._engine.tx() as db:
+            if db.execute(sql.is_list, (_key(name),)).fetchone() is not None:
                 raise ValidationError("Name", f"{name!r} is already a list")
-            taken = [item for item in lists if item.lower() == name.lower()
-                     or self._is_contact(item)]
+            taken = [item for item in lists if _key(item) == _key(name)
+                     or db.execute(sql.is_contact, (_key(item),)).fetchone() is not None]
             if taken:
                 raise ValidationError("List", f"{taken[0]!r} is already a contact")
-            self._db.execute("INSERT INTO addressbook_contacts (name, number) VALUES (?, ?) "
-                             "ON CONFLICT(name) DO UPDATE SET number = excluded.number",
-                             (name, number))
-            self._db.executemany("INSERT OR IGNORE INTO addressbook_members (list, contact) "
-                                 "VALUES (?, ?)", [(item, name) for item in lists])
-            self._db.commit()
-        return self._contact(name)
+            db.execute(sql.upsert_contact, (_key(name), name, number))
+            for item in lists:
+                db.execute(sql.add_member, (_key(item), item, _key(name)))
+        found = self._contact(name)
+        assert found is not None       # just committed
+        return found
 
-    def _is_list(self, name: str) -> bool:
-        return self._db.execute("SELECT 1 FROM addressbook_members WHERE list = ?",
-                                (name,)).fetchone() is not None
-
-    def _is_contact(self, name: str) -> bool:
-        return self._db.execute("SELECT 1 FROM addressbook_contacts WHERE name = ?",
-                                (name,)).fetchone() is not None
-
-    def _contact(self, name: str) -> Contact:
-        with self._lock:
-            row = self._db.execute("SELECT name, number FROM addressbook_contacts WHERE "
-                                   "name = ?", (name,)).fetchone()
-            lists = [r[0] for r in self._db.execute(
-                "SELECT list FROM addressbook_members WHERE contact = ? ORDER BY list",
-                (name,))]
-        return Contact(row[0], row[1], tuple(lists))
+    def _contact(self, name: str) -> Contact | None:
+        with self._engine.read() as db:
+            row = db.execute(self._sql.contact, (_key(name),)).fetchone()
+            lists = [r[0] for r in db.execute(self._sql.contact_lists, (_key(name),))]
+        return Contact(str(row[0]), str(row[1]), tuple(lists)) if row else None
 
     def remove(self, name: str) -> bool:
-        with self._lock:
-            self._db.execute("DELETE FROM addressbook_members WHERE contact = ?", (name,))
-            gone = self._db.execute("DELETE FROM addressbook_contacts WHERE name = ?",
-                                    (name,)).rowcount
-            self._db.commit()
+        with self._engine.tx() as db:
+            db.execute(self._sql.remove_members, (_key(name),))
+            gone = db.execute(self._sql.remove_contact, (_key(name),)).rowcount
         return bool(gone)
 
     def contacts(self, list_name: str = "") -> list[Contact]:
-        with self._lock:
-            if list_name:
-                names = [r[0] for r in self._db.execute(
-                    "SELECT contact FROM addressbook_members WHERE list = ? ORDER BY contact",
-                    (list_name,))]
-            else:
-                names = [r[0] for r in self._db.execute(
-                    "SELECT name FROM addressbook_contacts ORDER BY name")]
-        return [self._contact(name) for name in names]
+        with self._engine.read() as db:
+            keys = [r[0] for r in (db.execute(self._sql.list_contacts, (_key(list_name),))
+                                   if list_name else db.execute(self._sql.all_contacts))]
+        return [c for c in map(self._contact, keys) if c is not None]
 
     def lists(self) -> list[tuple[str, int]]:
-        with self._lock:
-            return [(r[0], int(r[1])) for r in self._db.execute(
-                "SELECT list, COUNT(*) FROM addressbook_members GROUP BY list ORDER BY list")]
+        with self._engine.read() as db:
+            return [(str(r[0]), int(r[1])) for r in db.execute(self._sql.lists)]
 
     def resolve(self, recipient: str) -> list[str]:
         if not _NAME.match(recipient):
             return [recipient]
-        with self._lock:
-            row = self._db.execute("SELECT number FROM addressbook_contacts WHERE name = ?",
-                                   (recipient,)).fetchone()
+        with self._engine.read() as db:
+            row = db.execute(self._sql.contact, (_key(recipient),)).fetchone()
             if row:
-                return [row[0]]
-            members = [r[0] for r in self._db.execute(
-                "SELECT c.number FROM addressbook_members m JOIN addressbook_contacts c "
-                "ON c.name = m.contact WHERE m.list = ? ORDER BY c.name", (recipient,))]
+                return [str(row[1])]
+            members = [str(r[0]) for r in db.execute(self._sql.list_numbers,
+                                                      (_key(recipient),))]
         return members or [recipient]
 
+    def is_list(self, name: str) -> bool:
+        if not _NAME.match(name):
+            return False
+        with self._engine.read() as db:
+            return db.execute(self._sql.is_list, (_key(name),)).fetchone() is not None
 
-def open_address_book(database_url: str) -> AddressBook | None:
-    """The address book next to the messages; None on PostgreSQL (not implemented yet)."""
-    db = local_db.connect(database_url, *_SCHEMA)
-    return SqliteAddressBook(db) if db is not None else None
+    def close(self) -> None:
+        self._database.close()
+
+
+def open_address_book(database_url: str) -> DbAddressBook:
+    """The address book in the message database, its tables created where missing."""
+    from ivr.addressbook_sql import ADDRESS_BOOK_SQL
+
+    database = local_db.open_database(database_url, TABLES, INDEXES)
+    sql = ADDRESS_BOOK_SQL[database.backend]
+    if sql.legacy_probe:
+        with database.engine.tx() as db:
+            if db.execute(sql.legacy_probe).fetchone() is not None:
+                log.info("address book: carrying the first release's tables over")
+                for statement in sql.legacy:
+                    db.execute(statement)
+    return DbAddressBook(database, sql)

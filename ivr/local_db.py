@@ -1,48 +1,112 @@
-"""A table set of its own in the message database (``[sms] database_url``), on its own
-SQLite connection: what the call history and the address book share.
+"""Tables of our own in the message database (``[sms] database_url``), on SQLite or
+PostgreSQL: what the call history and the address book share.
 
-Each caller keeps its tables to itself, so the SMS store's schema and code stay untouched.
-PostgreSQL is not implemented for them yet: :func:`connect` returns None there.
+They follow the SMS store's conventions without touching its schema or code: each caller
+declares its tables once (:class:`~ivr.sms.store.schema.Table`, rendered with each backend's
+column types) and writes its SQL per backend; the connections are the store's own engine
+classes (:class:`~ivr.sms.store.sqlite.SqliteEngine`: WAL, ``synchronous=FULL``, group
+commit; :class:`~ivr.sms.store.postgres.PostgresEngine`: a pool, one transaction per
+operation), so a record is durable when ``tx()`` returns on either backend.
+
+On PostgreSQL only missing objects are created (``to_regclass``, under the store's schema
+lock): ``CREATE INDEX IF NOT EXISTS`` takes a SHARE lock on its table even when the index
+exists, which deadlocks with the writes of processes already running (a role restarted
+under load), exactly as in ``ivr/sms/store/postgres.py``.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from pathlib import Path
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ivr.errors import ConfigError
+from ivr.sms.store.engine import Db, Engine
+from ivr.sms.store.schema import Index, Table, render_column
 
-__all__ = ["connect", "Tables"]
+__all__ = ["SQLITE", "POSTGRES", "Database", "open_database", "backend_of", "render_tables"]
+
+SQLITE, POSTGRES = "sqlite", "postgres"
+# A small pool per use: these tables see one write per call and a few reads.
+_POOL_SIZE = 2
 
 
-class Tables:
-    """Holds one connection and the lock every use of it takes (sqlite3 objects are not
-    safe to share between threads unguarded)."""
+@dataclass(frozen=True)
+class Database:
+    """One engine on the message database and which backend it is (to pick the SQL)."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-        self._lock = threading.Lock()
+    engine: Engine
+    backend: str                    # SQLITE | POSTGRES
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.engine.close()
 
 
-def connect(database_url: str, *schema: str) -> sqlite3.Connection | None:
-    """WAL, ``synchronous=FULL`` (a commit survives a power cut), ``schema`` applied;
-    None for PostgreSQL; ConfigError for anything else."""
+def backend_of(database_url: str) -> str:
     if database_url.startswith(("postgresql://", "postgres://")):
-        return None
-    if not database_url.startswith("sqlite:///"):
-        raise ConfigError(f"[sms] database_url {database_url!r}: use sqlite:///PATH or "
-                          "postgresql://…")
-    path = database_url[len("sqlite:///"):]
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, check_same_thread=False, timeout=10)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    for statement in schema:
-        db.execute(statement)
-    db.commit()
-    return db
+        return POSTGRES
+    if database_url.startswith("sqlite:///"):
+        return SQLITE
+    raise ConfigError(f"[sms] database_url {database_url!r}: use sqlite:///PATH or "
+                      "postgresql://user:password@host/dbname")
+
+
+def render_tables(backend: str, tables: Sequence[Table], indexes: Sequence[Index]
+                  ) -> list[tuple[str, str]]:
+    """(name, CREATE statement) for each table and index, in the backend's column types."""
+    types = _types(backend)
+    out = []
+    for table in tables:
+        body = [text for text in (render_column(c, types) for c in table.columns) if text]
+        out.append((table.name, f"CREATE TABLE IF NOT EXISTS {table.name} "
+                                f"({', '.join([*body, *table.constraints])})"))
+    out.extend((i.name, f"CREATE INDEX IF NOT EXISTS {i.name} ON {i.table} "
+                        f"({', '.join(i.columns)})") for i in indexes)
+    return out
+
+
+def _types(backend: str) -> dict[str, str]:
+    if backend == POSTGRES:
+        from ivr.sms.store.postgres_sql import TYPES as POSTGRES_TYPES
+
+        return POSTGRES_TYPES
+    from ivr.sms.store.sqlite_sql import TYPES as SQLITE_TYPES
+
+    return SQLITE_TYPES
+
+
+def open_database(database_url: str, tables: Sequence[Table],
+                  indexes: Sequence[Index] = ()) -> Database:
+    """An engine on ``database_url`` with ``tables`` and ``indexes`` created where missing.
+    StoreError when the database cannot be opened or reached."""
+    backend = backend_of(database_url)
+    engine: Engine
+    if backend == POSTGRES:
+        from ivr.sms.store.postgres import PostgresEngine  # psycopg only when configured
+
+        engine = PostgresEngine(database_url, time.time, pool_size=_POOL_SIZE)
+    else:
+        from ivr.sms.store.sqlite import SqliteEngine
+
+        engine = SqliteEngine(database_url[len("sqlite:///"):], time.time)
+    try:
+        with engine.tx() as db:
+            _create_missing(db, backend, render_tables(backend, tables, indexes))
+    except BaseException:
+        engine.close()
+        raise
+    return Database(engine, backend)
+
+
+def _create_missing(db: Db, backend: str, statements: list[tuple[str, str]]) -> None:
+    if backend == SQLITE:
+        for _, statement in statements:     # one writer: IF NOT EXISTS is enough
+            db.execute(statement)
+        return
+    from ivr.sms.store.postgres_sql import SCHEMA_LOCK
+
+    db.execute(SCHEMA_LOCK)        # two processes starting at once must not race
+    for name, statement in statements:
+        found = db.execute("SELECT to_regclass(%s)", (name,)).fetchone()
+        if found is None or found[0] is None:
+            db.execute(statement)

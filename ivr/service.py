@@ -59,6 +59,11 @@ class Services:
         self.calls: CallCommands | None = calls
         self.address_book: AddressBook | None = address_book
 
+    def close_address_book(self) -> None:
+        """Its connections (a PostgreSQL pool) go with the process's other stores."""
+        if self.address_book is not None:
+            self.address_book.close()
+
 
 def user_store_path(data_dir: str) -> Path:
     return Path(data_dir) / "users.db"
@@ -181,7 +186,8 @@ def build_voice(settings: Settings, services: Services,
     policy = services.sms.callbacks.policy     # the one outbound policy (docs/security.md)
     interpreter = Interpreter(
         settings.ozml, services.sms, base_dir=".", email=mail, url_policy=policy,
-        file_roots=(settings.audio.recordings_dir, settings.audio.sounds_dir))
+        file_roots=(settings.audio.recordings_dir, settings.audio.sounds_dir),
+        address_book=services.address_book)
     engine = VoiceEngine(settings, interpreter, notify=services.notifier.notify,
                          history=open_call_history(database_url(settings)), url_policy=policy)
     interpreter.originator = engine   # <Call> dials through the engine running it
@@ -225,6 +231,7 @@ class Runtime:
             except Exception:  # shutting down: log and keep stopping the rest
                 log.exception("error while stopping %s", name)
         self.services.sms.stop()
+        self.services.close_address_book()
         if self._mail is not None:
             self._mail.close()
         self.services.notifier.stop()

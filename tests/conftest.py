@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,20 @@ def postgres_url() -> Iterator[str]:
 
     with TempPostgres() as pg:
         yield pg.url
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_url: str) -> str:
+    """A new, empty database on the session's cluster, for one test (no reset needed)."""
+    import psycopg
+
+    name = f"ivr_{next(_databases)}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return postgres_url.rsplit("/", 1)[0] + "/" + name
+
+
+_databases = itertools.count(1)
 
 
 @pytest.fixture

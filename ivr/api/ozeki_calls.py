@@ -93,7 +93,7 @@ def run(command: str, params: Mapping[str, str], services: Any) -> OzekiResult:
 
 
 def address_book(services: Any) -> AddressBook | None:
-    """The address book next to the messages (None on PostgreSQL: not built yet)."""
+    """The address book next to the messages (None where the services have none)."""
     book: AddressBook | None = services.address_book
     return book
 
@@ -129,7 +129,7 @@ def _call(params: Mapping[str, str], calls: Any, book: AddressBook | None) -> Oz
     if not number:
         return error("Call", 302, "Dialled", "Call")
     if book is not None:
-        if any(name.lower() == number.strip().lower() for name, _ in book.lists()):
+        if book.is_list(number.strip()):
             return error("Call", 302, "Dialled", "Call",
                          detail=f"{number!r} is an address book list; dial one contact")
         number = book.resolve(number.strip())[0]

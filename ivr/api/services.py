@@ -45,4 +45,4 @@ class ApiServices(Protocol):
         """None when the SIP side does not run in this process."""
     @property
     def address_book(self) -> AddressBook | None:
-        """Contacts and lists next to the messages; None where not available (PostgreSQL)."""
+        """Contacts and lists in the message database; None where not built."""

@@ -5,11 +5,18 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from ivr.call_history import CallHistory
 
-__all__ = ["register", "open_from_config"]
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closable)
+
+__all__ = ["register", "run_on_config"]
 
 
 def register(sub: Any) -> None:
@@ -27,23 +34,30 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=_run)
 
 
-def open_from_config(config: list[str | os.PathLike[str]], opener: Callable[[str], T | None], what: str) -> T:
-    """``opener`` on the configured message database; IvrError where it has no ``what``."""
+def run_on_config(config: list[str | os.PathLike[str]], opener: Callable[[str], C],
+                  action: Callable[[C], int]) -> int:
+    """``action`` on what ``opener`` opens on the configured message database (SQLite or
+    PostgreSQL), closed afterwards (a PostgreSQL pool)."""
     from ivr.config import database_url, load_settings
-    from ivr.errors import IvrError
 
     opened = opener(database_url(load_settings(config)))
-    if opened is None:
-        raise IvrError(f"{what} needs an SQLite [sms] database_url")
-    return opened
+    try:
+        return action(opened)
+    finally:
+        opened.close()
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ivr.api.ozeki_calls import history_fields
-    from ivr.errors import IvrError
-    from ivr.voice.history import CallQuery, open_call_history
+    from ivr.voice.history import open_call_history
 
-    history = open_from_config(args.config, open_call_history, "the call history")
+    return run_on_config(args.config, open_call_history, lambda h: _show(args, h))
+
+
+def _show(args: argparse.Namespace, history: CallHistory) -> int:
+    from ivr.api.ozeki_calls import history_fields
+    from ivr.call_history import CallQuery
+    from ivr.errors import IvrError
+
     if args.action == "show":
         record = history.get(args.call_id)
         if record is None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ivr.addressbook import AddressBook
 
 __all__ = ["register"]
 
@@ -27,10 +30,14 @@ def register(sub: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from ivr.addressbook import open_address_book
-    from ivr.commands.calls import open_from_config
+    from ivr.commands.calls import run_on_config
+
+    return run_on_config(args.config, open_address_book, lambda book: _act(args, book))
+
+
+def _act(args: argparse.Namespace, book: AddressBook) -> int:
     from ivr.errors import IvrError
 
-    book = open_from_config(args.config, open_address_book, "the address book")
     if args.action == "add":
         contact = book.add(args.name, args.number, tuple(args.lists))
         print(f"{contact.name}\t{contact.number}\t{' '.join(contact.lists)}")

@@ -30,7 +30,7 @@ from ivr.ozml.cache import ScriptCache
 from ivr.ozml.expand import expand_text, expand_url
 from ivr.ozml.fetch import Fetcher, HttpFetcher, is_url, resolve
 from ivr.ozml.files import confine
-from ivr.ozml.ports import EmailRequest, EmailSubmitter, SqlRunner, UrlChecker
+from ivr.ozml.ports import AddressBookNames, EmailRequest, EmailSubmitter, SqlRunner, UrlChecker
 from ivr.ozml.settings import OzmlSettings
 from ivr.ozml.sql import SqlDatabase, bind
 
@@ -130,14 +130,16 @@ class _CallLog(logging.LoggerAdapter[logging.Logger]):
 class Interpreter:
     """Runs scripts on calls. ``file_roots`` are the directories DeleteFile, MoveFile and
     RecordPath may touch (recordings first: relative names land there); ``clock`` measures
-    the call against ``max_call_seconds`` (the simulator passes its simulated clock)."""
+    the call against ``max_call_seconds`` (the simulator passes its simulated clock);
+    ``address_book`` resolves contact and list names in SendSms and Call."""
 
     def __init__(self, settings: OzmlSettings, sms: SmsSubmitter, *,
                  fetcher: Fetcher | None = None, originator: Originator | None = None,
                  base_dir: str = ".", email: EmailSubmitter | None = None,
                  sql: SqlRunner | None = None, url_policy: UrlChecker | None = None,
                  file_roots: Sequence[str] = (), cache: ScriptCache | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 address_book: AddressBookNames | None = None) -> None:
         self.settings = settings
         self.sms = sms
         self.url_policy = url_policy
@@ -153,6 +155,7 @@ class Interpreter:
         self.cache = cache or ScriptCache(settings.cache_entries,
                                           max_document_bytes=settings.max_document_bytes)
         self.clock = clock
+        self.address_book = address_book
         # Documents the interpreter writes itself (SendAlarmNotification's outbound call),
         # by location, with the ResultUrl job they report to; taken once when the call runs.
         self._generated: dict[str, tuple[bytes, _AlarmJob]] = {}
@@ -541,21 +544,23 @@ class Interpreter:
         return True
 
     def _send_sms(self, s: _Session, c: v.SendSms) -> None:
+        """One SMS per number the recipient stands for (a contact or list name: each of
+        its numbers); ``$smsid`` holds their ids, space-separated, in the list's order."""
         recipient = expand_text(c.recipient, s.variables) or s.call.caller
-        request = SmsRequest(
-            recipient=recipient, body=expand_text(c.text, s.variables),
-            sender=expand_text(c.sender, s.variables),
-            callback_url=expand_url(c.delivery_report_url, s.variables),
-            callback_method=self.settings.delivery_report_method,
-            callback_format="ozeki", source=f"ozml:{s.call.call_id}")
+        ids: list[str] = []
         try:
-            sms_id = self.sms.submit_sms(request)
+            numbers = self.address_book.resolve(recipient) if self.address_book else [recipient]
+            for number in numbers:
+                ids.append(self.sms.submit_sms(SmsRequest(
+                    recipient=number, body=expand_text(c.text, s.variables),
+                    sender=expand_text(c.sender, s.variables),
+                    callback_url=expand_url(c.delivery_report_url, s.variables),
+                    callback_method=self.settings.delivery_report_method,
+                    callback_format="ozeki", source=f"ozml:{s.call.call_id}")))
+                s.log.info("SMS %s to %s accepted", ids[-1], number)
         except IvrError as exc:  # a bad number must not end the call
             s.log.warning("line %d: SendSms to %s not accepted: %s", c.line, recipient, exc)
-            s.variables["smsid"] = ""
-            return
-        s.variables["smsid"] = sms_id
-        s.log.info("SMS %s to %s accepted", sms_id, recipient)
+        s.variables["smsid"] = " ".join(ids)
 
     def _record(self, s: _Session, c: v.Record) -> None:
         result = s.call.record(RecordSpec(max_seconds=c.duration, silence_timeout=c.inactivity,
@@ -604,7 +609,7 @@ class Interpreter:
             if self.originator is None:
                 raise IvrError("outbound calls are not available here")
             call_id = self.originator.originate(
-                number, url, expand_text(c.caller_id, s.variables),
+                self._one_number(number), url, expand_text(c.caller_id, s.variables),
                 on_failure=failed if error_url else None)
             s.log.info("originated call %s to %s", call_id, number)
         except IvrError as exc:
@@ -616,6 +621,16 @@ class Interpreter:
                                 allow_empty=True)
                 except OzmlError as fetch_error:
                     s.log.warning("ErrorUrl failed: %s", fetch_error)
+
+    def _one_number(self, dialled: str) -> str:
+        """A contact's number for its name; a list name is refused (a call has one callee),
+        as the HTTP Call command refuses it."""
+        book = self.address_book
+        if book is None:
+            return dialled
+        if book.is_list(dialled):
+            raise IvrError(f"{dialled!r} is an address book list; dial one contact")
+        return book.resolve(dialled)[0]
 
     # -- menus ---------------------------------------------------------------------------
     def _collect(self, s: _Session, ui: v.UserInput, depth: int) -> str | None:

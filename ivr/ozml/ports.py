@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["EmailRequest", "EmailSubmitter", "UrlChecker", "SqlRunner"]
+__all__ = ["EmailRequest", "EmailSubmitter", "UrlChecker", "SqlRunner", "AddressBookNames"]
 
 
 @dataclass(frozen=True)
@@ -50,3 +50,13 @@ class SqlRunner(Protocol):
     placeholder: str   # the driver's parameter marker: "?" (SQLite) or "%s" (psycopg)
 
     def query_one(self, sql: str, params: Sequence[str]) -> str | None: ...
+
+
+class AddressBookNames(Protocol):
+    """Contact and list names a script may use as ``<SendSms Recipient>`` or ``<Call>``'s
+    number, as the HTTP commands do (``ivr.addressbook.AddressBook`` by shape)."""
+
+    def resolve(self, recipient: str) -> list[str]:
+        """A contact's number, a list's members' numbers, or ``[recipient]`` itself."""
+
+    def is_list(self, name: str) -> bool: ...

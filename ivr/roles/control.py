@@ -253,8 +253,12 @@ class RemoteCalls:
 
     def list_history(self, query: CallQuery) -> tuple[list[CallRecord], int]:
         if self.history is None:
-            raise IvrError("call history is not kept with this database (PostgreSQL)")
+            raise IvrError("no call history in this process")
         return self.history.query(query)
+
+    def close(self) -> None:
+        if self.history is not None:
+            self.history.close()
 
 
 class _VoiceDown(IvrError):

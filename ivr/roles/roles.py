@@ -75,7 +75,7 @@ def _services(settings: Settings, wake: WakeSender | None,
 def _stop_all(name: str, *parts: Any) -> None:
     """Stop each part in order; a failure is logged and the rest still stop."""
     for part in parts:
-        if part is None:
+        if not part:            # None or False: nothing to stop
             continue
         try:
             part()
@@ -114,8 +114,10 @@ class HttpRole:
                 log.warning("HTTP worker %d: requests still running after %.0f s",
                             self.index, self.settings.http.drain_seconds)
 
+        calls = self.services.calls
         _stop_all(f"http-{self.index}", drain, notifier.stop, self.waker.close,
-                  self.services.sms.store.close)
+                  self.services.sms.store.close, self.services.close_address_book,
+                  isinstance(calls, RemoteCalls) and calls.close)
 
 
 class SmsRole:
@@ -145,7 +147,8 @@ class SmsRole:
 
     def stop(self) -> None:
         _stop_all("sms", self._listener and self._listener.stop, self.services.sms.stop,
-                  self.services.notifier.stop, self.services.sms.store.close)
+                  self.services.notifier.stop, self.services.sms.store.close,
+                  self.services.close_address_book)
 
 
 class VoiceRole:
@@ -179,4 +182,4 @@ class VoiceRole:
         control, engine, mail = self._control, self._engine, self._mail
         _stop_all("voice", control and control.stop, engine and engine.stop,
                   mail and mail.close, self.services.notifier.stop, self.waker.close,
-                  self.services.sms.store.close)
+                  self.services.sms.store.close, self.services.close_address_book)

@@ -282,19 +282,20 @@ class SipCall:
         return self.render(Prompt("play", source=source))
 
     def forward(self, target: str) -> bool:
-        """Forward the still-ringing call (302 with ``target`` in Contact); False when it is
-        answered already or ``target`` cannot be dialled."""
+        """Forward the still-ringing call (302 with ``target`` in Contact, or the INVITE
+        proxied to it with ``[sip] forward_mode = proxy``); False when it is answered
+        already or ``target`` cannot be dialled."""
         from ivr.voice.sip import InboundLeg
         from ivr.voice.uac import dial_target
 
         if not isinstance(self.leg, InboundLeg):
             return False
         try:
-            uri = dial_target(target, self.leg.endpoint.settings).uri
+            dialled = dial_target(target, self.leg.endpoint.settings)
         except VoiceError as exc:
             log.warning("[call %s] cannot forward: %s", self.call_id, exc)
             return False
-        return self.leg.forward(uri)
+        return self.leg.forward(dialled.uri, dialled.address)
 
     def attended_transfer(self, target: str) -> str:
         """Consult ``target``, then REFER the caller to it with Replaces
@@ -519,8 +520,8 @@ class CallControl:
     def list_history(self, query: CallQuery) -> tuple[list[CallRecord], int]:
         """Finished calls, newest first, and how many match (ListCallHistory)."""
         if self.history is None:
-            raise IvrError("call history is not kept in this process (PostgreSQL store, or "
-                           "no voice engine)")
+            raise IvrError("call history is not kept in this process (an engine built "
+                           "without one)")
         return self.history.query(query)
 
     def history_record(self, call_id: str) -> CallRecord | None:

@@ -62,6 +62,8 @@ class VoiceEngine:
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self.endpoint.stop()
+        if self.history is not None:    # after the calls' ends are written
+            self.history.close()
 
     # -- incoming calls ------------------------------------------------------------------
     def _on_invite(self, leg: InboundLeg) -> None:

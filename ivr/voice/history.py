@@ -1,11 +1,12 @@
 """Call history (issue 15 item 4): every call, incoming or placed, written durably when it
-ends, behind the small :class:`CallHistory` protocol.
+ends, behind the small :class:`~ivr.call_history.CallHistory` protocol.
 
-The SQLite implementation keeps its own table, ``call_history``, in the message database
-(``[sms] database_url``) through its own connection, so it stands apart from the SMS
-store's schema. Each record is committed (WAL, ``synchronous=FULL``) before the call's
-end is announced. PostgreSQL is not implemented here yet: with a ``postgresql://`` URL,
-:func:`open_call_history` says so and the engine runs without history.
+Its table, ``call_history``, lives in the message database (``[sms] database_url``), SQLite
+or PostgreSQL, declared once here and opened through :mod:`ivr.local_db` (the SMS store's
+engines; its schema and code stay untouched). Each backend writes its own statements
+(``history_sql.py``). A record is committed (fsynced on SQLite, COMMIT on PostgreSQL)
+before the call's end is announced, and every process reading the database (the HTTP
+workers, ``ivr calls``) sees it.
 """
 
 from __future__ import annotations
@@ -13,63 +14,73 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from dataclasses import dataclass
 
 from ivr import local_db
 from ivr.call_history import CallHistory, CallQuery, CallRecord
+from ivr.sms.store.schema import Column, Index, Table
 
-__all__ = ["CallRecord", "CallQuery", "CallHistory", "SqliteCallHistory", "open_call_history"]
+__all__ = ["CallRecord", "CallQuery", "CallHistory", "HistorySql", "DbCallHistory",
+           "TABLES", "INDEXES", "open_call_history"]
 
 log = logging.getLogger(__name__)
 
+_NN = "NOT NULL"
+TABLES = (Table("call_history", (
+    Column("call_id", "text", "PRIMARY KEY"), Column("direction", "text", _NN),
+    Column("caller", "text", _NN), Column("callee", "text", _NN),
+    Column("script", "text", _NN), Column("started_at", "time", _NN),
+    Column("answered_at", "time", _NN), Column("ended_at", "time", _NN),
+    Column("hangup_cause", "text", _NN),
+    Column("recordings", "text", _NN))),)          # a JSON list of file names
+INDEXES = (Index("call_history_started", "call_history", ("started_at",)),)
+COLUMNS = ", ".join(c.name for c in TABLES[0].columns)
 
-_COLUMNS = ("call_id", "direction", "caller", "callee", "script", "started_at",
-            "answered_at", "ended_at", "hangup_cause", "recordings")
+
+@dataclass(frozen=True)
+class HistorySql:
+    """Every statement of one backend. ``filters``: CallQuery field -> condition on one
+    parameter; ``count`` and ``page`` take the joined conditions as ``{where}``."""
+
+    upsert: str
+    select: str
+    filters: dict[str, str]
+    count: str
+    page: str
 
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS call_history (call_id TEXT PRIMARY KEY, "
-    "direction TEXT NOT NULL, caller TEXT NOT NULL, callee TEXT NOT NULL, "
-    "script TEXT NOT NULL, started_at REAL NOT NULL, answered_at REAL NOT NULL, "
-    "ended_at REAL NOT NULL, hangup_cause TEXT NOT NULL, recordings TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS call_history_started ON call_history (started_at)")
+class DbCallHistory:
+    def __init__(self, database: local_db.Database, sql: HistorySql) -> None:
+        self._engine = database.engine
+        self._database = database
+        self._sql = sql
 
-
-class SqliteCallHistory(local_db.Tables):
     def add(self, record: CallRecord) -> None:
         values = dataclasses.astuple(record)[:-1] + (json.dumps(list(record.recordings)),)
-        with self._lock:
-            self._db.execute(f"INSERT OR REPLACE INTO call_history ({', '.join(_COLUMNS)}) "
-                             f"VALUES ({', '.join('?' * len(_COLUMNS))})", values)
-            self._db.commit()
+        with self._engine.tx() as db:
+            db.execute(self._sql.upsert, values)
 
     def query(self, query: CallQuery) -> tuple[list[CallRecord], int]:
         where, args = ["1=1"], []
-        for column in ("direction", "caller", "callee"):
-            value = getattr(query, column)
+        for name in ("direction", "caller", "callee", "since", "until"):
+            value = getattr(query, name)
             if value:
-                where.append(f"{column} = ?")
+                where.append(self._sql.filters[name])
                 args.append(value)
-        if query.since:
-            where.append("started_at >= ?")
-            args.append(query.since)
-        if query.until:
-            where.append("started_at < ?")
-            args.append(query.until)
         clause = " AND ".join(where)
-        with self._lock:
-            total = self._db.execute(f"SELECT COUNT(*) FROM call_history WHERE {clause}",
-                                     args).fetchone()[0]
-            rows = self._db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM call_history WHERE {clause} "
-                "ORDER BY started_at DESC, call_id LIMIT ? OFFSET ?",
-                [*args, query.limit, query.offset]).fetchall()
+        with self._engine.read() as db:
+            total = db.execute(self._sql.count.format(where=clause), args).fetchone()[0]
+            rows = db.execute(self._sql.page.format(where=clause),
+                              [*args, max(0, query.limit), max(0, query.offset)]).fetchall()
         return [_record(row) for row in rows], int(total)
 
     def get(self, call_id: str) -> CallRecord | None:
-        with self._lock:
-            row = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM call_history "
-                                   "WHERE call_id = ?", (call_id,)).fetchone()
+        with self._engine.read() as db:
+            row = db.execute(self._sql.select, (call_id,)).fetchone()
         return _record(row) if row else None
+
+    def close(self) -> None:
+        self._database.close()
 
 
 def _record(row: tuple[object, ...]) -> CallRecord:
@@ -80,11 +91,10 @@ def _record(row: tuple[object, ...]) -> CallRecord:
                       str(cause), tuple(json.loads(str(recordings))))
 
 
-def open_call_history(database_url: str) -> CallHistory | None:
-    """The history next to the messages; None (logged) where it is not implemented."""
-    db = local_db.connect(database_url, *_SCHEMA)
-    if db is None:
-        log.warning("call history is not implemented on PostgreSQL yet; calls are not "
-                    "recorded in ListCallHistory")
-        return None
-    return SqliteCallHistory(db)
+def open_call_history(database_url: str) -> DbCallHistory:
+    """The history in the message database, its table created where missing."""
+    from ivr.voice.history_sql import HISTORY_SQL
+
+    database = local_db.open_database(database_url, TABLES, INDEXES)
+    log.info("call history: %s backend", database.backend)
+    return DbCallHistory(database, HISTORY_SQL[database.backend])

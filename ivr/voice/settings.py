@@ -23,6 +23,7 @@ class SipSettings:
     max_setup_calls: int = 20       # incoming calls ringing or awaiting their ACK; then 503
     retry_after: int = 5            # seconds, in the Retry-After of that 503
     ack_timeout: float = 32.0       # RFC 3261 timer H (64·T1): no ACK for our 200 → BYE
+    forward_mode: str = "redirect"  # Forward of a ringing call: "redirect" (302) | "proxy"
     rtp_port_low: int = 10000
     rtp_port_high: int = 20000
     default_script: str = "ozml_scripts/menu.xml"

@@ -37,6 +37,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ivr import metrics
 from ivr.errors import VoiceError
@@ -44,6 +45,9 @@ from ivr.voice import sipmsg
 from ivr.voice.leg import ALLOW, SipLeg
 from ivr.voice.settings import SipSettings
 from ivr.voice.timers import Timer, Timers
+
+if TYPE_CHECKING:
+    from ivr.voice.proxy import ProxiedInvite
 
 __all__ = ["SipEndpoint", "InboundLeg", "PortPool"]
 
@@ -147,10 +151,13 @@ class InboundLeg(SipLeg):
         self.endpoint.send(self._final, self.source)
         self._finish(f"rejected {status}")
 
-    def forward(self, uri: str) -> bool:
+    def forward(self, uri: str, address: tuple[str, int] | None = None) -> bool:
         """Send the ringing call elsewhere: 302 Moved Temporarily with ``uri`` in Contact
-        (RFC 3261 §21.3.3); the caller's UA or proxy places the new call. False once the
-        call is answered (then only a transfer moves it)."""
+        (RFC 3261 §21.3.3), the caller's UA or proxy placing the new call; or, with
+        ``[sip] forward_mode = proxy``, the INVITE itself sent on to ``uri`` at ``address``
+        (ivr.voice.proxy). False once the call is answered (then only a transfer moves it)."""
+        if self.endpoint.settings.forward_mode == "proxy" and address is not None:
+            return self._proxy_to(uri, address)
         with self._lock:
             if self.state != "ringing":
                 return False
@@ -159,6 +166,21 @@ class InboundLeg(SipLeg):
                                           headers=[("Contact", f"<{uri}>")]).encode()
         self.endpoint.send(self._final, self.source)
         self._finish(f"forwarded to {uri}")
+        return True
+
+    def _proxy_to(self, uri: str, address: tuple[str, int]) -> bool:
+        from ivr.voice.proxy import ProxiedInvite
+
+        with self._lock:
+            if self.state != "ringing":
+                return False
+            proxied = ProxiedInvite(self.endpoint, self.invite, self.source, uri, address)
+            self.endpoint.proxy(proxied)        # its messages go to it from now on
+            if not proxied.start():
+                self.endpoint.unproxy(proxied)
+                log.warning("[call %s] cannot forward: Max-Forwards is used up", self.call_id)
+                return False
+        self._finish(f"forwarded to {uri} (proxied)")
         return True
 
     def _abandon(self, why: str) -> None:
@@ -225,6 +247,7 @@ class SipEndpoint:
         self.timers = Timers()
         self._sock: socket.socket | None = None
         self._legs: dict[str, SipLeg] = {}
+        self._proxied: dict[str, ProxiedInvite] = {}   # forwarded calls, by Call-ID
         self._pending: dict[tuple[str, int, str], queue.Queue[sipmsg.SipMessage]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -275,12 +298,20 @@ class SipEndpoint:
             self.stop()
             raise VoiceError(f"[sip] mode must be direct or register, not "
                              f"{self.settings.mode!r}")
+        if self.settings.forward_mode not in ("redirect", "proxy"):
+            self.stop()
+            raise VoiceError(f"[sip] forward_mode must be redirect or proxy, not "
+                             f"{self.settings.forward_mode!r}")
         log.info("SIP listening on %s:%d (%s mode)", self.settings.bind_host, self.port,
                  self.settings.mode)
 
     def stop(self) -> None:
         for leg in list(self._legs.values()):
             leg.hangup("shutting down")
+        with self._lock:
+            proxied, self._proxied = list(self._proxied.values()), {}
+        for forwarded in proxied:
+            forwarded.close()
         if self.registered:
             try:
                 self.register(0)
@@ -316,6 +347,17 @@ class SipEndpoint:
         with self._lock:
             return sum(1 for leg in self._legs.values()
                        if isinstance(leg, InboundLeg) and leg.setting_up)
+
+    def proxy(self, forwarded: ProxiedInvite) -> None:
+        """Route every message of ``forwarded``'s Call-ID to it (a proxied Forward)."""
+        with self._lock:
+            self._proxied[forwarded.call_id] = forwarded
+
+    def unproxy(self, forwarded: ProxiedInvite) -> None:
+        with self._lock:
+            if self._proxied.get(forwarded.call_id) is forwarded:
+                del self._proxied[forwarded.call_id]
+        forwarded.close()
 
     def forget(self, leg: SipLeg) -> None:
         with self._lock:
@@ -383,6 +425,13 @@ class SipEndpoint:
         log.debug("SIP << %s:%d %s", source[0], source[1], message.method or message.status)
         with self._lock:
             leg = self._legs.get(message.call_id)
+            proxied = self._proxied.get(message.call_id)
+        if proxied is not None:
+            if message.is_request:
+                proxied.on_request(message, source)
+            else:
+                proxied.on_response(message, source)
+            return
         if not message.is_request:
             number, method = message.cseq
             with self._lock:

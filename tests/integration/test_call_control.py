@@ -11,11 +11,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 import requests
 from callback_receiver import CallbackReceiver
+from kamailio.run import Kamailio
 from lxml import etree
 from sip_caller import place_call
 
@@ -273,11 +274,16 @@ def test_http_call_display_name_api_extension_and_error_url_for_every_failure(
         assert dave.recv(65535).startswith(b"INVITE sip:dave@127.0.0.1:")   # by name
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_call_history_pages_filters_survives_a_restart_and_the_cli_shows_it(
-        make_settings: Callable[..., Settings], tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        backend: str, make_settings: Callable[..., Settings], tmp_path: Path,
+        request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]) -> None:
+    """On either backend of the message database: three calls written at their ends,
+    ListCallHistory after a restart with paging and filters, and ``ivr calls``."""
     settings = _settings(make_settings(), tmp_path, 45400,
                          _script(tmp_path, "<Speak>Hello.</Speak><Hangup/>"))
+    if backend == "postgres":
+        settings.sms.database_url = request.getfixturevalue("fresh_postgres_url")
     runtime = _start(settings)
     try:
         results = [place_call(f"127.0.0.1:{settings.sip.bind_port}", caller=f"555000{n}",
@@ -322,6 +328,24 @@ def test_call_history_pages_filters_survives_a_restart_and_the_cli_shows_it(
     assert "HangupCause: script ended" in capsys.readouterr().out
 
 
+def _stop(agent: SippUas) -> None:
+    """Kill a SIPp agent whose scenario did not run to its end (a failed test)."""
+    if agent.process.poll() is None:
+        agent.process.kill()
+        agent.process.communicate(timeout=5)
+
+
+def _caller_then_target(target: SippUas, ivr_port: int, scenario: str, tmp_path: Path,
+                        *extra: str) -> None:
+    """The caller's SIPp scenario against the IVR, then the target's end: both must pass."""
+    try:
+        result = sipp(f"127.0.0.1:{ivr_port}", scenario, tmp_path, *extra)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        target.finish()
+    finally:
+        _stop(target)
+
+
 def test_attended_transfer_with_two_sipp_agents(start_ivr: Callable[..., Ivr],
                                                 tmp_path: Path) -> None:
     """RFC 5589 §7: the transferee (SIPp UAC) is held, the target (SIPp UAS) answers the
@@ -332,17 +356,11 @@ def test_attended_transfer_with_two_sipp_agents(start_ivr: Callable[..., Ivr],
     script.write_text(doc_example("voice.md", "attended-transfer").replace(
         "sip:alice@127.0.0.1:5099", target.uri))
     ivr = start_ivr(script=str(script))
-    try:
-        result = sipp(f"127.0.0.1:{ivr.port}", "uac_transferee.xml", tmp_path)
-        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-        target.finish()                                  # got our BYE on the consultation
-        assert wait_until(lambda: [m.body for m in ivr.messages()] == [
-            f"transferred to {target.uri} (attended)"])
-        assert wait_until(lambda: ivr.engine.endpoint.legs() == [], 5)
-    finally:
-        if target.process.poll() is None:
-            target.process.kill()
-            target.process.communicate(timeout=5)
+    # The target ends when it got our BYE on the consultation.
+    _caller_then_target(target, ivr.port, "uac_transferee.xml", tmp_path)
+    assert wait_until(lambda: [m.body for m in ivr.messages()] == [
+        f"transferred to {target.uri} (attended)"])
+    assert wait_until(lambda: ivr.engine.endpoint.legs() == [], 5)
 
 
 def test_attended_transfer_to_a_busy_target_returns_to_the_caller(
@@ -353,13 +371,145 @@ def test_attended_transfer_to_a_busy_target_returns_to_the_caller(
         "sip:alice@127.0.0.1:5099", target.uri).replace(   # time for the caller's own hold
         "</Response>", '<Delay Seconds="2"/></Response>'))
     ivr = start_ivr(script=str(script))
+    _caller_then_target(target, ivr.port, "uac_hold.xml", tmp_path)   # held, resumed
+    assert wait_until(lambda: [m.body for m in ivr.messages()] == [
+        "failed: the target did not answer the consultation (busy (486 Busy Here))"])
+
+
+def _sip_messages(log: Path, method: str) -> list[str]:
+    """The ``method`` requests (or ``SIP/2.0 <code>`` responses) in a SIPp -trace_msg file."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return [chunk.split("\n\n", 1)[1] if "\n\n" in chunk else chunk
+            for chunk in text.split("-----------------------------------------------")
+            if method in chunk.split("\n\n", 1)[-1][:80]]
+
+
+def test_http_attended_transfer_with_two_sipp_agents(runtime: Runtime, tmp_path: Path) -> None:
+    """HTTP AttendedTransfer's success path (RFC 5589 §7) against two SIPp agents: the
+    caller (transferee) is held, the target answers the consultation, the caller gets REFER
+    with Replaces naming the consultation dialog, accepts and NOTIFYs sipfrag 200; the
+    command answers 200 with Ozeki's Result and both of the IVR's legs end."""
+    http = Http(runtime)
+    target = SippUas("uas_answer.xml", tmp_path, "-key", "rtp_sink", str(free_port()))
+    transferee: list[subprocess.CompletedProcess[str]] = []
+    caller = threading.Thread(target=lambda: transferee.append(sipp(
+        f"127.0.0.1:{runtime.settings.sip.bind_port}", "uac_transferee.xml", tmp_path,
+        "-trace_msg", "-message_file", str(tmp_path / "transferee.log"))), daemon=True)
+    caller.start()
     try:
-        result = sipp(f"127.0.0.1:{ivr.port}", "uac_hold.xml", tmp_path)   # held, resumed
-        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-        target.finish()
-        assert wait_until(lambda: [m.body for m in ivr.messages()] == [
-            "failed: the target did not answer the consultation (busy (486 Busy Here))"])
+        assert wait_until(lambda: len(runtime.services.calls.list_calls()) == 1, 10)
+        active = requests.get(http.url, timeout=10, params={
+            "command": "ListActiveCalls", "Username": "HTTP_User_1", "Password": "qwe123",
+            "format": "json"}).json()["ActiveCalls"]
+        call_id = active[0]["CallId"]
+        params = {**http.example("AttendedTransfer", call_id), "Target": target.uri}
+        result = http.command("AttendedTransfer", **params)
+        assert (result.findtext("Code"), result.findtext("Result")) == (
+            "200", f"transferred to {target.uri} (attended)")
+        caller.join(30)
+        assert transferee and transferee[0].returncode == 0, (
+            transferee[0].stdout[-2000:] + transferee[0].stderr[-2000:] if transferee else "")
+        target.finish()                                  # got our BYE on the consultation
+        [consultation] = _sip_messages(target.messages, "INVITE sip:")
+        consult_id = next(line.split(":", 1)[1].strip() for line in consultation.splitlines()
+                          if line.lower().startswith("call-id:"))
+        [refer] = _sip_messages(tmp_path / "transferee.log", "REFER sip:")
+        refer_to = next(line for line in refer.splitlines() if line.startswith("Refer-To:"))
+        assert f"?Replaces={quote(consult_id, safe='')}%3Bto-tag%3D" in refer_to
+        [notify] = _sip_messages(tmp_path / "transferee.log", "NOTIFY sip:")
+        assert "Content-Type: message/sipfrag" in notify and "SIP/2.0 200 OK" in notify
+        assert wait_until(lambda: runtime.services.calls.list_calls() == [], 5)
     finally:
-        if target.process.poll() is None:
-            target.process.kill()
-            target.process.communicate(timeout=5)
+        caller.join(30)
+        _stop(target)
+
+
+def test_attended_transfer_through_a_record_routing_kamailio(start_ivr: Callable[..., Ivr],
+                                                             tmp_path: Path) -> None:
+    """The same transfer with a proxy in the path, as on a PBX: the IVR registers at
+    Kamailio, the target (a SIPp phone) registers as ``alice``, the caller reaches the IVR
+    through Kamailio, and Kamailio Record-Routes every dialog, so the hold re-INVITE, the
+    consultation INVITE to ``alice`` (found by the registrar), the REFER with Replaces, the
+    NOTIFY and the BYEs all traverse it."""
+    port = free_port()
+    with Kamailio(port, password="secret", record_route=True) as proxy:
+        target = SippUas("uas_answer.xml", tmp_path, "-key", "rtp_sink", str(free_port()))
+        try:
+            registered = sipp(f"127.0.0.1:{port}", "uac_register.xml", tmp_path, "-s", "alice",
+                              "-au", "alice", "-ap", "secret", "-set", "contact_port",
+                              str(target.port))
+            assert registered.returncode == 0, registered.stdout[-2000:]
+            script = tmp_path / "transfer.xml"
+            script.write_text(doc_example("voice.md", "attended-transfer").replace(
+                "sip:alice@127.0.0.1:5099", "alice"))      # an extension: via the registrar
+            ivr = start_ivr(script=str(script), mode="register", server="127.0.0.1",
+                            server_port=port, username="ivr", password="secret")
+            assert ivr.engine.endpoint.registered
+            result = sipp(f"127.0.0.1:{port}", "uac_transferee.xml", tmp_path, "-trace_msg",
+                          "-message_file", str(tmp_path / "transferee.log"))
+            assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+            target.finish()
+            assert wait_until(lambda: [m.body for m in ivr.messages()] == [
+                f"transferred to sip:alice@127.0.0.1:{port} (attended)"])
+            assert wait_until(lambda: ivr.engine.endpoint.legs() == [], 5)
+        finally:
+            if target.process.poll() is None:
+                target.process.kill()
+                target.process.communicate(timeout=5)
+        [refer] = _sip_messages(tmp_path / "transferee.log", "REFER sip:")
+        vias = [line for line in refer.splitlines() if line.startswith("Via:")]
+        assert len(vias) == 2 and f"127.0.0.1:{port}" in vias[0]     # Kamailio relayed it
+        [consultation] = _sip_messages(target.messages, "INVITE sip:")
+        assert consultation.count("Via:") == 2 and "Record-Route:" in consultation
+        consult_id = next(line.split(":", 1)[1].strip() for line in consultation.splitlines()
+                          if line.lower().startswith("call-id:"))
+        assert f"?Replaces={quote(consult_id, safe='')}%3Bto-tag%3D" in refer
+        routed = proxy.log()
+        for request in ("INVITE sip:ivr@", "INVITE sip:alice@", "REFER sip:", "NOTIFY sip:",
+                        "BYE sip:"):
+            assert f"proxy: {request}" in routed, request
+
+
+def test_forward_as_a_proxied_invite(start_ivr: Callable[..., Ivr], tmp_path: Path) -> None:
+    """``[sip] forward_mode = proxy``: the documented Forward script sends the caller's
+    INVITE on to the target (a SIPp UAS) with the IVR's Via and Record-Route; the target's
+    180 and 200 reach the caller (SIPp UAC) with the target's tag, SDP and the IVR's route,
+    and the caller's ACK and BYE reach the target through the IVR. No RTP port stays taken
+    and the IVR's own leg ends as forwarded."""
+    target = SippUas("uas_answer_proxied.xml", tmp_path)
+    script = tmp_path / "forward.xml"
+    script.write_text(doc_example("voice.md", "forward").replace(
+        "sip:alice@127.0.0.1:5099", target.uri))
+    ended: list[dict[str, str]] = []
+    ivr = start_ivr(script=str(script), forward_mode="proxy",
+                    notify=lambda name, params: ended.append(params)
+                    if name == "CallEnded" else None)
+    free_before = len(ivr.engine.endpoint.ports._free)
+    _caller_then_target(target, ivr.port, "uac_forwarded_proxy.xml", tmp_path)
+    assert wait_until(lambda: [e["Reason"] for e in ended] == [
+        f"forwarded to {target.uri} (proxied)"], 5), ended
+    assert ivr.engine.calls.list_calls() == []
+    assert len(ivr.engine.endpoint.ports._free) == free_before
+    # Knowing the Call-ID is not enough to have the IVR relay a request (open relay).
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+        stranger.bind(("127.0.0.1", 0))
+        stranger.settimeout(5)
+        stranger.sendto((f"BYE {target.uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:"
+                         f"{stranger.getsockname()[1]};branch=z9hG4bKevil\r\n"
+                         "From: <sip:x@127.0.0.1>;tag=evil\r\nTo: <sip:y@127.0.0.1>;tag=bad\r\n"
+                         f"Call-ID: {ended[0]['CallId']}\r\nCSeq: 9 BYE\r\n"
+                         "Content-Length: 0\r\n\r\n").encode(), ("127.0.0.1", ivr.port))
+        assert stranger.recv(2048).startswith(b"SIP/2.0 481 ")
+
+
+def test_a_caller_cancelling_a_proxied_forward(start_ivr: Callable[..., Ivr],
+                                               tmp_path: Path) -> None:
+    """The caller gives up while the target rings: the IVR answers the CANCEL, cancels its
+    INVITE to the target, ACKs the target's 487 itself and relays the 487, whose ACK from
+    the caller it absorbs (both SIPp agents fail on anything else)."""
+    target = SippUas("uas_noanswer.xml", tmp_path)
+    script = tmp_path / "forward.xml"
+    script.write_text(doc_example("voice.md", "forward").replace(
+        "sip:alice@127.0.0.1:5099", target.uri))
+    ivr = start_ivr(script=str(script), forward_mode="proxy")
+    _caller_then_target(target, ivr.port, "uac_forwarded_cancel.xml", tmp_path)

@@ -17,17 +17,20 @@ CONFIG = Path(__file__).with_name("kamailio.cfg")
 
 class Kamailio:
     def __init__(self, port: int, password: str = "secret", host: str = "127.0.0.1",
-                 dispatch_to: list[str] | None = None) -> None:
-        """A registrar; or, with ``dispatch_to`` ("host:port" list), a round-robin
-        load balancer in front of several IVR processes (dispatcher.cfg)."""
+                 dispatch_to: list[str] | None = None, record_route: bool = False) -> None:
+        """A registrar (kamailio.cfg); with ``record_route``, a registrar that stays in the
+        path of every dialog (proxy.cfg); or, with ``dispatch_to`` ("host:port" list), a
+        round-robin load balancer in front of several IVR processes (dispatcher.cfg)."""
         self.host, self.port, self.password = host, port, password
         self.dispatch_to = dispatch_to
+        self.record_route = record_route
         self._dir = Path(tempfile.mkdtemp(prefix="ivr-kamailio-"))
         self._pid_file = self._dir / "kamailio.pid"
 
     def __enter__(self) -> Kamailio:
         binary = shutil.which("kamailio") or "/usr/sbin/kamailio"
-        template = CONFIG.with_name("dispatcher.cfg") if self.dispatch_to else CONFIG
+        template = CONFIG.with_name("dispatcher.cfg") if self.dispatch_to else \
+            CONFIG.with_name("proxy.cfg") if self.record_route else CONFIG
         listing = self._dir / "dispatcher.list"
         listing.write_text("".join(f"1 sip:{target}\n" for target in self.dispatch_to or []))
         config = template.read_text().replace("LISTEN", f"{self.host}:{self.port}").replace(
@@ -42,6 +45,11 @@ class Kamailio:
             time.sleep(0.05)
         time.sleep(0.3)
         return self
+
+    def log(self) -> str:
+        """What Kamailio logged so far (proxy.cfg logs every request it routes)."""
+        path = self._dir / "kamailio.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def __exit__(self, *exc: object) -> None:
         try:
