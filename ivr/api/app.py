@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, jsonify, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from waitress.server import create_server
 
 from ivr.api.client import TRUSTED_PROXIES_KEY, current_client, parse_networks
@@ -53,6 +54,7 @@ def create_app(settings: Settings, services: ApiServices) -> Flask:
     from ivr.console import register as register_console
 
     register_console(app, settings, services)   # /console, /metrics, /healthz
+    app.session_interface = _ConsoleSessions()
 
     @app.get("/openapi.json")
     def openapi_json() -> Response:
@@ -85,6 +87,20 @@ def create_app(settings: Settings, services: ApiServices) -> Flask:
         return jsonify(error="internal error", request_id=g.get("request_id", "")), 500
 
     return app
+
+
+class _ConsoleSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, opened only under the cookie's own path (/console).
+
+    Only the console signs in; the browser sends its cookie nowhere else. Every other
+    request (each API call) gets Flask's null session instead of a signing serializer built
+    and a cookie looked up per request, and nothing to save afterwards.
+    """
+
+    def open_session(self, app: Flask, request: Any) -> SecureCookieSession | None:
+        if not request.path.startswith(self.get_cookie_path(app)):
+            return None                 # Flask then uses make_null_session
+        return super().open_session(app, request)
 
 
 class HttpServer:
