@@ -33,7 +33,6 @@ import bare_flask  # noqa: E402
 from api_bench import IvrServer  # noqa: E402
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

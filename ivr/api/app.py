@@ -29,13 +29,21 @@ from ivr.logsafe import escape
 if TYPE_CHECKING:
     from ivr.config import Settings  # ivr.config loads every side's settings, voice's too
 
-__all__ = ["DIALECTS", "create_app", "serve_http", "HttpServer"]
+__all__ = ["DIALECTS", "access_log", "create_app", "serve_http", "HttpServer"]
 
 log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 # Blueprint modules, in registration order (ozeki last: it also serves "/").
 DIALECTS = ("acrobits", "jsonapi", "enswitch", "restcomm", "provider_dlr", "ozeki")
+
+
+def access_log() -> list[str]:
+    """What the view wants in this request's access line (appended in order)."""
+    notes: list[str] | None = g.get("access_log")
+    if notes is None:
+        notes = g.access_log = []
+    return notes
 
 
 def _modules() -> list[ModuleType]:
@@ -70,11 +78,16 @@ def create_app(settings: Settings, services: ApiServices) -> Flask:
 
     @app.after_request
     def _finish(response: Response) -> Response:
+        """The request's one INFO line: who, what, the answer, how long, and what the view
+        added (``access_log``: e.g. the accepted message's id, user and recipient)."""
         response.headers["X-Request-Id"] = g.get("request_id", "")
-        log.info("[req %s] %s %s %s -> %d (%.1f ms)", g.get("request_id", "?"),
-                 current_client().address, request.method, escape(request.path, 200),
-                 response.status_code,
-                 (time.perf_counter() - g.get("started", time.perf_counter())) * 1000)
+        if log.isEnabledFor(logging.INFO):
+            notes: list[str] | None = g.get("access_log")
+            log.info("[req %s] %s %s %s -> %d (%.1f ms)%s", g.get("request_id", "?"),
+                     current_client().address, request.method, escape(request.path, 200),
+                     response.status_code,
+                     (time.perf_counter() - g.get("started", time.perf_counter())) * 1000,
+                     ": " + "; ".join(notes) if notes else "")
         return response
 
     @app.errorhandler(Exception)

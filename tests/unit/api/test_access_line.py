@@ -1,0 +1,47 @@
+"""One INFO line per API request: the access line carries what the view did (the accepted
+message's id, user, recipient), so an accepted SendSms costs one log record, not two."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from ivr.api.app import create_app
+from tests.unit.api.test_acrobits_views import make_services
+
+_SEND = ("/api?command=SendSms&Username=alice&Password=s3cret!1&Recipient=%2B36201234567,"
+         "%2B36201234568&Message=Hello")
+
+
+def test_an_accepted_sendsms_is_one_line_with_each_message(tmp_path: Path,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    services = make_services(tmp_path)
+    services.users.add("alice", "s3cret!1", {"sms"})
+    client = create_app(services.settings, services).test_client()
+    caplog.set_level(logging.INFO)
+    response = client.get(_SEND, headers={"X-Request-Id": "r-1"})
+    ids = re.findall(rb"<SmsId>([^<]+)</SmsId>", response.data)
+    assert len(ids) == 2
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(lines) == 1, lines
+    line = lines[0]
+    assert line.startswith("[req r-1] 127.0.0.1 GET /api -> 200 (")
+    for sms_id, recipient in zip(ids, ("+36201234567", "+36201234568"), strict=True):
+        assert f"[sms {sms_id.decode()}] accepted from api:ozeki user alice for {recipient} " \
+               "(1 part(s), gsm7)" in line
+    services.users.close()
+
+
+def test_a_refused_request_is_one_line_without_notes(tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    services = make_services(tmp_path)
+    client = create_app(services.settings, services).test_client()
+    caplog.set_level(logging.INFO)
+    client.get("/api?command=SendSms&Username=nobody&Password=whatever1&Recipient=1&Message=x")
+    lines = [r.getMessage() for r in caplog.records
+             if r.levelno >= logging.INFO and r.name == "ivr.api.app"]
+    assert len(lines) == 1 and lines[0].endswith("ms)")
+    services.users.close()
