@@ -5,8 +5,9 @@ the SMS core "look now" so the dispatcher does not wait for its next poll. The w
 shortens latency; a lost one costs at most the dispatcher's poll period (1 s), never a
 message, because the core finds due work in the store on its own.
 
-- SQLite: one datagram per commit to the unix socket ``<data_dir>/sms-wake.sock`` that the
-  SMS core binds (mode 0600). A datagram socket needs no connection and never blocks the
+- SQLite: a datagram to the unix socket ``<data_dir>/sms-wake.sock`` that the SMS core
+  binds (mode 0600), at most one per 2 ms per process, carrying how many commits it stands
+  for (:class:`DatagramWaker`). A datagram socket needs no connection and never blocks the
   sender: a full receive buffer (the core is already busy) drops the wake-up, harmlessly.
 - PostgreSQL: ``NOTIFY ivr_sms_wake`` on the shared database, so a core on another machine
   is woken too; every core runs ``LISTEN``.
@@ -21,6 +22,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,7 +31,7 @@ from ivr.roles.unixsock import bind_private, unlink_if_ours
 
 __all__ = ["Wake", "WakeSender", "DatagramWaker", "NotifyWaker", "WakeListener",
            "DatagramListener", "NotifyListener", "wake_socket_path", "build_waker",
-           "build_listener", "MESSAGE", "CALLBACK", "CHANNEL"]
+           "build_listener", "decode_wake", "encode_wake", "MESSAGE", "CALLBACK", "CHANNEL"]
 
 log = logging.getLogger(__name__)
 
@@ -61,23 +63,88 @@ def _is_postgres(database_url: str) -> bool:
 
 
 class DatagramWaker:
-    """Sends one datagram per call; never blocks, never raises."""
+    """At most one datagram per ``interval``, never blocking, never raising, never losing
+    the last wake-up.
 
-    def __init__(self, path: Path) -> None:
+    Under load an HTTP worker commits hundreds of messages a second, and one datagram each
+    cost a syscall (and a GIL hand-off) in the request and a wake-up in the core, where one
+    every millisecond or two says as much. So a call sends at once when the last datagram
+    left more than ``interval`` ago (a lone request is not delayed); otherwise it is counted
+    and this waker's thread sends one datagram for everything counted when the interval
+    ends. Every call is followed by a datagram sent after it (so after its commit), and the
+    payload carries the count (``m`` or ``m17``), so the core wakes as many dispatcher
+    workers as before.
+    """
+
+    def __init__(self, path: Path, interval: float = 0.002) -> None:
         self.path = str(path)
+        self.interval = interval
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.setblocking(False)
+        self._cond = threading.Condition()
+        self._pending: dict[str, int] = {}      # kind -> wake-ups waiting for the thread
+        self._last = -interval                  # monotonic time of the last datagram
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="sms-wake-send", daemon=True)
+        self._thread.start()
 
     def __call__(self, kind: str) -> None:
+        now = time.monotonic()
+        with self._cond:
+            if self._pending or now - self._last < self.interval:
+                self._pending[kind] = self._pending.get(kind, 0) + 1
+                self._cond.notify()
+                return
+            self._last = now
+        self._send(kind, 1)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if self._closed and not self._pending:
+                    return
+                due = self._last + self.interval - time.monotonic()
+                if due > 0 and not self._closed:
+                    self._cond.wait(due)
+                    continue
+                pending, self._pending = self._pending, {}
+                self._last = time.monotonic()
+                self._cond.release()
+                try:
+                    for kind, count in pending.items():
+                        self._send(kind, count)
+                finally:
+                    self._cond.acquire()
+
+    def _send(self, kind: str, count: int) -> None:
         try:
-            self._sock.sendto(kind.encode("ascii"), self.path)
+            self._sock.sendto(encode_wake(kind, count), self.path)
         except OSError:
             # ENOENT/ECONNREFUSED: no core running (it will find the work when it starts);
             # EAGAIN: its buffer is full, i.e. it has wake-ups pending already.
             pass
 
     def close(self) -> None:
+        """Send what is pending, then stop."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(2.0)
         self._sock.close()
+
+
+def encode_wake(kind: str, count: int) -> bytes:
+    """``m`` for one wake-up, ``m17`` for seventeen (one datagram for many commits)."""
+    return (kind if count == 1 else f"{kind}{count}").encode("ascii")
+
+
+def decode_wake(payload: bytes) -> tuple[str, int]:
+    """(kind, count) of a datagram; a count that is not a number counts as one."""
+    text = payload.decode("ascii", "replace")
+    count = text[1:]
+    return text[:1], int(count) if count.isdigit() else 1
 
 
 class NotifyWaker:
@@ -170,12 +237,13 @@ class DatagramListener:
                 if self._stop.is_set():
                     return
                 raise
-            counts = {first.decode("ascii", "replace"): 1}
+            kind, count = decode_wake(first)
+            counts = {kind: count}
             sock.setblocking(False)
             try:   # fold everything already queued into one call
                 while True:
-                    kind = sock.recv(16).decode("ascii", "replace")
-                    counts[kind] = counts.get(kind, 0) + 1
+                    kind, count = decode_wake(sock.recv(16))
+                    counts[kind] = counts.get(kind, 0) + count
             except (BlockingIOError, InterruptedError):
                 pass
             finally:

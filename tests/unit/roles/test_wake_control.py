@@ -16,7 +16,14 @@ from ivr.errors import IvrError
 from ivr.roles.control import ControlServer, RemoteCalls, decode_call, encode_call
 from ivr.roles.http import bind_listener
 from ivr.roles.supervisor import describe_exit
-from ivr.roles.wake import CALLBACK, MESSAGE, DatagramListener, DatagramWaker
+from ivr.roles.wake import (
+    CALLBACK,
+    MESSAGE,
+    DatagramListener,
+    DatagramWaker,
+    decode_wake,
+    encode_wake,
+)
 from ivr.voice.calls import CallControl, CallInfo
 
 
@@ -174,3 +181,68 @@ def test_call_info_carries_its_script_across_the_socket() -> None:
                     dt.datetime(2026, 11, 29, tzinfo=dt.UTC), 1.0, 2.0,
                     script="http://app.example/menu.xml")
     assert decode_call(encode_call(info)) == info
+
+
+def _datagrams(sock: socket.socket, total: int, timeout: float = 5.0) -> list[bytes]:
+    """Datagrams read from ``sock`` until their counts add up to ``total`` (or timeout)."""
+    received: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while sum(decode_wake(d)[1] for d in received) < total and time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            received.append(sock.recv(16))
+        except TimeoutError:
+            break
+    return received
+
+
+def test_a_burst_of_commits_is_a_few_datagrams_that_count_them_all(tmp_path: Path) -> None:
+    path = tmp_path / "core.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as core:
+        core.bind(str(path))
+        waker = DatagramWaker(path, interval=0.05)
+        try:
+            for _ in range(300):
+                waker(MESSAGE)
+            waker(CALLBACK)
+            received = _datagrams(core, 301)
+        finally:
+            waker.close()
+    kinds: dict[str, int] = {}
+    for datagram in received:
+        kind, count = decode_wake(datagram)
+        kinds[kind] = kinds.get(kind, 0) + count
+    assert kinds == {MESSAGE: 300, CALLBACK: 1}
+    assert len(received) <= 4          # the first at once, the rest when the interval ended
+
+
+def test_the_last_wake_of_a_burst_is_sent_after_it(tmp_path: Path) -> None:
+    """A commit just after a datagram left is not covered by it: it gets its own, at the
+    end of the interval (never lost, at most ``interval`` late)."""
+    path = tmp_path / "core.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as core:
+        core.bind(str(path))
+        waker = DatagramWaker(path, interval=0.1)
+        try:
+            waker(MESSAGE)
+            assert decode_wake(core.recv(16)) == (MESSAGE, 1)     # at once
+            sent = time.monotonic()
+            waker(MESSAGE)
+            core.settimeout(2.0)
+            assert decode_wake(core.recv(16)) == (MESSAGE, 1)
+            assert 0.05 <= time.monotonic() - sent < 1.0
+            time.sleep(0.15)
+            waker(CALLBACK)                                       # quiet again: at once
+            core.settimeout(0.05)
+            assert decode_wake(core.recv(16)) == (CALLBACK, 1)
+        finally:
+            waker.close()
+
+
+@pytest.mark.parametrize(("payload", "decoded"), [
+    (b"m", (MESSAGE, 1)), (b"m17", (MESSAGE, 17)), (b"c", (CALLBACK, 1)),
+    (b"mx", (MESSAGE, 1)), (b"", ("", 1))])
+def test_wake_payloads(payload: bytes, decoded: tuple[str, int]) -> None:
+    assert decode_wake(payload) == decoded
+    if decoded[0]:
+        assert decode_wake(encode_wake(*decoded)) == decoded
