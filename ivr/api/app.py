@@ -76,14 +76,17 @@ def create_app(settings: Settings, services: ApiServices) -> Flask:
         g.request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
         g.started = time.perf_counter()
 
+    level = logging.INFO if settings.http.access_log else logging.DEBUG
+
     @app.after_request
     def _finish(response: Response) -> Response:
-        """The request's one INFO line: who, what, the answer, how long, and what the view
-        added (``access_log``: e.g. the accepted message's id, user and recipient)."""
+        """The request's one log line (INFO unless ``[http] access_log = false``): who,
+        what, the answer, how long, and what the view added (``access_log``: e.g. the
+        accepted message's id, user and recipient). Not even built when it is not logged."""
         response.headers["X-Request-Id"] = g.get("request_id", "")
-        if log.isEnabledFor(logging.INFO):
+        if log.isEnabledFor(level):
             notes: list[str] | None = g.get("access_log")
-            log.info("[req %s] %s %s %s -> %d (%.1f ms)%s", g.get("request_id", "?"),
+            log.log(level, "[req %s] %s %s %s -> %d (%.1f ms)%s", g.get("request_id", "?"),
                      current_client().address, request.method, escape(request.path, 200),
                      response.status_code,
                      (time.perf_counter() - g.get("started", time.perf_counter())) * 1000,

@@ -45,3 +45,19 @@ def test_a_refused_request_is_one_line_without_notes(tmp_path: Path,
              if r.levelno >= logging.INFO and r.name == "ivr.api.app"]
     assert len(lines) == 1 and lines[0].endswith("ms)")
     services.users.close()
+
+
+def test_access_log_off_logs_nothing_at_info(tmp_path: Path,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    """``[http] access_log = false``: the request's line goes to DEBUG, the message's
+    acceptance with it (it is part of that line); errors still log."""
+    services = make_services(tmp_path)
+    services.settings.http.access_log = False
+    services.users.add("alice", "s3cret!1", {"sms"})
+    client = create_app(services.settings, services).test_client()
+    caplog.set_level(logging.DEBUG)
+    assert b"<Code>200</Code>" in client.get(_SEND).data
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO]
+    debug = [r.getMessage() for r in caplog.records if r.name == "ivr.api.app"]
+    assert len(debug) == 1 and "accepted from api:ozeki user alice" in debug[0]
+    services.users.close()
