@@ -17,7 +17,7 @@ import time
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, g, has_request_context, jsonify, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from waitress.server import create_server
 
@@ -38,8 +38,11 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 DIALECTS = ("acrobits", "jsonapi", "enswitch", "restcomm", "provider_dlr", "ozeki")
 
 
-def access_log() -> list[str]:
-    """What the view wants in this request's access line (appended in order)."""
+def access_log() -> list[str] | None:
+    """What the view wants in this request's access line (appended in order); None outside
+    a request (the caller then logs on its own: ``SmsService.submit(log_to=None)``)."""
+    if not has_request_context():
+        return None
     notes: list[str] | None = g.get("access_log")
     if notes is None:
         notes = g.access_log = []

@@ -61,3 +61,32 @@ def test_access_log_off_logs_nothing_at_info(tmp_path: Path,
     debug = [r.getMessage() for r in caplog.records if r.name == "ivr.api.app"]
     assert len(debug) == 1 and "accepted from api:ozeki user alice" in debug[0]
     services.users.close()
+
+
+def test_other_dialects_log_their_acceptance_in_the_access_line_too(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    services = make_services(tmp_path)
+    services.users.add("alice", "s3cret!1", {"sms"})
+    client = create_app(services.settings, services).test_client()
+    caplog.set_level(logging.INFO)
+    response = client.get("/send_message/?from=alice&password=s3cret!1&sms_to=%2B15551231234"
+                          "&sms_body=Hi")
+    sms_id = response.get_json()["sms_id"]
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(lines) == 1 and f"[sms {sms_id}] accepted from api:acrobits user alice" \
+        in lines[0], lines
+    services.users.close()
+
+
+def test_a_submit_outside_a_request_logs_on_its_own(tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    from ivr.api.app import access_log
+    from ivr.call import SmsRequest
+
+    services = make_services(tmp_path)
+    caplog.set_level(logging.INFO)
+    message = services.sms.submit(SmsRequest(recipient="+15551231234", body="Hi",
+                                             source="cli"), log_to=access_log())
+    assert any(f"[sms {message.id}] accepted from cli" in r.getMessage()
+               for r in caplog.records)
+    services.users.close()
