@@ -14,7 +14,12 @@ delivery report arrived ("e2e" column: ok, or what is missing). "CPU ms/req" is 
 system time of the server's processes (ivr: the supervisor and every role; Kannel: bearerbox
 + smsbox) during the load, divided by the requests answered; the load generator runs on the
 same cores.
-Run: .venv/bin/python bench/api_bench.py [--seconds 10] [--concurrency 1,8,32] [--ceiling]
+Optionally, in the same run and alternating with them: ivr from another source tree
+(``--baseline DIR``, e.g. the branch's start), the HTTP role alone (``--http-alone``: ``ivr
+serve --role http``, no SMS core) and the ceiling (``--ceiling``: bench/bare_flask.py, a Flask
+route that does no work, under granian with ivr's worker count and threads).
+Run: .venv/bin/python bench/api_bench.py [--seconds 10] [--concurrency 1,8,32]
+     [--baseline DIR] [--http-alone] [--ceiling] [--threads 16] [--http-workers N]
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
-THREADS = 16      # waitress threads of ivr and of the bare Flask ceiling
+THREADS = 16      # Python threads per HTTP worker: ivr's [http] threads, the bare ceiling's
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -222,16 +227,24 @@ def load(port: int, make_path: Callable[[int, int, str], str],
 
 
 class IvrServer:
-    def __init__(self, workdir: Path, extra: tuple[str, ...] = ()) -> None:
+    """``ivr serve --no-sip`` of this tree, or of ``source`` (an export of another commit,
+    run with this tree's interpreter: ``python -m`` imports the ``ivr`` of its cwd first);
+    ``threads``: ``[http] threads`` (Python threads per HTTP worker)."""
+
+    def __init__(self, workdir: Path, extra: tuple[str, ...] = (), *, source: Path = ROOT,
+                 threads: int = THREADS) -> None:
         self.port = free_port()
         self.peer_log = workdir / "ivr" / "peer.log"
-        self._spawn(["-m", "ivr.cli", "serve", "--no-sip", "--demo", "--config",
-                     str(self.write_config(workdir)), "--http-port", str(self.port), *extra],
-                    "/openapi.json")
+        config = self.write_config(workdir)
+        if threads != THREADS:
+            config.write_text(config.read_text().replace(f"threads = {THREADS}\n",
+                                                         f"threads = {threads}\n"))
+        self._spawn(["-m", "ivr.cli", "serve", "--no-sip", "--demo", "--config", str(config),
+                     "--http-port", str(self.port), *extra], "/openapi.json", source)
 
-    def _spawn(self, argv: list[str], probe: str) -> None:
+    def _spawn(self, argv: list[str], probe: str, cwd: Path = ROOT) -> None:
         """Start ``python argv`` and wait until ``probe`` answers (stopped if it never does)."""
-        self.proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, *argv], cwd=cwd,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_http(self.port, probe)
@@ -298,13 +311,16 @@ class IvrServer:
 
 
 class BareFlaskServer(IvrServer):
-    """bench/bare_flask.py: waitress + Flask answering a fixed SendSms result, no work."""
+    """bench/bare_flask.py: Flask answering a fixed SendSms result, no work, under granian
+    (``workers`` processes driven as ivr drives its HTTP workers) or waitress."""
 
     counted = None                 # a bare Flask app has no /metrics
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, server: str = "granian", workers: int = 0,
+                 threads: int = THREADS) -> None:
         self.port = free_port()
-        self._spawn([str(ROOT / "bench" / "bare_flask.py"), str(self.port), str(THREADS)],
+        self._spawn([str(ROOT / "bench" / "bare_flask.py"), str(self.port), str(threads),
+                     "--server", server, "--workers", str(workers or os.cpu_count() or 1)],
                     "/api")
 
     def at_smsc(self) -> int:
@@ -405,6 +421,37 @@ max-messages = 10
 KANNEL_NODELAY = {1: 1607.0, 8: 2148.0, 32: 2503.0}
 
 
+@dataclass
+class System:
+    name: str
+    make: Callable[[Path], Server]
+    check: bool = True           # end to end (an HTTP role alone or a bare app has no SMSC)
+
+
+def systems(args: argparse.Namespace) -> list[System]:
+    """What each point measures, in the order they alternate."""
+    extra = ("--http-workers", str(args.http_workers)) if args.http_workers else ()
+    base: Path | None = args.baseline
+    found: list[System] = [
+        System("ivr", lambda tmp: IvrServer(tmp, extra, threads=args.threads))]
+    if base is not None:
+        found.append(System("ivr (base)", lambda tmp: IvrServer(tmp, extra, source=base)))
+    if shutil.which("bearerbox") is not None:
+        found.append(System("Kannel", lambda tmp: KannelServer(tmp)))
+    if args.http_alone:
+        role = (*extra, "--role", "http")
+        found.append(System("ivr HTTP role alone", lambda tmp: IvrServer(
+            tmp, role, threads=args.threads), check=False))
+        if base is not None:
+            found.append(System("ivr HTTP role alone (base)", lambda tmp: IvrServer(
+                tmp, role, source=base), check=False))
+    if args.ceiling:
+        workers = args.http_workers or os.cpu_count() or 1
+        found.append(System(f"bare Flask, granian x{workers}", lambda tmp: BareFlaskServer(
+            tmp, "granian", workers, args.threads), check=False))
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -412,33 +459,64 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--http-workers", type=int, default=0,
                         help="ivr's HTTP worker processes (0: one per core)")
+    parser.add_argument("--threads", type=int, default=THREADS,
+                        help="[http] threads: Python threads per HTTP worker")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="also run ivr from DIR (e.g. `git archive <commit>` unpacked)")
+    parser.add_argument("--http-alone", action="store_true",
+                        help="also measure `ivr serve --role http` (no SMS core; no e2e check)")
     parser.add_argument("--ceiling", action="store_true",
-                        help="also measure bench/bare_flask.py (no end-to-end check)")
+                        help="also measure bench/bare_flask.py under granian with ivr's "
+                             "worker count and threads (no work; no e2e check)")
+    parser.add_argument("--only", default="",
+                        help="comma-separated names (or prefixes) of the servers to measure")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every system this many times per point, alternating")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
-    kannel_available = shutil.which("bearerbox") is not None
-    extra = ("--http-workers", str(args.http_workers)) if args.http_workers else ()
-    columns = f"{'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} {'CPU ms':>6} {'e2e':>10}"
+    measured = systems(args)
+    if args.only:
+        wanted = [name.strip() for name in args.only.split(",")]
+        measured = [s for s in measured if any(s.name.startswith(w) for w in wanted)]
     print(f"command: {' '.join(sys.argv)}")
-    print(f"{'':>3} | {'ivr':<48} | {'Kannel (stock)':<48} | ratio ivr/  | ivr/Kannel")
-    print(f"{'c':>3} | {columns} | {columns} | Kannel      | NODELAY ref")
+    print("| c | server | req/s | p50 / p99 ms | errors | CPU ms/req | e2e | drain s |")
+    print("|---:|---|---:|---:|---:|---:|---|---:|")
     for concurrency in levels:
-        with tempfile.TemporaryDirectory(prefix="ivr-bench-") as tmp:
-            ivr = measure(lambda dlr: IvrServer(Path(tmp), extra), concurrency, args.seconds)
-            kannel = measure(lambda dlr: KannelServer(Path(tmp)), concurrency, args.seconds) \
-                if kannel_available else None
-            ceiling = measure(lambda dlr: BareFlaskServer(Path(tmp)), concurrency,
-                              args.seconds, check=False) if args.ceiling else None
-        kannel_cells = kannel.cells() if kannel else f"{'Kannel not installed':<48}"
-        kannel_ratio = f"{ivr.rate / kannel.rate:10.2f}" if kannel else f"{'-':>10}"
-        nodelay = KANNEL_NODELAY.get(concurrency)
-        nodelay_ratio = f"{ivr.rate / nodelay:10.2f}" if nodelay else f"{'-':>10}"
-        print(f"{concurrency:>3} | {ivr.cells()} | {kannel_cells} | {kannel_ratio}  | "
-              f"{nodelay_ratio}", flush=True)
-        if ceiling is not None:
-            print(f"    ceiling (bare waitress + Flask): {ceiling.cells()}", flush=True)
-        print(f"    drain after the load: ivr {ivr.drain:.1f} s"
-              + (f", Kannel {kannel.drain:.1f} s" if kannel else ""), flush=True)
+        rates: dict[str, list[float]] = {}
+        for _ in range(args.rounds):
+            for system in measured:
+                with tempfile.TemporaryDirectory(prefix="ivr-bench-") as tmp:
+                    point = measure(lambda dlr, s=system, t=Path(tmp): s.make(t),
+                                    concurrency, args.seconds, check=system.check)
+                rates.setdefault(system.name, []).append(point.rate)
+                print(f"| {concurrency} | {system.name} | {point.rate:,.0f} | {point.p50:.1f} / "
+                      f"{point.p99:.1f} | {point.errors} | {point.cpu_ms:.2f} | "
+                      f"{point.e2e or '-'} | {point.drain:.1f} |", flush=True)
+        print(f"|   | ratios at c={concurrency} | {ratios(rates, concurrency)} |||||| ",
+              flush=True)
+
+
+def ratios(rates: dict[str, list[float]], concurrency: int) -> str:
+    """ivr against Kannel (measured, and the TCP_NODELAY reference) and against its base."""
+    def mean(name: str) -> float | None:
+        values = rates.get(name)
+        return statistics.mean(values) if values else None
+
+    ivr, kannel, base = mean("ivr"), mean("Kannel"), mean("ivr (base)")
+    parts = []
+    if ivr and kannel:
+        parts.append(f"ivr/Kannel {ivr / kannel:.2f}")
+    if ivr and concurrency in KANNEL_NODELAY:
+        parts.append(f"ivr/Kannel-NODELAY {ivr / KANNEL_NODELAY[concurrency]:.2f}")
+    if ivr and base:
+        parts.append(f"ivr/base {ivr / base:.2f}")
+    alone, alone_base = mean("ivr HTTP role alone"), mean("ivr HTTP role alone (base)")
+    if alone and alone_base:
+        parts.append(f"HTTP role/base {alone / alone_base:.2f}")
+    bare = next((mean(name) for name in rates if name.startswith("bare Flask")), None)
+    if alone and bare:
+        parts.append(f"HTTP role/bare Flask {alone / bare:.2f}")
+    return ", ".join(parts)
 
 
 if __name__ == "__main__":

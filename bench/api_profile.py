@@ -6,7 +6,8 @@ discarded stream), with the SMS workers stopped, so the figure is the request pa
 cost, not the pipeline's. Not Flask's test client: it builds ``request.url`` twice per
 request for its cookie jar, which the server never does. The same request as
 ``bench/api_bench.py`` sends. ``--profile`` prints the top of cProfile.
-Run: .venv/bin/python bench/api_profile.py [--requests 3000] [--profile]
+The same requests against bench/bare_flask.py's app give the floor of Flask itself.
+Run: .venv/bin/python bench/api_profile.py [--requests 2000] [--rounds 5] [--profile]
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import cProfile
 import io
 import logging
+import os
 import pstats
 import sys
 import tempfile
@@ -27,32 +29,59 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import bare_flask  # noqa: E402
 from api_bench import IvrServer  # noqa: E402
-
-from ivr.api.app import create_app  # noqa: E402
-from ivr.config import load_settings  # noqa: E402
-from ivr.service import build_services  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--requests", type=int, default=2000, help="per round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="print cProfile's top 40")
+    parser.add_argument("--source", type=Path, default=ROOT,
+                        help="profile the ivr package of another source tree (e.g. an export "
+                             "of an older commit), with this benchmark's requests")
     args = parser.parse_args()
+    sys.path.insert(0, str(args.source.resolve()))
+    from ivr.api.app import create_app
+    from ivr.config import load_settings
+    from ivr.service import build_services
+
     # Like `ivr serve`: INFO through a real handler, written to a stream nobody reads.
     logging.basicConfig(level=logging.INFO, stream=io.StringIO(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory(prefix="ivr-profile-") as tmp:
         config = IvrServer.write_config(Path(tmp))
-        services = build_services(load_settings([config]))
+        settings = load_settings([config])
+        # As `ivr serve --demo` (which api_bench runs): the report URL is on this machine.
+        settings.sms.callback_allow.extend(["127.0.0.0/8", "::1"])
+        services = build_services(settings)
         services.users.ensure_demo_user()
         app = create_app(services.settings, services)
-        paths = [IvrServer.path(n % 8, n, "http%3A%2F%2F127.0.0.1%3A9%2Fdlr") for n in range(args.requests)]
+        paths = [IvrServer.path(n % 8, n, "http%3A%2F%2F127.0.0.1%3A9%2Fdlr")
+                 for n in range(args.requests)]
         for path in paths[:50]:     # warm-up: imports, the scrypt check, SQLite caches
             assert IvrServer.ok(*_get(app, path))
         profiler = cProfile.Profile() if args.profile else None
-        cpu, wall = time.process_time(), time.perf_counter()
+        ivr = _rounds(app, paths, args.rounds, profiler)
+        bare = _rounds(bare_flask.make_app(), paths, args.rounds, None)
+        services.sms.store.close()
+        services.users.close()
+    note = " (under cProfile)" if profiler else ""
+    print(f"ivr SendSms ({args.source}){note}: {ivr}")
+    print(f"bare Flask route (bench/bare_flask.py), same requests: {bare}")
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+
+
+def _rounds(app: Callable[..., Any], paths: list[str], rounds: int,
+            profiler: cProfile.Profile | None) -> str:
+    """Per-request user and system CPU and wall time over ``rounds`` rounds of ``paths``:
+    the best round and the median (the machine is shared; the best is the least disturbed)."""
+    results: list[tuple[float, float, float]] = []
+    for _ in range(rounds):
+        before, wall = os.times(), time.perf_counter()
         if profiler:
             profiler.enable()
         for path in paths:
@@ -60,14 +89,15 @@ def main() -> None:
             assert IvrServer.ok(status, body), body
         if profiler:
             profiler.disable()
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        services.sms.store.close()
-        services.users.close()
-    print(f"{args.requests} requests: {cpu / args.requests * 1000:.3f} ms CPU, "
-          f"{wall / args.requests * 1000:.3f} ms wall per request"
-          + (" (under cProfile)" if profiler else ""))
-    if profiler:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+        after, wall = os.times(), time.perf_counter() - wall
+        n = len(paths) / 1000
+        results.append(((after.user - before.user) / n, (after.system - before.system) / n,
+                        wall / n))
+    best = min(results, key=lambda r: r[0] + r[1])
+    median = sorted(results, key=lambda r: r[0] + r[1])[len(results) // 2]
+    return (f"CPU ms/request best {best[0] + best[1]:.3f} (user {best[0]:.3f}, sys "
+            f"{best[1]:.3f}), median {median[0] + median[1]:.3f} (user {median[0]:.3f}, sys "
+            f"{median[1]:.3f}); wall best {min(r[2] for r in results):.3f}")
 
 
 def _get(app: Callable[..., Any], path: str) -> tuple[int, bytes]:

@@ -85,6 +85,16 @@ class _Metrics:
         self.signal = Gauge("ivr_transport_signal_dbm", "A modem's radio signal (AT+CSQ), "
                             "refreshed by housekeeping", ["transport"],
                             multiprocess_mode="livemax")
+        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+    def child(self, name: str, *labels: str) -> Any:
+        """``getattr(self, name).labels(*labels)``, remembered: the per-request counters
+        (``sms``, ``http``) skip prometheus_client's label validation and lock each time."""
+        key = (name, labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = getattr(self, name).labels(*labels)
+        return found
 
 
 def setup(data_dir: str | os.PathLike[str]) -> Path:
@@ -223,7 +233,7 @@ def rtp_gap(seconds: float) -> None:
 
 
 def sms_status(status: str, transport: str) -> None:
-    _record(lambda m: m.sms.labels(status, transport or "-").inc())
+    _record(lambda m: m.child("sms", status, transport or "-").inc())
 
 
 def sms_final(message: Any) -> None:
@@ -262,7 +272,7 @@ def callback_result(result: str) -> None:
 
 
 def http_request(dialect: str, code: int) -> None:
-    _record(lambda m: m.http.labels(dialect or "-", str(code)).inc())
+    _record(lambda m: m.child("http", dialect or "-", str(code)).inc())
 
 
 # -- reading ----------------------------------------------------------------------------

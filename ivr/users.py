@@ -2,9 +2,12 @@
 
 Passwords are scrypt hashes (random salt), compared in constant time and never logged.
 scrypt is deliberately slow (~50 ms), which no SMS API can pay per request, so a successful
-check is remembered as an HMAC of the password under a key that lives only in this process;
-later requests compare against it in constant time. Repeated bad passwords from one address
-lock that address out for a while.
+check is remembered (bounded, per process) as an HMAC of the credentials under a key that lives
+only in this process, with the user it admitted; later requests compare against it in
+constant time and skip the database. Any change to the users table, by this process or any
+other (``PRAGMA data_version``, read on every check), forgets everything remembered, so a
+removed user, a new password or a permission taken away counts from the next request
+(docs/security.md). Repeated bad passwords from one address lock that address out for a while.
 
 Each user also has a Restcomm ``AccountSid`` (``AC`` + 32 hex) and ``AuthToken``. The token is
 a credential the user must be able to read back (``ivr user show``), so it is stored as is;
@@ -42,6 +45,7 @@ _DECOY_SALT = b"ivr-unknown-user"   # hashed against for names that do not exist
 _LOCKOUT_FAILURES = 5              # bad passwords from one address within the window...
 _LOCKOUT_WINDOW = 60.0
 _LOCKOUT_SECONDS = 30.0            # ...lock that address out this long
+_CACHE_SIZE = 1024                 # verified credentials remembered per process
 
 
 @dataclass(frozen=True)
@@ -78,8 +82,9 @@ def _is_loopback(address: str) -> bool:
 class UserStore:
     """Users in a small SQLite file (``<data_dir>/users.db``); thread-safe."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], cache_size: int = _CACHE_SIZE) -> None:
         self.path = Path(path)
+        self.cache_size = cache_size
         self.path.parent.mkdir(parents=True, exist_ok=True)
         new = not self.path.exists()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -93,7 +98,10 @@ class UserStore:
             auth_token TEXT NOT NULL, rate_limit INTEGER NOT NULL DEFAULT 0,
             loopback_only INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL)""")
         self._cache_key = secrets.token_bytes(32)
-        self._verified: dict[str, bytes] = {}
+        # (kind, login) -> (HMAC of login and secret, the user they admitted); valid while
+        # the database's data_version is the one it was filled under.
+        self._verified: dict[tuple[str, str], tuple[bytes, User]] = {}
+        self._version = self._data_version()
         self._failures: dict[str, deque[float]] = {}
         self._locked_until: dict[str, float] = {}
 
@@ -118,6 +126,7 @@ class UserStore:
                      int(loopback_only), time.time()))
             except sqlite3.IntegrityError:
                 raise ValidationError("name", f"user {name!r} already exists") from None
+            self._verified.clear()
         log.info("user %s added (permissions %s)", name, ",".join(sorted(user.permissions)))
         return user
 
@@ -129,6 +138,7 @@ class UserStore:
             changed = self._db.execute(
                 "UPDATE users SET permissions = ?, rate_limit = ? WHERE name = ?",
                 (",".join(sorted(permissions)), rate_limit_per_minute, name)).rowcount
+            self._verified.clear()
         if changed:
             log.info("user %s now has permissions %s, rate limit %d/min", name,
                      ",".join(sorted(permissions)) or "(none)", rate_limit_per_minute)
@@ -137,7 +147,7 @@ class UserStore:
     def remove(self, name: str) -> bool:
         with self._lock:
             removed = self._db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount
-            self._verified.pop(name, None)
+            self._verified.clear()
         return bool(removed)
 
     def get(self, name: str) -> User | None:
@@ -177,51 +187,77 @@ class UserStore:
         if not name or not password:
             raise AuthError("missing", "username and password are required")
         self._check_lockout(remote_addr)
-        row = self._row("name", name)
-        if row is None:
-            # The same scrypt work as for a known user: the answer's timing must not tell
-            # which user names exist.
-            _hash(password, _DECOY_SALT)
-            ok = False
-        else:
-            salt, stored = bytes(row[1]), bytes(row[2])  # type: ignore[call-overload]
-            ok = self._password_ok(name, password, salt, stored)
-        return self._admitted(row if ok else None, remote_addr, name, "username or password",
-                              proxied)
+        user, token, version = self._remembered("name", name, password)
+        if user is None:
+            row = self._row("name", name)
+            if row is None:
+                # The same scrypt work as for a known user: the answer's timing must not tell
+                # which user names exist.
+                _hash(password, _DECOY_SALT)
+            else:
+                salt, stored = bytes(row[1]), bytes(row[2])  # type: ignore[call-overload]
+                if hmac.compare_digest(_hash(password, salt), stored):
+                    user = self._remember("name", name, token, version, row)
+        return self._admitted(user, remote_addr, name, "username or password", proxied)
 
     def authenticate_account(self, account_sid: str, auth_token: str,
                              remote_addr: str = "", *, proxied: bool = False) -> User:
         if not account_sid or not auth_token:
             raise AuthError("missing", "AccountSid and AuthToken are required")
         self._check_lockout(remote_addr)
-        row = self._row("account_sid", account_sid)
-        ok = row is not None and hmac.compare_digest(
-            str(row[5]).encode("utf-8"), auth_token.encode("utf-8", "surrogateescape"))
-        return self._admitted(row if ok else None, remote_addr, account_sid,
-                              "AccountSid or AuthToken", proxied)
+        user, token, version = self._remembered("sid", account_sid, auth_token)
+        if user is None:
+            row = self._row("account_sid", account_sid)
+            if row is not None and hmac.compare_digest(
+                    str(row[5]).encode("utf-8"),
+                    auth_token.encode("utf-8", "surrogateescape")):
+                user = self._remember("sid", account_sid, token, version, row)
+        return self._admitted(user, remote_addr, account_sid, "AccountSid or AuthToken",
+                              proxied)
 
-    def _admitted(self, row: tuple[object, ...] | None, remote_addr: str, login: str,
-                  what: str, proxied: bool) -> User:
-        """The user of a verified ``row`` (None: bad credentials, counted against the
-        address), if this address may use it."""
-        if row is None:
+    def _admitted(self, user: User | None, remote_addr: str, login: str, what: str,
+                  proxied: bool) -> User:
+        """``user`` (None: bad credentials, counted against the address), if this address
+        may use it."""
+        if user is None:
             self._failed(remote_addr, login)
             raise AuthError("bad_credentials", f"bad {what}")
-        user = self._user(row)
         if user.loopback_only and (proxied or not _is_loopback(remote_addr)):
             raise AuthError("forbidden", f"{user.name} may only be used from this machine")
         return user
 
-    def _password_ok(self, name: str, password: str, salt: bytes, stored: bytes) -> bool:
-        token = hmac.new(self._cache_key, name.encode() + b"\0" + password.encode("utf-8"),
-                         hashlib.sha256).digest()
-        known = self._verified.get(name)
-        if known is not None and hmac.compare_digest(known, token):
-            return True
-        if not hmac.compare_digest(_hash(password, salt), stored):
-            return False
-        self._verified[name] = token
-        return True
+    # -- the cache of verified credentials ------------------------------------------------
+    def _data_version(self) -> int:
+        """Changes whenever another connection (another process: the CLI, a console in
+        another HTTP worker) commits to the file; our own writes clear the cache directly."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def _remembered(self, kind: str, login: str, secret: str) -> tuple[User | None, bytes, int]:
+        """(the user these credentials were verified for, or None; their HMAC; the
+        database version the answer is valid for)."""
+        token = hmac.new(self._cache_key, login.encode("utf-8", "surrogateescape") + b"\0"
+                         + secret.encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
+        with self._lock:
+            version = self._data_version()
+            if version != self._version:
+                self._verified.clear()
+                self._version = version
+            entry = self._verified.get((kind, login))
+        if entry is not None and hmac.compare_digest(entry[0], token):
+            return entry[1], token, version
+        return None, token, version
+
+    def _remember(self, kind: str, login: str, token: bytes, version: int,
+                  row: tuple[object, ...]) -> User:
+        """The user of a verified ``row``, remembered unless the table changed since
+        ``version`` (the row may then be stale; the next request reads it again)."""
+        user = self._user(row)
+        with self._lock:
+            if self._data_version() == version == self._version:
+                if len(self._verified) >= self.cache_size:
+                    self._verified.pop(next(iter(self._verified)))   # the oldest
+                self._verified[(kind, login)] = (token, user)
+        return user
 
     def _check_lockout(self, remote_addr: str) -> None:
         until = self._locked_until.get(remote_addr, 0.0)

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, request
 
+from ivr.api.app import access_log
 from ivr.api.auth import authorize
 from ivr.api.client import current_client
 from ivr.api.services import ApiServices
@@ -141,7 +142,7 @@ def make_blueprint(services: ApiServices) -> Blueprint:
                     recipient=send.to, body=send.body, owner=user.name,
                     content_type=send.content_type,
                     disposition_notification=send.disposition_notification,
-                    source="api:acrobits"))
+                    source="api:acrobits"), log_to=access_log())
             except ValidationError as exc:
                 if exc.param.lower() in ("recipient", "to", "sms_to"):
                     raise AcrobitsError(406, "Invalid recipient") from None
@@ -150,7 +151,6 @@ def make_blueprint(services: ApiServices) -> Blueprint:
                 raise AcrobitsError(400, str(exc)) from None
         except AcrobitsError as exc:
             return _answer(exc.status, {"message": exc.message})
-        log.info("acrobits: message %s accepted for %s", message.id, user.name)
         return _answer(200, {"sms_id": message.id})
 
     for rule in ("/send_message/", "/send_message"):

@@ -14,7 +14,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from ivr.logsafe import escape
 
@@ -65,8 +65,10 @@ def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address,
 
 def resolve_client(peer: str, forwarded_for: str | None, trusted: TrustedProxies) -> Client:
     """Pure: the client of a request from ``peer`` carrying ``X-Forwarded-For``."""
+    if not forwarded_for:            # the common case: nothing to judge, nothing to parse
+        return Client(peer, proxied=False)
     peer_ip = _ip(peer)
-    if not forwarded_for or peer_ip is None or not _trusted(peer_ip, trusted):
+    if peer_ip is None or not _trusted(peer_ip, trusted):
         return Client(peer, proxied=False)
     hops = [hop for hop in forwarded_for.split(",") if hop.strip()]
     for hop in reversed(hops):
@@ -80,7 +82,11 @@ def resolve_client(peer: str, forwarded_for: str | None, trusted: TrustedProxies
 
 
 def current_client() -> Client:
-    """The client of the Flask request being served."""
-    trusted: TrustedProxies = current_app.config.get(TRUSTED_PROXIES_KEY, ())
-    return resolve_client(request.remote_addr or "", request.headers.get("X-Forwarded-For"),
-                          trusted)
+    """The client of the Flask request being served (judged once per request: the view
+    and the access log line both ask)."""
+    client: Client | None = g.get("_ivr_client")
+    if client is None:
+        trusted: TrustedProxies = current_app.config.get(TRUSTED_PROXIES_KEY, ())
+        client = g._ivr_client = resolve_client(
+            request.remote_addr or "", request.headers.get("X-Forwarded-For"), trusted)
+    return client

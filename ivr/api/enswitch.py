@@ -26,6 +26,7 @@ from urllib.parse import unquote_plus
 
 from flask import Blueprint, Response, request
 
+from ivr.api.app import access_log
 from ivr.api.auth import authorize
 from ivr.api.client import current_client
 from ivr.api.services import ApiServices
@@ -163,10 +164,11 @@ def make_blueprint(services: ApiServices) -> Blueprint:
                 log.info("enswitch: refused %r: %s", params.username, exc.reason)
                 raise _auth_error(exc) from None
             try:
-                message = services.sms.submit(SmsRequest(
+                services.sms.submit(SmsRequest(
                     recipient=params.cnumber, body=params.message, sender=params.snumber,
                     owner=user.name, attachments=params.attachments, source="api:enswitch",
-                    meta={"stype": params.stype, "customer": params.customer}))
+                    meta={"stype": params.stype, "customer": params.customer}),
+                    log_to=access_log())
             except ValidationError as exc:
                 raise EnswitchError("400", _SERVICE_KEYS.get(exc.param.lower(), exc.param),
                                     exc.message) from None
@@ -174,7 +176,6 @@ def make_blueprint(services: ApiServices) -> Blueprint:
                 raise EnswitchError("400", "", str(exc)) from None
         except EnswitchError as exc:
             return render(exc.code, exc.key, exc.message)
-        log.info("enswitch: message %s accepted for %s", message.id, user.name)
         return render("204")
 
     bp.add_url_rule("/api/json/messages/text/send/", "send", send, methods=["GET", "POST"],

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, request
 
+from ivr.api.app import access_log
 from ivr.api.auth import authorize
 from ivr.api.client import current_client
 from ivr.api.services import ApiServices
@@ -213,7 +214,7 @@ def make_blueprint(services: ApiServices) -> Blueprint:
                     sender=send.source_number or send.source_name, owner=user.name,
                     client_ref=recipient.request_id,
                     request_status_report=recipient.require_dlr,
-                    silent=send.stealth_ping, source="api:jsonapi"))
+                    silent=send.stealth_ping, source="api:jsonapi"), log_to=access_log())
             except ValidationError as exc:
                 failures.append(_validation(exc))
                 results.append((recipient, None))
@@ -222,7 +223,6 @@ def make_blueprint(services: ApiServices) -> Blueprint:
                 failures.append(JsonApiError(400, "message", str(exc), "Message refused"))
                 results.append((recipient, None))
                 continue
-            log.info("jsonapi: message %s accepted for %s", accepted.id, user.name)
             results.append((recipient, accepted))
         if len(send.recipients) == 1 and failures:
             return _answer(failures[0].status, render_errors(failures))

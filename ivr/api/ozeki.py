@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, request
 
 from ivr.api import ozeki_calls
+from ivr.api.app import access_log
 from ivr.api.auth import authorize
 from ivr.api.client import current_client
 from ivr.api.render import OzekiResult, error, render_json, render_xml
@@ -170,7 +171,7 @@ def make_blueprint(services: ApiServices) -> Blueprint:
                 message = services.sms.submit(SmsRequest(
                     recipient=recipient, body=body, sender=params.get("sender", ""),
                     callback_url=report_url, callback_method=services.settings.ozml.delivery_report_method, callback_format="ozeki",
-                    owner=user.name, source="api:ozeki"))
+                    owner=user.name, source="api:ozeki"), log_to=access_log())
             except ValidationError as exc:
                 detail = exc.message + (f"; accepted before it: {', '.join(i for _, i in ids)}"
                                         if ids else "")
@@ -179,7 +180,7 @@ def make_blueprint(services: ApiServices) -> Blueprint:
                                      detail=detail)) from None
             except SmsError as exc:
                 raise _Failure(error("SendSms", 501, detail=str(exc))) from None
-            ids.append(("SmsId", message.id))     # submit() logged it, with the user
+            ids.append(("SmsId", message.id))   # its acceptance is in the access line
         return OzekiResult("SendSms", fields=ids)
 
     def call_control(command: str, params: Mapping[str, str]) -> OzekiResult:

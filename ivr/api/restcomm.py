@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, request
 from lxml import etree
 
+from ivr.api.app import access_log
 from ivr.api.auth import RateLimiter, admit
 from ivr.api.client import current_client
 from ivr.api.render import xml_text
@@ -379,14 +380,13 @@ def _send(services: ApiServices, limiter: RateLimiter, account_sid: str, suffix:
         callback_method=method, callback_format="restcomm", owner=user.name,
         source=SOURCE_PREFIX + account_sid)
     try:
-        message = services.sms.submit(sms)
+        message = services.sms.submit(sms, log_to=access_log())
     except ValidationError as exc:
         name = {"recipient": "To", "sender": "From", "message": "Body",
                 "callbackurl": "StatusCallback"}.get(exc.param.lower(), exc.param)
         return _error(400, f"{name}: {exc.message}", as_json)
     except SmsError as exc:
         return _error(400, str(exc), as_json)
-    log.info("restcomm: message %s accepted for %s", message.id, account_sid)
     resource = message_resource(message, account_sid, prefix=_prefix(), json_suffix=as_json,
                                 full=False)
     return _respond(resource, 200, as_json)

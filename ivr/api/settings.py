@@ -28,6 +28,7 @@ class HttpSettings:
     # documented nginx on the same machine works. Their requests are never "from loopback".
     trusted_proxies: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
     max_recipients: int = 100        # per SendSms request; each one costs one rate-limit token
+    access_log: bool = True          # one INFO line per request; false: at DEBUG (not built)
 
     @property
     def public_base_url(self) -> str:

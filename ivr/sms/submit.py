@@ -85,13 +85,20 @@ class SmsService:
         self.final_listeners: list[Callable[[Message], None]] = []
 
     # -- accepting -----------------------------------------------------------------------
-    def submit(self, request: SmsRequest) -> Message:
+    def submit(self, request: SmsRequest, *, log_to: list[str] | None = None) -> Message:
+        """Validate and commit; the message returned is durable. The acceptance is logged
+        here, or appended to ``log_to`` by a caller that writes it into a line of its own
+        (the HTTP API's access line: one line per request)."""
         message = self._validate(request)
         self.store.insert(message)
         metrics.sms_status("queued", message.transport)
-        log.info("[sms %s] accepted from %s%s for %s (%d part(s), %s)", message.id,
-                 request.source or "?", f" user {request.owner}" if request.owner else "",
-                 message.recipient, message.segments, message.encoding)
+        accepted = "[sms %s] accepted from %s%s for %s (%d part(s), %s)", message.id, \
+            request.source or "?", f" user {request.owner}" if request.owner else "", \
+            message.recipient, message.segments, message.encoding
+        if log_to is None:
+            log.info(*accepted)
+        else:
+            log_to.append(accepted[0] % accepted[1:])
         self.dispatcher.wake()
         if self.wake is not None:
             self.wake("m")
