@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ivr import metrics
+from ivr.clock import Clock, SystemClock
 from ivr.config import Settings, database_url
 from ivr.keyfile import key_file
 from ivr.logsafe import redact_url
@@ -106,12 +107,13 @@ def _callback_key(settings: Settings) -> bytes:
 def build_sms_service(settings: Settings,
                       callback_formats: Mapping[str, CallbackFormatter] | None = None,
                       extra_transports: Mapping[str, Transport] | None = None,
-                      wake: Callable[[str], None] | None = None) -> SmsService:
+                      wake: Callable[[str], None] | None = None,
+                      clock: Clock | None = None) -> SmsService:
     """The SMS service: its transports, its store (``[sms] database_url``, by default
     ``ivr.db`` in ``[ivr] data_dir``) and its callback key. No thread is started.
     ``wake``: told after each commit that gives the SMS core work, when the core runs in
-    another process (ivr.roles.wake)."""
-    from ivr.clock import SystemClock
+    another process (ivr.roles.wake). ``clock``: the one time source of the SMS side (the
+    system clock; tests pass a manual one to step through backoff and leases)."""
     from ivr.errors import SmsError
     from ivr.sms.callbacks import webhook_token
     from ivr.sms.store import open_store
@@ -128,7 +130,7 @@ def build_sms_service(settings: Settings,
         raise SmsError("no SMS transport configured ([sms.transports])")
     url = database_url(settings)
     log.info("SMS message store: %s", redact_url(url))
-    clock = SystemClock()           # the one time source of the SMS side
+    clock = clock or SystemClock()
     store = open_store(url, settings.sms.database_pool_size, clock.now)
     return SmsService(settings.sms, store, transports, clock=clock,
                       callback_formats=callback_formats, callback_key=key, wake=wake)

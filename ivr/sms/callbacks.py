@@ -24,13 +24,13 @@ import logging
 import socket
 import ssl
 import threading
-import time
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ivr import metrics
+from ivr.clock import Clock, SystemClock
 from ivr.logsafe import redact_url
 from ivr.sms.receivers import ReceiverHealth, receiver_of
 from ivr.sms.store import CallbackJob, CallbackQueue
@@ -73,7 +73,7 @@ class CallbackSender:
     def __init__(self, store: CallbackQueue, key: bytes, policy: UrlPolicy, *,
                  retry_period: float = 86400.0, timeout: float = 10.0,
                  base_delay: float = 2.0, max_delay: float = 600.0, senders: int = 8,
-                 now: Callable[[], float] | None = None, coalesce: float = 0.01) -> None:
+                 clock: Clock | None = None, coalesce: float = 0.01) -> None:
         self.store = store
         self.key = key
         self.policy = policy
@@ -83,7 +83,7 @@ class CallbackSender:
         self.max_delay = max_delay
         self.senders = max(1, senders)
         self.coalesce = coalesce
-        self._now = now or time.time
+        self.clock = clock or SystemClock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -92,7 +92,8 @@ class CallbackSender:
         self._flight_lock = threading.Lock()
         self._slots = threading.Semaphore(self.senders)
         self._http = _Http(timeout)
-        self.health = ReceiverHealth(base=base_delay, maximum=max_delay)
+        self.health = ReceiverHealth(base=base_delay, maximum=max_delay,
+                                     clock=self.clock.monotonic)
 
     def wake(self) -> None:
         self._wake.set()
@@ -140,10 +141,10 @@ class CallbackSender:
             except Exception:  # the worker must survive a bad row or a store hiccup
                 log.exception("callback worker error")
                 wait = 1.0
-            if self._wake.wait(min(wait if wait is not None else 5.0, 5.0)):
+            if self.clock.wait(self._wake, min(wait if wait is not None else 5.0, 5.0)):
                 # Every new report and every finished job wakes us: let a burst of them
                 # become one look at the queue instead of one each.
-                self._stop.wait(self.coalesce)
+                self.clock.wait(self._stop, self.coalesce)
             self._wake.clear()
 
     def _not_for_down_receivers(self, jobs: list[CallbackJob]) -> list[CallbackJob]:
@@ -205,7 +206,7 @@ class CallbackSender:
         if down_for:
             log.warning("callback receiver %s is down (%s): its reports wait %.0f s, then one "
                         "goes first as a probe", receiver, error, down_for)
-        age = self._now() - job.created_at
+        age = self.clock.now() - job.created_at
         if age >= self.retry_period:
             log.error("[sms %s] giving up the %s callback to %s after %d attempts: %s",
                       job.message_id, job.status, redact_url(job.url), job.attempts + 1, error)

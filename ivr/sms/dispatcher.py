@@ -64,7 +64,7 @@ class Dispatcher:
         self.in_doubt_hold = in_doubt_hold
         self._slots = {name: threading.BoundedSemaphore(max(1, t.max_in_flight))
                        for name, t in transports.items()}
-        self._buckets = {name: TokenBucket(t.rate_limit, self.clock.monotonic)
+        self._buckets = {name: TokenBucket(t.rate_limit, self.clock)
                          for name, t in transports.items()}
         self._in_flight = dict.fromkeys(transports, 0)
         self._count_lock = threading.Lock()
@@ -99,7 +99,7 @@ class Dispatcher:
         """Renew the claims of sends still running, and requeue those of dead workers, at a
         third of the lease."""
         self._hold_interrupted()
-        while not self._stop.wait(max(0.05, self.lease_seconds / 3)):
+        while not self.clock.wait(self._stop, max(0.05, self.lease_seconds / 3)):
             self._hold_interrupted()
             with self._count_lock:
                 by_worker: dict[str, list[str]] = {}
@@ -151,7 +151,7 @@ class Dispatcher:
             timeout = max(timeout, min(token_in, 1.0), 0.01)
         with self._wake:
             if not self._pending_wake:
-                self._wake.wait(timeout)
+                self.clock.wait_notified(self._wake, timeout)
             self._pending_wake = False
 
     def _run(self, worker: str) -> None:
@@ -163,7 +163,7 @@ class Dispatcher:
                                                look_first=not claimed)
             except Exception:
                 log.exception("%s: cannot claim messages", worker)
-                self._stop.wait(1.0)
+                self.clock.wait(self._stop, 1.0)
                 continue
             if not claimed:
                 self._idle(bool(busy), token_in)

@@ -7,18 +7,19 @@ Shared by the dispatcher (per-transport ``rate_limit``) and the SMPP transport
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
+
+from ivr.clock import Clock, SystemClock
 
 __all__ = ["TokenBucket"]
 
 
 class TokenBucket:
-    def __init__(self, rate: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate: float, clock: Clock | None = None) -> None:
         self.rate = rate
         self.tokens = 1.0
-        self._monotonic = monotonic
-        self.last = monotonic()
+        self._clock = clock or SystemClock()
+        self._monotonic = self._clock.monotonic
+        self.last = self._monotonic()
         self.lock = threading.Lock()
 
     def time_to_token(self) -> float:
@@ -42,4 +43,4 @@ class TokenBucket:
                     self.tokens -= 1.0
                     return
                 need = (1.0 - self.tokens) / self.rate
-            stop.wait(need)
+            self._clock.wait(stop, need)

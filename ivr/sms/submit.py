@@ -77,7 +77,7 @@ class SmsService:
             UrlPolicy(settings.callback_allow, settings.callback_deny),
             retry_period=settings.callback_retry_period, timeout=settings.callback_timeout,
             base_delay=settings.callback_retry_base, max_delay=settings.callback_retry_max,
-            now=self.clock.now)
+            clock=self.clock)
         self._started = False
         self._housekeeping_stop = threading.Event()
         self._housekeeping: threading.Thread | None = None
@@ -270,7 +270,7 @@ class SmsService:
         """Time-driven work no arrival triggers: flush long inbound messages whose missing
         parts never came, and drop delivery reports nothing matched in the window."""
         period = max(0.05, min(60.0, self.settings.inbound_concat_timeout / 4))
-        while not self._housekeeping_stop.wait(period):
+        while not self.clock.wait(self._housekeeping_stop, period):
             self.housekeeping()
 
     def housekeeping(self) -> None:

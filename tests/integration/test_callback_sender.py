@@ -8,7 +8,8 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 
 from ivr.sms.callbacks import CallbackSender, UrlPolicy
 from ivr.sms.store import SqliteStore
+from tests.manual_clock import ManualClock, drive, pass_time
 
 
 class _Server6(ThreadingHTTPServer):
@@ -62,13 +64,21 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
     backend.close()
 
 
-def enqueue(store: SqliteStore, url: str, message_id: str = "m1") -> None:
-    now = time.time()
+def enqueue(store: SqliteStore, url: str, message_id: str = "m1",
+            now: float | None = None) -> None:
+    now = time.time() if now is None else now
     with store.engine.tx() as db:
         db.execute("INSERT INTO callbacks (message_id, status, url, method, params, state, "
                    "next_attempt_at, created_at) VALUES (?, 'delivered', ?, 'GET', ?, "
                    "'pending', ?, ?)", (message_id, url, json.dumps({"SmsId": message_id}),
                                        now, now))
+
+
+def wait_until(done: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "not reached in time"
+        time.sleep(0.02)
 
 
 def sender(store: SqliteStore, **kw: object) -> CallbackSender:
@@ -187,35 +197,36 @@ def test_policy_caches_are_bounded() -> None:
     assert len(policy._verdicts) <= 8 and len(policy._resolved) <= 8
 
 
-def test_a_down_receiver_is_probed_not_flooded(store: SqliteStore) -> None:
+def test_a_down_receiver_is_probed_not_flooded(tmp_path: Path) -> None:
+    clock = ManualClock()
+    store = SqliteStore(tmp_path / "clocked.db", clock.now)
     app = Receiver()
     app.status = 503
     url = f"http://127.0.0.1:{app.port}/dlr"
-    callbacks = sender(store, base_delay=0.2, max_delay=0.8)
+    callbacks = sender(store, base_delay=10.0, max_delay=40.0, clock=clock)
     try:
         for n in range(3):
-            enqueue(store, url, f"first{n}")
+            enqueue(store, url, f"first{n}", clock.now())
         callbacks.start()
-        deadline = time.monotonic() + 5
-        while callbacks.health.wait_for(f"http://127.0.0.1:{app.port}") == 0:
-            assert time.monotonic() < deadline, "three failures did not mark it down"
-            time.sleep(0.02)
+        drive(clock, lambda: callbacks.health.wait_for(f"http://127.0.0.1:{app.port}") > 0,
+              step=2.0)                            # three failures mark it down
         for n in range(20):                       # reports keep coming while it is down
-            enqueue(store, url, f"later{n}")
+            enqueue(store, url, f"later{n}", clock.now())
         callbacks.wake()
-        time.sleep(1.5)
-        during = len(app.paths)
-        # 3 first attempts, then only probes (0.2, 0.4, 0.8 s apart), not 20+ attempts each
-        assert during <= 3 + 5, app.paths
+        before = len(app.paths)
+        pass_time(clock, 150.0, step=2.0)
+        probes = len(app.paths) - before
+        # Down for 150 s: probes 10, 20, 40, 40 … s apart (a handful), not 23 reports each
+        # retried on its own backoff.
+        assert 2 <= probes <= 6, app.paths
         app.status = 200
-        deadline = time.monotonic() + 10
-        while len({p for p in app.paths[during:]}) < 23:
-            assert time.monotonic() < deadline, f"{len(app.paths) - during} after recovery"
-            time.sleep(0.05)
+        during = len(app.paths)
+        drive(clock, lambda: len(set(app.paths[during:])) >= 23, step=2.0)
     finally:
         callbacks.stop()
         app.close()
-    states = [s for n in range(20) for _, s, _ in store.callback_states(f"later{n}")]
+        states = [s for n in range(20) for _, s, _ in store.callback_states(f"later{n}")]
+        store.close()
     assert states == ["done"] * 20
 
 
@@ -246,20 +257,30 @@ def test_ipv6_literal_urls_reach_the_receiver(store: SqliteStore) -> None:
     "http://127.0.0.1:notaport/dlr",
 ])
 def test_a_url_that_cannot_be_attempted_backs_off_instead_of_looping(
-        store: SqliteStore, url: str, tmp_path: Path) -> None:
-    enqueue(store, url)
-    callbacks = sender(store, base_delay=30.0)
+        url: str, tmp_path: Path) -> None:
+    clock = ManualClock()
+    store = SqliteStore(tmp_path / "clocked.db", clock.now)
+    enqueue(store, url, now=clock.now())
+    callbacks = sender(store, base_delay=30.0, clock=clock)
+
+    def attempts() -> tuple[int, str, float, str]:
+        with closing(sqlite3.connect(tmp_path / "clocked.db")) as db:
+            [row] = db.execute("SELECT attempts, state, next_attempt_at, last_error "
+                               "FROM callbacks").fetchall()
+        return row
+
     callbacks.start()
     try:
-        time.sleep(1.5)
+        wait_until(lambda: attempts()[0] >= 1)
+        time.sleep(0.5)                       # real time, clock standing: no hot loop
+        pass_time(clock, 20.0)                # inside the first backoff (30 s ± 20 %)
+        count, state, next_at, error = attempts()
+        assert count == 1, (count, error)
+        assert state == "pending" and next_at >= clock.now() + 3 and error
+        drive(clock, lambda: attempts()[0] == 2)  # the backoff over: attempted again
     finally:
         callbacks.stop()
-    with sqlite3.connect(tmp_path / "s.db") as db:
-        [(attempts, state, next_at, error)] = db.execute(
-            "SELECT attempts, state, next_attempt_at, last_error FROM callbacks").fetchall()
-    assert attempts == 1, (attempts, error)   # one attempt, then the backoff: no hot loop
-    assert state == "pending" and next_at > time.time() + 20
-    assert error
+        store.close()
 
 
 def test_callback_url_credentials_never_reach_the_log(

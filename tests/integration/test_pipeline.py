@@ -15,6 +15,7 @@ from ivr.errors import ValidationError
 from ivr.service import build_sms_service
 from ivr.sms.callbacks import UrlPolicy, sign
 from ivr.sms.message import Status
+from tests.manual_clock import ManualClock, drive, pass_time
 
 
 def test_accepted_message_is_delivered_and_reported(
@@ -49,7 +50,10 @@ def test_post_callbacks_and_dialect_formatter(make_settings: Callable[..., Setti
                                                callback_method="POST", callback_format="x"))
         service.run_until_final([sms_id], 10)
         [hit] = receiver.wait_for(1)
-        time.sleep(0.3)
+        deadline = time.monotonic() + 10      # "sent" got no parameters: no call for it
+        while any(state == "pending" for _, state, _ in service.store.callback_states(sms_id)):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
         assert len(receiver.hits) == 1
         assert (hit.method, hit.form) == ("POST", {"final": "delivered"})
     finally:
@@ -60,15 +64,20 @@ def test_receiver_down_then_up_gets_every_report(make_settings: Callable[..., Se
     receiver = CallbackReceiver().start()
     port = receiver.port
     receiver.stop()                       # the application is down
-    service = build_sms_service(make_settings(callback_retry_base=0.1, callback_retry_max=0.3))
+    clock = ManualClock()
+    service = build_sms_service(make_settings(callback_retry_base=10.0, callback_retry_max=60.0),
+                                clock=clock)
     service.start()
     try:
         ids = [service.submit_sms(SmsRequest(recipient=f"+361000000{i}", body="x",
                                              callback_url=f"http://127.0.0.1:{port}/dlr"))
                for i in range(5)]
         service.run_until_final(ids, 10)
-        time.sleep(1.0)                   # several failed attempts happen meanwhile
+        pass_time(clock, 300.0, step=5.0)             # the application stays down 5 min
+        attempts = sum(n for i in ids for _, _, n in service.store.callback_states(i))
+        assert attempts >= 3
         receiver = CallbackReceiver(port=port).start()
+        drive(clock, lambda: len(receiver.hits) >= 10, step=5.0)
         hits = receiver.wait_for(10, timeout=15)
         assert sorted((h.query["SmsId"], h.query["Status"]) for h in hits) == sorted(
             (i, s) for i in ids for s in ("sent", "delivered"))
@@ -171,17 +180,18 @@ def test_callback_gives_up_after_the_retry_period(make_settings: Callable[..., S
     receiver = CallbackReceiver().start()
     port = receiver.port
     receiver.stop()                       # down for longer than the retry period
-    service = build_sms_service(make_settings(callback_retry_base=0.05, callback_retry_max=0.1,
-                                              callback_retry_period=0.6))
+    clock = ManualClock()
+    service = build_sms_service(make_settings(callback_retry_base=10.0, callback_retry_max=60.0,
+                                              callback_retry_period=600.0), clock=clock)
     service.start()
     try:
         sms_id = service.submit_sms(SmsRequest(recipient="+3611", body="x",
                                                callback_url=f"http://127.0.0.1:{port}/dlr"))
         service.run_until_final([sms_id], 10)
-        deadline = time.monotonic() + 15
-        while any(state == "pending" for _, state, _ in service.store.callback_states(sms_id)):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        took = drive(clock, lambda: all(
+            state != "pending" for _, state, _ in service.store.callback_states(sms_id)),
+            step=5.0)
+        assert 600.0 <= took <= 600.0 + 60.0 + 10.0    # the period, then one more backoff
         states = service.store.callback_states(sms_id)
         assert [(s, st) for s, st, _ in states] == [("sent", "failed"), ("delivered", "failed")]
         # "delivered" waited behind "sent" (reports keep their order), inside the same
