@@ -71,7 +71,8 @@ class SmsService:
             workers=settings.workers, lease_seconds=settings.claim_lease_seconds,
             retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds,
                               settings.max_attempts),
-            in_doubt_hold=settings.in_doubt_hold_seconds, clock=self.clock)
+            in_doubt_hold=settings.in_doubt_hold_seconds, clock=self.clock,
+            batch=settings.batch)
         self.callbacks = CallbackSender(
             store, callback_key or secrets.token_bytes(32),
             UrlPolicy(settings.callback_allow, settings.callback_deny),

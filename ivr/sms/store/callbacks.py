@@ -75,16 +75,10 @@ class DbCallbackQueue:
                       attempt: str = "") -> None:
         """The job ends (``state``); ``attempt`` (else ``error``) is what its last attempt
         got, kept in the job's attempt history."""
-        now = self._engine.now()
-        with self._engine.tx() as db:
-            db.execute(self._sql.done, (state, error, job_id))
-            db.execute(self._sql.attempt, (job_id, now, attempt or error or state))
+        self.callbacks_finish([CallbackOutcome(job_id, state, error, attempt)])
 
     def callback_retry(self, job_id: int, delay: float, error: str) -> None:
-        now = self._engine.now()
-        with self._engine.tx() as db:
-            db.execute(self._sql.retry, (now + delay, error, job_id))
-            db.execute(self._sql.attempt, (job_id, now, error))
+        self.callbacks_finish([CallbackOutcome(job_id, "retry", error, delay=delay)])
 
     def callbacks_finish(self, outcomes: Sequence[CallbackOutcome]) -> None:
         """Record many attempts' outcomes in one transaction (one commit): the callback
