@@ -54,7 +54,7 @@ class Dispatcher:
                  hook: ChangeHook, on_reported: Callable[[str, list[DeliveryReport]], None], *,
                  workers: int = 4, lease_seconds: float = 120.0,
                  retry: RetryPolicy = RetryPolicy(), in_doubt_hold: float = 60.0,
-                 clock: Clock | None = None, batch: int = 64) -> None:
+                 clock: Clock | None = None, batch: int = 64, linger: float = 0.003) -> None:
         self.store = store
         self.clock = clock or SystemClock()
         self.transports = transports
@@ -63,6 +63,7 @@ class Dispatcher:
         self.on_reported = on_reported   # reports applied outside on_delivery_report
         self.workers = workers
         self.batch = max(1, batch)
+        self.linger = linger
         self.lease_seconds = lease_seconds
         self.retry = retry
         self.in_doubt_hold = in_doubt_hold
@@ -159,9 +160,15 @@ class Dispatcher:
             # due or a send finishes (wake()), not in a tight claim loop.
             timeout = max(timeout, min(token_in, 1.0), 0.01)
         with self._wake:
-            if not self._pending_wake:
-                self.clock.wait_notified(self._wake, timeout)
+            woken = self._pending_wake or self.clock.wait_notified(self._wake, timeout)
             self._pending_wake = False
+        if woken and self.linger > 0:
+            # Woken by an arrival: give the ones right behind it a moment to arrive too, so
+            # that a trickle of single commits becomes one claim, one send and one record.
+            # Under load nobody idles and nothing lingers. Real time, not the clock's: it
+            # waits for other threads' and processes' arrivals, which a test's clock does
+            # not move (a manual clock would hold every claim until the test stepped it).
+            self._stop.wait(self.linger)
 
     def _run(self, worker: str) -> None:
         claimed: list[Message] = []

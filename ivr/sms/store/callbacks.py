@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ivr.sms.message import Status
+from ivr.sms.message import Message, Status
 from ivr.sms.store.engine import Db, Engine
 from ivr.sms.store.messages import DbMessageLog
 from ivr.sms.store.roles import CallbackJob, CallbackOutcome, ChangeHook
@@ -43,19 +43,21 @@ class DbCallbackQueue:
         self._log = log
 
     def record_change(self, db: Db, message_id: str, status: Status, now: float, detail: str,
-                      hook: ChangeHook) -> None:
+                      hook: ChangeHook) -> Message | None:
         """The event of a status change and, when the message asked for one, its callback,
-        in the caller's transaction."""
+        in the caller's transaction; the message as loaded for its callback (None when it
+        has no callback URL), so the caller need not load it again."""
         self._log.event(db, message_id, status.value, now, detail)
         row = db.execute(self._sql.callback_url, (message_id,)).fetchone()
         if row is None or not row[0]:
-            return
+            return None
         message = self._log.load(db, message_id)
         callback = hook(message, status) if message is not None else None
         if callback is not None:
             url, method, params = callback
             db.execute(self._sql.enqueue,
                        (message_id, status.value, url, method, json.dumps(params), now, now))
+        return message
 
     def callbacks_due(self, limit: int = 20) -> list[CallbackJob]:
         """Due jobs, each the oldest pending one of its message: an application hears

@@ -70,7 +70,9 @@ class DbReports:
         with self._engine.tx() as db:
             self.lock_matching(db, report.transport)
             matched = self.apply_locked(db, report, hook, now, now - modem_window)
-            return None if matched is None else self._log.load(db, matched[0])
+            if matched is None:
+                return None
+            return matched[1] or self._log.load(db, matched[0])
 
     def apply_reports(self, reports: Sequence[DeliveryReport], hook: ChangeHook,
                       modem_window: float = REPORT_MATCH_WINDOW) -> list[Applied]:
@@ -93,18 +95,13 @@ class DbReports:
                 except Exception as exc:
                     out.append(Applied(error=exc))
                     continue
-                if matched is None:
-                    out.append(Applied())
-                else:
-                    message_id, final = matched
-                    out.append(Applied(message_id, self._log.load(db, message_id)
-                                       if final else None))
+                out.append(Applied() if matched is None else Applied(*matched))
         return out
 
     def apply_locked(self, db: Db, report: DeliveryReport, hook: ChangeHook, now: float,
-                     since: float) -> tuple[str, bool] | None:
-        """Apply ``report`` in the caller's transaction: (message id, whether it made the
-        message final), or None when it matched nothing (kept)."""
+                     since: float) -> tuple[str, Message | None] | None:
+        """Apply ``report`` in the caller's transaction: (message id, the message if the
+        report made it final), or None when it matched nothing (kept)."""
         sql = self._sql
         part = self._match(db, report, since)
         if part is None:
@@ -123,7 +120,7 @@ class DbReports:
             self._log.event(db, message_id, report.status.value, now,
                             f"part {idx + 1}: repeated report ignored (already "
                             f"{previous.value})")
-            return message_id, False
+            return message_id, None
         # HTTP providers give one id for the whole message, stored on every part: the report
         # then covers each part with that id (SMPP/modem parts have their own ids/references).
         db.execute(sql.set_part_status, (report.status.value, report.error_code, now,
@@ -141,10 +138,10 @@ class DbReports:
                 delivered_at = done if sent_at is None or done >= sent_at else now
             error_code = None if new == Status.DELIVERED else (report.error_code or 30008)
             db.execute(sql.settle, (new.value, now, error_code, delivered_at, message_id))
-            self._callbacks.record_change(db, message_id, new, now,
-                                          report.error_text or report.raw[:200], hook)
-            return message_id, True
-        return message_id, False
+            loaded = self._callbacks.record_change(db, message_id, new, now,
+                                                   report.error_text or report.raw[:200], hook)
+            return message_id, loaded or self._log.load(db, message_id)
+        return message_id, None
 
     def _match(self, db: Db, report: DeliveryReport, since: float) -> tuple[str, int] | None:
         if report.provider_id:

@@ -121,7 +121,7 @@ class SqliteEngine:
 
     def _when_free(self, statement: str) -> None:
         """Run ``statement``, retrying while another process holds the write lock: first
-        at once, then after sleeps of 0.1 ms doubling to 2 ms, for up to ``BUSY_WAIT``
+        at once, then after sleeps of 0.1 ms doubling to 1 ms, for up to ``BUSY_WAIT``
         seconds. Another process's transaction lasts a few ms (its fsync), so the lock is
         taken within a fraction of a millisecond of its release, not up to 100 ms later."""
         deadline = 0.0
@@ -139,7 +139,7 @@ class SqliteEngine:
                 elif now >= deadline:
                     raise
             time.sleep(pause)
-            pause = min(0.002, pause * 2)
+            pause = min(0.001, pause * 2)
 
     def _fail_open_batch(self, why: str) -> None:
         with self._commits:
