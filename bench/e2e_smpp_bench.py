@@ -127,7 +127,7 @@ def run(name: str, make: object, concurrency: int, seconds: float,
                 time.sleep(2.0)      # let the gateway bind to the SMSC
                 pids = server.pids()
                 core = holder_of_connection(pids, sim.port)
-                cpu = cpu_seconds(pids)
+                cpu = cpu_at_start = cpu_seconds(pids)
                 core_cpu = cpu_seconds([core]) if core else 0.0
                 began = time.monotonic()
                 rate, p50, p99, errors, accepted = load(
@@ -137,7 +137,7 @@ def run(name: str, make: object, concurrency: int, seconds: float,
                         time.monotonic() - began < seconds + timeout:
                     time.sleep(0.2)
                 done = time.monotonic() - began
-                total_cpu = cpu_seconds(pids)
+                total_cpu = cpu_seconds(pids) - cpu_at_start
                 core_cpu = cpu_seconds([core]) - core_cpu if core else 0.0
                 delivered = len(accepted & receiver.keys())
             finally:
@@ -148,7 +148,8 @@ def run(name: str, make: object, concurrency: int, seconds: float,
         print(f"{name:>6} | accepted {rate:7.0f}/s (p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
               f"{errors} errors) | delivered {delivered}/{len(accepted)} in {done:.1f} s = "
               f"{delivered / done:7.0f}/s | server CPU during load {cpu:.1f} s | "
-              f"SMS-side CPU to the last report {core_cpu:.1f} s = "
+              f"all its CPU to the last report {total_cpu / max(1, delivered) * 1000:.2f} "
+              f"ms/message | SMS-side CPU to the last report {core_cpu:.1f} s = "
               f"{core_cpu / max(1, delivered) * 1000:.2f} ms/message | "
               f"simulator: {summary}", flush=True)
 

@@ -199,8 +199,10 @@ class DbOutbox:
         constraint) gets its exception in its slot and the others are recorded; the caller
         treats that one as a send whose record failed. If the commit itself fails, this
         raises and none of them is recorded."""
-        now = self._engine.now()
         out: list[list[DeliveryReport] | Exception] = []
+        if not results:
+            return out
+        now = self._engine.now()
         with self._engine.tx() as db:
             for result in results:
                 try:

@@ -81,8 +81,10 @@ class DbReports:
         they arrived. Each report is its own savepoint: one that cannot be stored gets its
         error in its slot (its peer should send it again) and the others are applied. A
         failed commit raises, and none of them is stored."""
-        now = self._engine.now()
         out: list[Applied] = []
+        if not reports:
+            return out
+        now = self._engine.now()
         with self._engine.tx() as db:
             locked: set[str] = set()
             for report in reports:
