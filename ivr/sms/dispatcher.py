@@ -54,7 +54,7 @@ class Dispatcher:
                  hook: ChangeHook, on_reported: Callable[[str, list[DeliveryReport]], None], *,
                  workers: int = 4, lease_seconds: float = 120.0,
                  retry: RetryPolicy = RetryPolicy(), in_doubt_hold: float = 60.0,
-                 clock: Clock | None = None, batch: int = 64, linger: float = 0.003) -> None:
+                 clock: Clock | None = None, batch: int = 64, linger: float = 0.01) -> None:
         self.store = store
         self.clock = clock or SystemClock()
         self.transports = transports

@@ -69,9 +69,19 @@ ESME_RX_T_APPN = 0x64        # SMPP 3.4 §5.1.3: "ESME receiver temporary app er
 
 
 @dataclass
+class _Group:
+    """The submit_sm that one send_many call waits for: one wake-up when the last answer
+    is in, not one per answer (a batch of 64 would hand the GIL over 64 times)."""
+
+    remaining: int = 0
+    all_done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
 class _Pending:
     sequence: int
-    done: threading.Event = field(default_factory=threading.Event)
+    group: _Group
+    done: bool = False
     status: int | None = None
     message_id: str = ""
     error: TransportError | None = None
@@ -202,7 +212,7 @@ class SmppTransport:
         # Receipts are stored in batches off the reader thread, which goes on reading
         # submit_sm_resp meanwhile; each is answered after its batch is stored.
         self._receipts: Batcher[_Receipt] = Batcher(f"smpp-{name}-receipts",
-                                                    self._store_receipts, linger=0.002)
+                                                    self._store_receipts, linger=0.01)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, events: TransportEvents) -> None:
@@ -349,6 +359,7 @@ class SmppTransport:
         one system call; then the next waits for a slot."""
         pendings: list[tuple[int, _Pending]] = []
         outcomes: list[str | TransportError | None] = [None] * len(parts)
+        group = _Group()
         try:
             k = 0
             while k < len(parts):
@@ -361,7 +372,11 @@ class SmppTransport:
                         self._slots.acquire(blocking=False):
                     ready.append(k)
                     k += 1
-                batch = [(n, _Pending(self._next_seq())) for n in ready]
+                batch = [(n, _Pending(self._next_seq(), group)) for n in ready]
+                with self._lock:
+                    if not group.remaining:
+                        group.all_done.clear()
+                    group.remaining += len(batch)
                 pendings.extend(batch)
                 try:
                     self._submit(batch, parts)
@@ -401,11 +416,15 @@ class SmppTransport:
         try:
             link.write(b"".join(data))
         except OSError as exc:
+            # Part of the write may have reached the SMSC, whole submit_sm among it: held
+            # for their receipts like the submits the link drop cut off, not resent at once.
             raise TransportError(f"SMPP {self.name} write failed: {exc}", code="DISCONNECTED",
-                                 retryable=True) from None
+                                 retryable=True, in_doubt=True) from None
 
     def _await(self, pending: _Pending, deadline: float, message_id: str) -> str:
-        if not pending.done.wait(max(0.0, deadline - time.monotonic())):
+        if not pending.done:
+            pending.group.all_done.wait(max(0.0, deadline - time.monotonic()))
+        if not pending.done:
             raise TransportError(f"SMPP {self.name}: no submit_sm_resp for seq "
                                  f"{pending.sequence} (timeout {self.submit_timeout:g} s)",
                                  code="TIMEOUT", retryable=True, error_code=30090)
@@ -643,11 +662,14 @@ class SmppTransport:
         each hold half the window and wait for the other until the timeout.
         """
         with self._lock:
-            if pending.done.is_set():
+            if pending.done:
                 return
             self._pending.pop(pending.sequence, None)
             pending.status, pending.message_id, pending.error = status, message_id, error
-            pending.done.set()
+            pending.done = True
+            pending.group.remaining -= 1
+            if not pending.group.remaining:
+                pending.group.all_done.set()
         self._slots.release()
 
 
