@@ -95,7 +95,7 @@ class CallbackSender:
         self._http = _Http(timeout)
         # Outcomes are recorded in batches (one commit for what finished meanwhile).
         self._outcomes: Batcher[CallbackOutcome] = Batcher("sms-callback-outcomes",
-                                                           self._record, linger=0.01)
+                                                           self._record, linger=0.0)
         self.health = ReceiverHealth(base=base_delay, maximum=max_delay,
                                      clock=self.clock.monotonic)
 

@@ -76,14 +76,19 @@ class Dispatcher:
         self._stop = threading.Event()
         self._wake = threading.Condition()
         self._pending_wake = False
+        self._gather = False
         self._threads: list[threading.Thread] = []
         self._sending: dict[str, str] = {}    # message id -> worker, while its send runs
 
-    def wake(self, everyone: bool = False) -> None:
+    def wake(self, everyone: bool = False, gather: bool = True) -> None:
         """One idle worker looks for work (a new message, a free window slot): waking all
-        of them would have each run a claim that finds nothing."""
+        of them would have each run a claim that finds nothing. ``gather``: the wake is an
+        arrival, so the worker first lets the ones right behind it arrive (``linger``); a
+        freed window slot (``gather=False``) is claimed for at once, while the worker that
+        freed it records its results."""
         with self._wake:
             self._pending_wake = True
+            self._gather = self._gather or gather
             if everyone:
                 self._wake.notify_all()
             else:
@@ -161,8 +166,9 @@ class Dispatcher:
             timeout = max(timeout, min(token_in, 1.0), 0.01)
         with self._wake:
             woken = self._pending_wake or self.clock.wait_notified(self._wake, timeout)
-            self._pending_wake = False
-        if woken and self.linger > 0:
+            gather = woken and self._gather
+            self._pending_wake = self._gather = False
+        if gather and self.linger > 0:
             # Woken by an arrival: give the ones right behind it a moment to arrive too, so
             # that a trickle of single commits becomes one claim, one send and one record.
             # Under load nobody idles and nothing lingers. Real time, not the clock's: it
@@ -283,7 +289,7 @@ class Dispatcher:
                 with self._count_lock:
                     self._in_flight[name] -= taken
                 metrics.transport_in_flight(name, -taken)
-                self.wake()     # window slots are free: a worker may claim for them now
+                self.wake(gather=False)     # window slots are free: claim for them now
             self._record(name, chunk, outcomes)
 
     @staticmethod
