@@ -42,6 +42,8 @@ __all__ = ["CallbackSender", "UrlPolicy", "endpoint_of", "sign", "webhook_token"
 
 log = logging.getLogger(__name__)
 
+_SHARE = 4      # jobs a sender thread takes at once when many are due
+
 
 def with_query(url: str, params: dict[str, str]) -> str:
     """Append ``params`` to ``url``'s existing query string (kept as is, in order)."""
@@ -129,14 +131,15 @@ class CallbackSender:
                 # One job per message at a time, so its reports keep their order.
                 jobs = self._not_for_down_receivers(
                     [j for j in due if j.message_id not in busy])
-                for job in jobs:
+                for share in self._shares(jobs):
                     self._slots.acquire()
                     if self._stop.is_set() or self._pool is None:
                         self._slots.release()
                         return
                     with self._flight_lock:
-                        self._in_flight[job.id] = job.message_id
-                    self._pool.submit(self._deliver_once, job)
+                        for job in share:
+                            self._in_flight[job.id] = job.message_id
+                    self._pool.submit(self._deliver_share, share)
                 if len(due) >= limit:
                     continue            # more may be due: look again at once
                 if not jobs:
@@ -170,6 +173,28 @@ class CallbackSender:
                                                   f"wait {wait:.0f} s")
         return ready
 
+    def _shares(self, jobs: list[CallbackJob]) -> list[list[CallbackJob]]:
+        """The jobs as the sender threads' tasks: each task one receiver's, at least
+        ``_SHARE`` jobs unless fewer are due, at most ``senders`` tasks per receiver. A
+        thread wakes once for several attempts on its kept-alive connection instead of once
+        each (the hand-offs cost as much as the attempts), one receiver's jobs still go out
+        on several connections at once, and a receiver that hangs holds up only its own."""
+        by_receiver: dict[str, list[CallbackJob]] = {}
+        for job in jobs:
+            by_receiver.setdefault(receiver_of(job.url, job.owner), []).append(job)
+        shares: list[list[CallbackJob]] = []
+        for mine in by_receiver.values():
+            count = max(1, min(self.senders, len(mine) // _SHARE))
+            shares.extend(mine[k::count] for k in range(count))
+        return shares
+
+    def _deliver_share(self, jobs: list[CallbackJob]) -> None:
+        try:
+            for job in jobs:
+                self._deliver_once(job)
+        finally:
+            self._slots.release()
+
     def _deliver_once(self, job: CallbackJob) -> None:
         outcome: CallbackOutcome | None = None
         try:
@@ -177,7 +202,6 @@ class CallbackSender:
         except Exception:
             log.exception("[sms %s] callback job %d: unexpected error", job.message_id, job.id)
         finally:
-            self._slots.release()
             if outcome is not None:
                 # Still in flight until its outcome is stored: the message's next report
                 # must not overtake it.
