@@ -221,7 +221,7 @@ class Dispatcher:
                 continue
             if name is not None:
                 groups.setdefault(name, []).append(message)
-        for name, messages in groups.items():
+        for name, messages in self._one_transport(groups).items():
             try:
                 self._dispatch(name, messages)      # takes each message from the list as
             except Exception:                       # it goes to the transport
@@ -229,6 +229,27 @@ class Dispatcher:
                               len(messages), name)
                 for message in messages:            # never sent: back off and retry
                     self._settle_after_bug(message)
+
+    def _one_transport(self, groups: dict[str, list[Message]]) -> dict[str, list[Message]]:
+        """Keep the batch's oldest transport's messages, as many as its window and rate
+        take now, and give the rest back to the queue at once (another worker claims
+        them): a worker sends to one transport at a time, so a modem's slow send never
+        holds up SMPP messages that came in the same claim."""
+        if not groups:
+            return groups
+        name = next(iter(groups))
+        transport = self.transports[name]
+        with self._count_lock:
+            room = 1 if transport.rate_limit > 0 else \
+                max(1, max(1, transport.max_in_flight) - self._in_flight[name])
+        keep = groups[name][:room]
+        back = groups[name][room:] + [m for other, ms in groups.items() if other != name
+                                      for m in ms]
+        for message in back:
+            self.store.release(message.id)
+        if back:
+            self.wake(gather=False)
+        return {name: keep}
 
     def _settle_after_bug(self, message: Message) -> None:
         try:

@@ -4,6 +4,7 @@ recorded is not sent again — its lease lapses, it is held, and the peer's repo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,3 +66,31 @@ def test_a_send_whose_record_fails_is_adopted_not_sent_again(
     assert sorted(sent_lines(log)) == sorted(ids)                 # nothing sent twice
     details = " ".join(d for _, _, d in service.store.events(ids[1]))
     assert "adopted as sent" in details
+
+
+def test_a_batch_holds_one_transport_so_a_slow_send_delays_no_other(
+        make_settings: Callable[..., Settings]) -> None:
+    """Messages of a slow route (a modem: one send at a time, seconds each) and of a fast
+    one come out of the same claim: the worker keeps one transport's share and gives the
+    rest back at once, so the fast ones never wait behind a slow send."""
+    from tests.unit.sms.test_dispatcher import GateTransport
+
+    slow = GateTransport("slow", max_in_flight=1, hold=1.0)
+    slow.ready.set()
+    settings = make_settings({"loopback": "loopback://?delay=0"}, workers=2)
+    service = build_sms_service(settings, extra_transports={"slow": slow})
+    ids: list[str] = []
+    for n in range(12):                 # interleaved, so every claim is mixed
+        ids.append(service.submit_sms(SmsRequest(recipient=f"+3630{n:07d}", body="x",
+                                                 transport="slow" if n % 3 == 0 else "")))
+    fast = [i for n, i in enumerate(ids) if n % 3]
+    service.start()
+    try:
+        started = time.monotonic()
+        done = service.run_until_final(fast, 20)
+        elapsed = time.monotonic() - started
+        assert all(m.status == Status.DELIVERED for m in done)
+        assert elapsed < 2.5, elapsed      # the 4 slow sends take 4 s one after another
+        assert len(slow.sent) < 4
+    finally:
+        service.stop()
