@@ -37,6 +37,9 @@ from api_bench import (  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RECEIPT_DELAY = 0.2
+# The SMS core's dispatcher threads: each claims, sends and records a batch of up to
+# [sms] batch messages (the window is 64), so a few keep the window full.
+IVR_SMS_WORKERS = 4
 
 
 class Simulator:
@@ -73,8 +76,27 @@ class IvrSmpp(IvrServer):
         text = config.read_text().replace(
             f"loopback = loopback://?log={workdir}/ivr/peer.log",
             f"smpp = smpp://ivr:secret@127.0.0.1:{self.smpp_port}?window=64")
-        config.write_text(text.replace("[sms]\n", "[sms]\nworkers = 64\n"))
+        config.write_text(text.replace("[sms]\n", f"[sms]\nworkers = {IVR_SMS_WORKERS}\n"))
         return config
+
+
+def holder_of_connection(pids: list[int], remote_port: int) -> int | None:
+    """The process among ``pids`` with a TCP connection to 127.0.0.1:``remote_port`` (the
+    gateway's SMPP bind: ivr's SMS core), from /proc/net/tcp and each process's fds."""
+    inodes = set()
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if int(fields[2].rsplit(":", 1)[1], 16) == remote_port:
+                inodes.add(f"socket:[{fields[9]}]")
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                    return pid
+        except OSError:
+            continue
+    return None
 
 
 def kannel_smpp(smpp_port: int) -> str:
@@ -103,15 +125,20 @@ def run(name: str, make: object, concurrency: int, seconds: float,
             server = make(Path(tmp), sim.port)  # type: ignore[operator]
             try:
                 time.sleep(2.0)      # let the gateway bind to the SMSC
-                cpu = cpu_seconds(server.pids())
+                pids = server.pids()
+                core = holder_of_connection(pids, sim.port)
+                cpu = cpu_at_start = cpu_seconds(pids)
+                core_cpu = cpu_seconds([core]) if core else 0.0
                 began = time.monotonic()
                 rate, p50, p99, errors, accepted = load(
                     server.port, server.path, server.ok, concurrency, seconds, receiver.url)
-                cpu = cpu_seconds(server.pids()) - cpu
+                cpu = cpu_seconds(pids) - cpu
                 while receiver.final() < len(accepted) and \
                         time.monotonic() - began < seconds + timeout:
                     time.sleep(0.2)
                 done = time.monotonic() - began
+                total_cpu = cpu_seconds(pids) - cpu_at_start
+                core_cpu = cpu_seconds([core]) - core_cpu if core else 0.0
                 delivered = len(accepted & receiver.keys())
             finally:
                 server.stop()
@@ -121,6 +148,9 @@ def run(name: str, make: object, concurrency: int, seconds: float,
         print(f"{name:>6} | accepted {rate:7.0f}/s (p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
               f"{errors} errors) | delivered {delivered}/{len(accepted)} in {done:.1f} s = "
               f"{delivered / done:7.0f}/s | server CPU during load {cpu:.1f} s | "
+              f"all its CPU to the last report {total_cpu / max(1, delivered) * 1000:.2f} "
+              f"ms/message | SMS-side CPU to the last report {core_cpu:.1f} s = "
+              f"{core_cpu / max(1, delivered) * 1000:.2f} ms/message | "
               f"simulator: {summary}", flush=True)
 
 
@@ -130,9 +160,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--drain-timeout", type=float, default=120.0)
+    parser.add_argument("--gateways", default="ivr,kannel",
+                        help="which to run, in order (before/after comparisons of ivr alone)")
     args = parser.parse_args()
     print(f"command: {' '.join(sys.argv)}")
-    run("ivr", IvrSmpp, args.concurrency, args.seconds, args.drain_timeout)
+    gateways = args.gateways.split(",")
+    if "ivr" in gateways:
+        run("ivr", IvrSmpp, args.concurrency, args.seconds, args.drain_timeout)
+    if "kannel" not in gateways:
+        return
     if shutil.which("bearerbox"):
         run("Kannel", lambda tmp, port: KannelServer(tmp, kannel_smpp(port)),
             args.concurrency, args.seconds, args.drain_timeout)

@@ -224,7 +224,9 @@ class HappySMSC:
                 if not chunk:
                     break
                 buffer += chunk
-                while len(buffer) >= 16:
+                # Once a misbehaviour closed the link, the PDUs behind it in the same read
+                # were never received (an ESME writes many submit_sm in one segment).
+                while len(buffer) >= 16 and not session.closed:
                     length = struct.unpack(">L", buffer[:4])[0]
                     if length < 16 or length > MAX_PDU:
                         seq = struct.unpack(">L", buffer[12:16])[0]

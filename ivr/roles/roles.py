@@ -129,12 +129,14 @@ class SmsRole:
         self._listener: WakeListener | None = None
 
     def woken(self, kind: str, count: int) -> None:
-        """A commit elsewhere: one dispatcher worker per new message (up to all of them),
-        as SmsService.submit does in-process; the callback sender for a new callback."""
+        """A commit elsewhere: one dispatcher worker per batch of new messages (a worker
+        claims up to ``[sms] batch`` at once; up to all of them); the callback sender for a
+        new callback."""
         sms = self.services.sms
         if kind == MESSAGE:
-            for _ in range(min(count, sms.dispatcher.workers)):
-                sms.dispatcher.wake()
+            dispatcher = sms.dispatcher
+            for _ in range(min(dispatcher.workers, 1 + (max(1, count) - 1) // dispatcher.batch)):
+                dispatcher.wake()
         elif kind == CALLBACK:
             sms.callbacks.wake()
 

@@ -32,14 +32,17 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ivr import metrics
 from ivr.clock import Clock, SystemClock
 from ivr.logsafe import redact_url
+from ivr.sms.batch import Batcher
 from ivr.sms.receivers import ReceiverHealth, receiver_of
-from ivr.sms.store import CallbackJob, CallbackQueue
+from ivr.sms.store import CallbackJob, CallbackOutcome, CallbackQueue
 from ivr.urlpolicy import UrlPolicy, endpoint_of
 
 __all__ = ["CallbackSender", "UrlPolicy", "endpoint_of", "sign", "webhook_token",
            "with_query"]
 
 log = logging.getLogger(__name__)
+
+_SHARE = 4      # jobs a sender thread takes at once when many are due
 
 
 def with_query(url: str, params: dict[str, str]) -> str:
@@ -92,6 +95,9 @@ class CallbackSender:
         self._flight_lock = threading.Lock()
         self._slots = threading.Semaphore(self.senders)
         self._http = _Http(timeout)
+        # Outcomes are recorded in batches (one commit for what finished meanwhile).
+        self._outcomes: Batcher[CallbackOutcome] = Batcher("sms-callback-outcomes",
+                                                           self._record, linger=0.0)
         self.health = ReceiverHealth(base=base_delay, maximum=max_delay,
                                      clock=self.clock.monotonic)
 
@@ -100,6 +106,7 @@ class CallbackSender:
 
     def start(self) -> None:
         self._stop.clear()
+        self._outcomes.start()
         self._pool = ThreadPoolExecutor(self.senders, "sms-callback")
         self._thread = threading.Thread(target=self._run, name="sms-callbacks", daemon=True)
         self._thread.start()
@@ -111,6 +118,7 @@ class CallbackSender:
             self._thread.join(timeout)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        self._outcomes.stop(timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -123,14 +131,15 @@ class CallbackSender:
                 # One job per message at a time, so its reports keep their order.
                 jobs = self._not_for_down_receivers(
                     [j for j in due if j.message_id not in busy])
-                for job in jobs:
+                for share in self._shares(jobs):
                     self._slots.acquire()
                     if self._stop.is_set() or self._pool is None:
                         self._slots.release()
                         return
                     with self._flight_lock:
-                        self._in_flight[job.id] = job.message_id
-                    self._pool.submit(self._deliver_once, job)
+                        for job in share:
+                            self._in_flight[job.id] = job.message_id
+                    self._pool.submit(self._deliver_share, share)
                 if len(due) >= limit:
                     continue            # more may be due: look again at once
                 if not jobs:
@@ -164,18 +173,65 @@ class CallbackSender:
                                                   f"wait {wait:.0f} s")
         return ready
 
-    def _deliver_once(self, job: CallbackJob) -> None:
+    def _shares(self, jobs: list[CallbackJob]) -> list[list[CallbackJob]]:
+        """The jobs as the sender threads' tasks: each task one receiver's, at least
+        ``_SHARE`` jobs unless fewer are due, at most ``senders`` tasks per receiver. A
+        thread wakes once for several attempts on its kept-alive connection instead of once
+        each (the hand-offs cost as much as the attempts), one receiver's jobs still go out
+        on several connections at once, and a receiver that hangs holds up only its own."""
+        by_receiver: dict[str, list[CallbackJob]] = {}
+        for job in jobs:
+            by_receiver.setdefault(receiver_of(job.url, job.owner), []).append(job)
+        shares: list[list[CallbackJob]] = []
+        for mine in by_receiver.values():
+            count = max(1, min(self.senders, len(mine) // _SHARE))
+            shares.extend(mine[k::count] for k in range(count))
+        return shares
+
+    def _deliver_share(self, jobs: list[CallbackJob]) -> None:
         try:
-            self.deliver(job)
+            for job in jobs:
+                self._deliver_once(job)
+        finally:
+            self._slots.release()
+
+    def _deliver_once(self, job: CallbackJob) -> None:
+        outcome: CallbackOutcome | None = None
+        try:
+            outcome = self.attempt(job)
         except Exception:
             log.exception("[sms %s] callback job %d: unexpected error", job.message_id, job.id)
         finally:
-            with self._flight_lock:
-                self._in_flight.pop(job.id, None)
-            self._slots.release()
-            self._wake.set()
+            if outcome is not None:
+                # Still in flight until its outcome is stored: the message's next report
+                # must not overtake it.
+                self._outcomes.put(outcome)
+            else:
+                self._landed([job.id])
+
+    def _record(self, outcomes: list[CallbackOutcome]) -> None:
+        """The outcomes of a moment's attempts, in one transaction."""
+        try:
+            self.store.callbacks_finish(outcomes)
+        except Exception:    # still pending in the store: attempted again (at least once)
+            log.exception("cannot record the outcome of %d callback attempt(s)", len(outcomes))
+        finally:
+            self._landed([o.job_id for o in outcomes])
+
+    def _landed(self, job_ids: list[int]) -> None:
+        with self._flight_lock:
+            for job_id in job_ids:
+                self._in_flight.pop(job_id, None)
+        self._wake.set()
 
     def deliver(self, job: CallbackJob) -> bool:
+        """Attempt ``job`` once and record the outcome; True when it was delivered."""
+        outcome = self.attempt(job)
+        self.store.callbacks_finish([outcome])
+        return outcome.state == "done"
+
+    def attempt(self, job: CallbackJob) -> CallbackOutcome:
+        """Attempt ``job`` once: the outcome to record (not recorded here)."""
         # Denied addresses end the job; a name that does not resolve right now is an
         # attempt that failed, retried like any other (a DNS hiccup must not lose reports).
         # Whatever else goes wrong while attempting is a failed attempt with backoff too: an
@@ -185,9 +241,8 @@ class CallbackSender:
             if vetted.reason:
                 log.warning("[sms %s] callback to %s refused: %s", job.message_id,
                             redact_url(job.url), vetted.reason)
-                self.store.callback_done(job.id, "refused", vetted.reason)
                 metrics.callback_result("refused")
-                return False
+                return CallbackOutcome(job.id, "refused", vetted.reason)
             ok, error = self._attempt(job, vetted.addresses)
         except Exception as exc:
             log.exception("[sms %s] callback job %d to %s: unexpected error", job.message_id,
@@ -197,11 +252,10 @@ class CallbackSender:
         if ok:
             log.info("[sms %s] %s callback delivered to %s", job.message_id, job.status,
                      redact_url(job.url))
-            self.store.callback_done(job.id, attempt=error)     # "HTTP 200"
             metrics.callback_result("delivered")
             if self.health.succeeded(receiver):
                 log.info("callback receiver %s answers again", receiver)
-            return True
+            return CallbackOutcome(job.id, "done", attempt=error)     # "HTTP 200"
         down_for = self.health.failed(receiver)
         if down_for:
             log.warning("callback receiver %s is down (%s): its reports wait %.0f s, then one "
@@ -210,16 +264,13 @@ class CallbackSender:
         if age >= self.retry_period:
             log.error("[sms %s] giving up the %s callback to %s after %d attempts: %s",
                       job.message_id, job.status, redact_url(job.url), job.attempts + 1, error)
-            self.store.callback_done(job.id, "failed", error)
             metrics.callback_result("failed")
-            return False
+            return CallbackOutcome(job.id, "failed", error)
         delay = min(self.max_delay, self.base_delay * 2 ** job.attempts)
         log.warning("[sms %s] callback to %s failed (%s); retry in %.0f s", job.message_id,
                     redact_url(job.url), error, delay)
-        self.store.callback_retry(job.id, delay, error)
         metrics.callback_result("retry")
-        return False
-
+        return CallbackOutcome(job.id, "retry", error, delay=delay)
 
     def _attempt(self, job: CallbackJob, addresses: tuple[str, ...]) -> tuple[bool, str]:
         method = job.method.upper()

@@ -1,8 +1,11 @@
 """Worker threads that move queued messages to their transports.
 
-A worker claims one due message (with a lease), routes it, waits for a slot of that
-transport (``max_in_flight``) and its rate limit (token bucket), sends, and records the
-result. Retryable errors back off per message (exponential with jitter); permanent ones end
+A worker claims a batch of due messages in one transaction (with a lease; at most
+``batch``, and no more than the free window of a transport), routes them, takes the slots
+of that transport's window (``max_in_flight``) that are free (waiting for the first only)
+and its rate limit (token bucket), hands that chunk to the transport at once
+(``send_many``: SMPP keeps all of it outstanding on one bind from this one thread), and
+records the chunk's submit results in one transaction. Retryable errors back off per message (exponential with jitter); permanent ones end
 the message as failed with its error code; an unhealthy transport (modem re-initialising,
 SMSC unbound) delays the message without burning its attempts. On stop, workers finish the
 send in hand; claimed-but-unsent messages are released back to the queue.
@@ -27,8 +30,8 @@ from ivr.errors import SmsError, TransportError
 from ivr.sms.message import Message, Status
 from ivr.sms.ratelimit import TokenBucket
 from ivr.sms.routing import Router
-from ivr.sms.store import ChangeHook, Outbox
-from ivr.sms.transports.base import DeliveryReport, Transport
+from ivr.sms.store import ChangeHook, Outbox, Sent
+from ivr.sms.transports.base import DeliveryReport, SubmitResult, Transport, send_all
 
 __all__ = ["Dispatcher", "RetryPolicy"]
 
@@ -51,7 +54,7 @@ class Dispatcher:
                  hook: ChangeHook, on_reported: Callable[[str, list[DeliveryReport]], None], *,
                  workers: int = 4, lease_seconds: float = 120.0,
                  retry: RetryPolicy = RetryPolicy(), in_doubt_hold: float = 60.0,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, batch: int = 64, linger: float = 0.01) -> None:
         self.store = store
         self.clock = clock or SystemClock()
         self.transports = transports
@@ -59,6 +62,8 @@ class Dispatcher:
         self.hook = hook
         self.on_reported = on_reported   # reports applied outside on_delivery_report
         self.workers = workers
+        self.batch = max(1, batch)
+        self.linger = linger
         self.lease_seconds = lease_seconds
         self.retry = retry
         self.in_doubt_hold = in_doubt_hold
@@ -71,14 +76,19 @@ class Dispatcher:
         self._stop = threading.Event()
         self._wake = threading.Condition()
         self._pending_wake = False
+        self._gather = False
         self._threads: list[threading.Thread] = []
         self._sending: dict[str, str] = {}    # message id -> worker, while its send runs
 
-    def wake(self, everyone: bool = False) -> None:
+    def wake(self, everyone: bool = False, gather: bool = True) -> None:
         """One idle worker looks for work (a new message, a free window slot): waking all
-        of them would have each run a claim that finds nothing."""
+        of them would have each run a claim that finds nothing. ``gather``: the wake is an
+        arrival, so the worker first lets the ones right behind it arrive (``linger``); a
+        freed window slot (``gather=False``) is claimed for at once, while the worker that
+        freed it records its results."""
         with self._wake:
             self._pending_wake = True
+            self._gather = self._gather or gather
             if everyone:
                 self._wake.notify_all()
             else:
@@ -126,21 +136,26 @@ class Dispatcher:
             thread.join(max(0.0, deadline - self.clock.monotonic()))
         self._threads.clear()
 
-    def _saturated(self) -> tuple[list[str], float]:
-        """Transports that cannot take a message now (window full or no rate token), and
-        the seconds until the first rate token frees up (a window slot wakes us itself)."""
+    def _saturated(self) -> tuple[list[str], float, int]:
+        """Transports that cannot take a message now (window full or no rate token), the
+        seconds until the first rate token frees up (a window slot wakes us itself), and
+        the most messages one of the others can take now (its free window)."""
         busy: list[str] = []
         soonest = 1.0
+        room = 0
         with self._count_lock:
             for name, transport in self.transports.items():
-                if self._in_flight[name] >= max(1, transport.max_in_flight):
+                free = max(1, transport.max_in_flight) - self._in_flight[name]
+                if free <= 0:
                     busy.append(name)
                     continue
                 wait = self._buckets[name].time_to_token()
                 if wait > 0:
                     busy.append(name)
                     soonest = min(soonest, wait)
-        return busy, soonest
+                    continue
+                room = max(room, 1 if transport.rate_limit > 0 else free)
+        return busy, soonest, room
 
     def _idle(self, busy: bool, token_in: float) -> None:
         wait = self.store.next_due_in()
@@ -153,17 +168,26 @@ class Dispatcher:
             # stop() sets _stop before its wake-everyone: a worker that comes here after
             # another one took that wake must not wait out its timeout (a full second, or
             # for ever on a clock that stands still).
-            self.clock.wait_for(self._wake, lambda: self._pending_wake or self._stop.is_set(),
-                                timeout)
-            self._pending_wake = False
+            woken = self.clock.wait_for(
+                self._wake, lambda: self._pending_wake or self._stop.is_set(), timeout)
+            gather = woken and self._gather and not self._stop.is_set()
+            self._pending_wake = self._gather = False
+        if gather and self.linger > 0:
+            # Woken by an arrival: give the ones right behind it a moment to arrive too, so
+            # that a trickle of single commits becomes one claim, one send and one record.
+            # Under load nobody idles and nothing lingers. Real time, not the clock's: it
+            # waits for other threads' and processes' arrivals, which a test's clock does
+            # not move (a manual clock would hold every claim until the test stepped it).
+            self._stop.wait(self.linger)
 
     def _run(self, worker: str) -> None:
         claimed: list[Message] = []
         while not self._stop.is_set():
             try:
-                busy, token_in = self._saturated()
-                claimed = self.store.claim_due(worker, self.lease_seconds, 1, busy, self.hook,
-                                               look_first=not claimed)
+                busy, token_in, room = self._saturated()
+                claimed = [] if room <= 0 else self.store.claim_due(
+                    worker, self.lease_seconds, min(self.batch, room), busy, self.hook,
+                    look_first=not claimed)
             except Exception:
                 log.exception("%s: cannot claim messages", worker)
                 self.clock.wait(self._stop, 1.0)
@@ -171,76 +195,171 @@ class Dispatcher:
             if not claimed:
                 self._idle(bool(busy), token_in)
                 continue
-            for message in claimed:
-                if message.status != Status.SENDING:
-                    # An interrupted send its peer reported: adopted, not to be sent again.
-                    self.on_reported(message.id, [])
-                    continue
-                if self._stop.is_set():
-                    self.store.release(message.id)
-                    continue
-                with self._count_lock:
+            with self._count_lock:
+                for message in claimed:
                     self._sending[message.id] = worker
-                try:
-                    self._dispatch(message)
-                except Exception:  # never lose the message to a bug: back off and retry
-                    log.exception("[sms %s] unexpected dispatch error", message.id)
-                    self.store.mark_retry(message.id, self.retry.delay(message.attempts),
-                                          "internal error")
-                finally:
-                    with self._count_lock:
+            try:
+                self._dispatch_claimed(claimed)
+            finally:
+                with self._count_lock:
+                    for message in claimed:
                         self._sending.pop(message.id, None)
 
-    def _dispatch(self, message: Message) -> None:
+    def _dispatch_claimed(self, claimed: list[Message]) -> None:
+        """Route a claimed batch and send each transport's share of it together."""
+        groups: dict[str, list[Message]] = {}
+        for message in claimed:
+            if message.status != Status.SENDING:
+                # An interrupted send its peer reported: adopted, not to be sent again.
+                self.on_reported(message.id, [])
+                continue
+            if self._stop.is_set():
+                self.store.release(message.id)
+                continue
+            try:
+                name = self._route(message)
+            except Exception:  # never lose the message to a bug: back off and retry
+                log.exception("[sms %s] unexpected dispatch error", message.id)
+                self.store.mark_retry(message.id, self.retry.delay(message.attempts),
+                                      "internal error")
+                continue
+            if name is not None:
+                groups.setdefault(name, []).append(message)
+        for name, messages in self._one_transport(groups).items():
+            try:
+                self._dispatch(name, messages)      # takes each message from the list as
+            except Exception:                       # it goes to the transport
+                log.exception("unexpected dispatch error for %d message(s) via %s",
+                              len(messages), name)
+                for message in messages:            # never sent: back off and retry
+                    self._settle_after_bug(message)
+
+    def _one_transport(self, groups: dict[str, list[Message]]) -> dict[str, list[Message]]:
+        """Keep the batch's oldest transport's messages, as many as its window and rate
+        take now, and give the rest back to the queue at once (another worker claims
+        them): a worker sends to one transport at a time, so a modem's slow send never
+        holds up SMPP messages that came in the same claim."""
+        if not groups:
+            return groups
+        name = next(iter(groups))
+        transport = self.transports[name]
+        with self._count_lock:
+            room = 1 if transport.rate_limit > 0 else \
+                max(1, max(1, transport.max_in_flight) - self._in_flight[name])
+        keep = groups[name][:room]
+        back = groups[name][room:] + [m for other, ms in groups.items() if other != name
+                                      for m in ms]
+        for message in back:
+            self.store.release(message.id)
+        if back:
+            self.wake(gather=False)
+        return {name: keep}
+
+    def _settle_after_bug(self, message: Message) -> None:
+        try:
+            self.store.mark_retry(message.id, self.retry.delay(message.attempts),
+                                  "internal error")
+        except Exception:   # its lease lapses and the lease keeper holds it
+            log.exception("[sms %s] cannot requeue after an internal error", message.id)
+
+    def _route(self, message: Message) -> str | None:
+        """The transport's name, or None after recording why the message cannot be sent."""
         try:
             explicit = message.transport
             if explicit and explicit not in self.transports:
                 log.warning("[sms %s] transport %r is no longer configured; routing again",
                             message.id, explicit)
                 explicit = ""
-            name = self.router.route(message.recipient, message.sender, explicit)
+            return self.router.route(message.recipient, message.sender, explicit)
         except SmsError as exc:
             log.error("[sms %s] %s", message.id, exc)
             self.store.mark_failed(message.id, 30008, str(exc), self.hook)
-            return
+            return None
+
+    def _dispatch(self, name: str, messages: list[Message]) -> None:
         transport = self.transports[name]
         if not transport.healthy():
-            self.store.release(message.id, min(30.0, self.retry.base * 2),
-                               f"transport {name} not ready")
+            for message in messages:
+                self.store.release(message.id, min(30.0, self.retry.base * 2),
+                                   f"transport {name} not ready")
             return
-        # Counted from here, so at most max_in_flight workers ever wait on one transport.
-        with self._count_lock:
-            self._in_flight[name] += 1
-        metrics.transport_in_flight(name, 1)
-        try:
-            self._buckets[name].wait(self._stop)
-            with self._slots[name]:
-                try:
-                    result = transport.send(message)
-                except TransportError as exc:
-                    self._failed(message, name, exc)
-                    return
-        finally:
+        while messages:
+            if self._stop.is_set():
+                for message in list(messages):
+                    self.store.release(message.id)
+                    messages.remove(message)
+                return
+            # As many as the window has room for, waiting only for the first: a worker never
+            # holds slots while it waits for more (two batches could each hold half).
+            # Counted from here, so at most max_in_flight messages ever wait on one transport.
             with self._count_lock:
-                self._in_flight[name] -= 1
-            metrics.transport_in_flight(name, -1)
-            self.wake()     # a window slot is free: a worker may claim for it now
-        log.info("[sms %s] sent via %s (%d part(s), attempt %d)", message.id, name,
-                 message.segments, message.attempts)
+                self._in_flight[name] += 1
+            metrics.transport_in_flight(name, 1)
+            chunk: list[Message] = []
+            slot = self._slots[name]
+            try:
+                self._buckets[name].wait(self._stop)
+                slot.acquire()
+                chunk.append(messages.pop(0))
+                while messages and transport.rate_limit <= 0 and slot.acquire(blocking=False):
+                    chunk.append(messages.pop(0))
+                    with self._count_lock:
+                        self._in_flight[name] += 1
+                    metrics.transport_in_flight(name, 1)
+                outcomes = self._send(transport, chunk)
+            finally:
+                for _ in chunk:
+                    slot.release()
+                taken = max(1, len(chunk))
+                with self._count_lock:
+                    self._in_flight[name] -= taken
+                metrics.transport_in_flight(name, -taken)
+                self.wake(gather=False)     # window slots are free: claim for them now
+            self._record(name, chunk, outcomes)
+
+    @staticmethod
+    def _send(transport: Transport,
+              chunk: list[Message]) -> list[SubmitResult | TransportError]:
         try:
-            early = self.store.mark_sent(message.id, name, result.provider_ids,
-                                         result.references, self.hook)
-        except Exception:
-            # The peer has the message; only our record of it failed (a database hiccup).
-            # Retrying would send it twice: leave the claim to lapse, so the lease keeper
-            # holds it for the peer's report and adopts it (reconcile.py).
-            log.exception("[sms %s] sent via %s but its result could not be recorded; it "
-                          "waits for the peer's report instead of being sent again",
-                          message.id, name)
+            return send_all(transport, chunk)
+        except Exception as exc:   # a bug in a transport: back off and retry, as any error
+            log.exception("unexpected error sending %d message(s) via %s", len(chunk),
+                          transport.name)
+            return [TransportError(f"internal error: {exc}", code="INTERNAL", retryable=True)
+                    for _ in chunk]
+
+    def _record(self, name: str, chunk: list[Message],
+                outcomes: list[SubmitResult | TransportError]) -> None:
+        """The submit results of a chunk in one transaction; the failures one by one."""
+        sent = [(m, o) for m, o in zip(chunk, outcomes, strict=True)
+                if isinstance(o, SubmitResult)]
+        for message, outcome in zip(chunk, outcomes, strict=True):
+            if isinstance(outcome, TransportError):
+                try:
+                    self._failed(message, name, outcome)
+                except Exception:   # its lease lapses; the lease keeper holds it for doubt
+                    log.exception("[sms %s] cannot record its failed send", message.id)
+        if not sent:
             return
-        metrics.sms_status("sent", name)
-        if early:
-            self.on_reported(message.id, early)
+        try:
+            recorded = self.store.mark_sent_many(
+                [Sent(m.id, name, r.provider_ids, r.references) for m, r in sent], self.hook)
+        except Exception as exc:
+            recorded = [exc] * len(sent)
+        for (message, _), early in zip(sent, recorded, strict=True):
+            if isinstance(early, Exception):
+                # The peer has the message; only our record of it failed (a database
+                # hiccup). Retrying would send it twice: leave the claim to lapse, so the
+                # lease keeper holds it for the peer's report and adopts it (reconcile.py).
+                log.error("[sms %s] sent via %s but its result could not be recorded (%s); "
+                          "it waits for the peer's report instead of being sent again",
+                          message.id, name, early)
+                continue
+            log.info("[sms %s] sent via %s (%d part(s), attempt %d)", message.id, name,
+                     message.segments, message.attempts)
+            metrics.sms_status("sent", name)
+            if early:
+                self.on_reported(message.id, early)
 
     def _failed(self, message: Message, name: str, exc: TransportError) -> None:
         if exc.retryable and exc.in_doubt:

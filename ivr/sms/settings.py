@@ -21,6 +21,9 @@ class SmsSettings:
     routes: dict[str, str] = field(default_factory=dict)
     default_transport: str = ""                  # "" = the first transport
     workers: int = 4
+    # Messages a worker claims, sends and records together (one transaction each way), at
+    # most a transport's free window.
+    batch: int = 64
     max_segments: int = 10
     max_attempts: int = 10
     retry_base_seconds: float = 2.0

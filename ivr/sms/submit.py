@@ -12,7 +12,7 @@ import logging
 import re
 import secrets
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from ivr import metrics
 from ivr.call import SmsRequest
@@ -71,7 +71,8 @@ class SmsService:
             workers=settings.workers, lease_seconds=settings.claim_lease_seconds,
             retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds,
                               settings.max_attempts),
-            in_doubt_hold=settings.in_doubt_hold_seconds, clock=self.clock)
+            in_doubt_hold=settings.in_doubt_hold_seconds, clock=self.clock,
+            batch=settings.batch)
         self.callbacks = CallbackSender(
             store, callback_key or secrets.token_bytes(32),
             UrlPolicy(settings.callback_allow, settings.callback_deny),
@@ -181,6 +182,36 @@ class SmsService:
                  message.status.value)
         self._notify(message)
 
+    def on_delivery_reports(self, reports: Sequence[DeliveryReport]) -> list[bool]:
+        """Apply a batch of reports in one transaction, in order (TransportEvents); per
+        report, whether it is stored. Raises if the commit fails: none of them is."""
+        applied = self.store.apply_reports(reports, self._callback_for)
+        matched = False
+        for report, outcome in zip(reports, applied, strict=True):
+            if outcome.error is not None:
+                log.error("delivery report from %s for id %r/ref %s not stored: %s",
+                          report.transport, report.provider_id, report.reference,
+                          outcome.error)
+            elif outcome.message_id is None:
+                log.info("delivery report from %s for unknown id %r/ref %s kept for "
+                         "matching", report.transport, report.provider_id, report.reference)
+            else:
+                matched = True
+                log.info("[sms %s] part report %s", outcome.message_id, report.status.value)
+        if matched:
+            self._notify_batch([a.final for a in applied if a.final is not None])
+        return [a.error is None for a in applied]
+
+    def _notify_batch(self, final: list[Message]) -> None:
+        """As :meth:`_notify`, once for a batch: one wake-up of the callback sender."""
+        self.callbacks.wake()
+        if self.wake is not None:
+            self.wake("c")
+        for message in final:
+            metrics.sms_final(message)
+            for listener in self.final_listeners:
+                listener(message)
+
     def _reported(self, message_id: str, early: list[DeliveryReport]) -> None:
         """Reports the store applied with a submit result (they overtook it), or the ones
         that got an interrupted send adopted: the same notifications as any report."""
@@ -193,13 +224,7 @@ class SmsService:
             self._notify(message)
 
     def _notify(self, message: Message) -> None:
-        self.callbacks.wake()
-        if self.wake is not None:
-            self.wake("c")
-        if message.is_final:
-            metrics.sms_final(message)
-            for listener in self.final_listeners:
-                listener(message)
+        self._notify_batch([message] if message.is_final else [])
 
     def on_inbound(self, sms: InboundSms) -> None:
         when = sms.received_at or dt.datetime.fromtimestamp(self.clock.now(), dt.UTC)

@@ -21,7 +21,9 @@ from ivr.errors import ConfigError
 from ivr.sms.ids import canonical_ids
 from ivr.sms.store.combined import MessageStore
 from ivr.sms.store.roles import (
+    Applied,
     CallbackJob,
+    CallbackOutcome,
     CallbackQueue,
     ChangeHook,
     Inbound,
@@ -29,15 +31,16 @@ from ivr.sms.store.roles import (
     MessageQuery,
     Outbox,
     Reports,
+    Sent,
     Store,
 )
 from ivr.sms.store.rows import EARLY_REPORT_GRACE, REPORT_MATCH_WINDOW
 from ivr.sms.store.schema import ADDED_COLUMNS
 from ivr.sms.store.sqlite import SqliteStore
 
-__all__ = ["ADDED_COLUMNS", "CallbackJob", "CallbackQueue", "ChangeHook", "EARLY_REPORT_GRACE",
+__all__ = ["ADDED_COLUMNS", "Applied", "CallbackJob", "CallbackOutcome", "CallbackQueue", "ChangeHook", "EARLY_REPORT_GRACE",
            "Inbound", "MessageLog", "MessageQuery", "MessageStore", "Outbox",
-           "REPORT_MATCH_WINDOW", "Reports", "SqliteStore", "Store", "canonical_ids",
+           "REPORT_MATCH_WINDOW", "Reports", "Sent", "SqliteStore", "Store", "canonical_ids",
            "open_store"]
 
 

@@ -11,10 +11,10 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ivr.sms.message import Status
+from ivr.sms.message import Message, Status
 from ivr.sms.store.engine import Db, Engine
 from ivr.sms.store.messages import DbMessageLog
-from ivr.sms.store.roles import CallbackJob, ChangeHook
+from ivr.sms.store.roles import CallbackJob, CallbackOutcome, ChangeHook
 
 __all__ = ["CallbackQueueSql", "DbCallbackQueue"]
 
@@ -43,19 +43,21 @@ class DbCallbackQueue:
         self._log = log
 
     def record_change(self, db: Db, message_id: str, status: Status, now: float, detail: str,
-                      hook: ChangeHook) -> None:
+                      hook: ChangeHook) -> Message | None:
         """The event of a status change and, when the message asked for one, its callback,
-        in the caller's transaction."""
+        in the caller's transaction; the message as loaded for its callback (None when it
+        has no callback URL), so the caller need not load it again."""
         self._log.event(db, message_id, status.value, now, detail)
         row = db.execute(self._sql.callback_url, (message_id,)).fetchone()
         if row is None or not row[0]:
-            return
+            return None
         message = self._log.load(db, message_id)
         callback = hook(message, status) if message is not None else None
         if callback is not None:
             url, method, params = callback
             db.execute(self._sql.enqueue,
                        (message_id, status.value, url, method, json.dumps(params), now, now))
+        return message
 
     def callbacks_due(self, limit: int = 20) -> list[CallbackJob]:
         """Due jobs, each the oldest pending one of its message: an application hears
@@ -75,16 +77,24 @@ class DbCallbackQueue:
                       attempt: str = "") -> None:
         """The job ends (``state``); ``attempt`` (else ``error``) is what its last attempt
         got, kept in the job's attempt history."""
-        now = self._engine.now()
-        with self._engine.tx() as db:
-            db.execute(self._sql.done, (state, error, job_id))
-            db.execute(self._sql.attempt, (job_id, now, attempt or error or state))
+        self.callbacks_finish([CallbackOutcome(job_id, state, error, attempt)])
 
     def callback_retry(self, job_id: int, delay: float, error: str) -> None:
+        self.callbacks_finish([CallbackOutcome(job_id, "retry", error, delay=delay)])
+
+    def callbacks_finish(self, outcomes: Sequence[CallbackOutcome]) -> None:
+        """Record many attempts' outcomes in one transaction (one commit): the callback
+        senders' results of a moment, instead of a commit each."""
+        if not outcomes:
+            return
         now = self._engine.now()
         with self._engine.tx() as db:
-            db.execute(self._sql.retry, (now + delay, error, job_id))
-            db.execute(self._sql.attempt, (job_id, now, error))
+            for o in outcomes:
+                if o.state == "retry":
+                    db.execute(self._sql.retry, (now + o.delay, o.error, o.job_id))
+                else:
+                    db.execute(self._sql.done, (o.state, o.error, o.job_id))
+                db.execute(self._sql.attempt, (o.job_id, now, o.attempt or o.error or o.state))
 
     def callback_attempts(self, message_id: str) -> list[tuple[str, float, str]]:
         """Every attempt of the message's callbacks, in order: (status reported, at,

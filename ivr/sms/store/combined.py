@@ -19,7 +19,14 @@ from ivr.sms.store.inbound import DbInbound, InboundSql
 from ivr.sms.store.messages import DbMessageLog, MessageLogSql
 from ivr.sms.store.outbox import DbOutbox, OutboxSql
 from ivr.sms.store.reports import DbReports, ReportsSql
-from ivr.sms.store.roles import CallbackJob, ChangeHook, MessageQuery
+from ivr.sms.store.roles import (
+    Applied,
+    CallbackJob,
+    CallbackOutcome,
+    ChangeHook,
+    MessageQuery,
+    Sent,
+)
 from ivr.sms.store.rows import REPORT_MATCH_WINDOW
 from ivr.sms.transports.base import DeliveryReport
 
@@ -82,6 +89,10 @@ class MessageStore:
                   references: list[int | None], hook: ChangeHook) -> list[DeliveryReport]:
         return self.outbox.mark_sent(message_id, transport, provider_ids, references, hook)
 
+    def mark_sent_many(self, results: Sequence[Sent],
+                       hook: ChangeHook) -> list[list[DeliveryReport] | Exception]:
+        return self.outbox.mark_sent_many(results, hook)
+
     def hold_in_doubt(self, message_id: str, hold: float, error: str) -> None:
         self.outbox.hold_in_doubt(message_id, hold, error)
 
@@ -99,6 +110,10 @@ class MessageStore:
     def apply_report(self, report: DeliveryReport, hook: ChangeHook,
                      modem_window: float = REPORT_MATCH_WINDOW) -> Message | None:
         return self.reports.apply_report(report, hook, modem_window)
+
+    def apply_reports(self, reports: Sequence[DeliveryReport], hook: ChangeHook,
+                      modem_window: float = REPORT_MATCH_WINDOW) -> list[Applied]:
+        return self.reports.apply_reports(reports, hook, modem_window)
 
     def expire_unmatched_reports(self, before: float) -> int:
         return self.reports.expire_unmatched_reports(before)
@@ -125,6 +140,9 @@ class MessageStore:
     def callback_done(self, job_id: int, state: str = "done", error: str = "",
                       attempt: str = "") -> None:
         self.callbacks.callback_done(job_id, state, error, attempt)
+
+    def callbacks_finish(self, outcomes: Sequence[CallbackOutcome]) -> None:
+        self.callbacks.callbacks_finish(outcomes)
 
     def callback_attempts(self, message_id: str) -> list[tuple[str, float, str]]:
         return self.callbacks.callback_attempts(message_id)

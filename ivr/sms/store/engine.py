@@ -8,10 +8,10 @@ connection object of a driver.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
-__all__ = ["Cursor", "Db", "Engine"]
+__all__ = ["Cursor", "Db", "Engine", "each"]
 
 
 class Cursor(Protocol):
@@ -39,3 +39,21 @@ class Engine(Protocol):
 
     def now(self) -> float: ...
     def close(self) -> None: ...
+
+
+@contextmanager
+def each(db: Db) -> Iterator[None]:
+    """One item of a batch inside the caller's transaction: if it fails, only its own
+    writes are undone (a savepoint, same syntax on SQLite and PostgreSQL) and the error
+    goes on to the caller, which records it for that item and carries on with the rest."""
+    db.execute("SAVEPOINT item")
+    try:
+        yield
+    except BaseException as exc:
+        try:
+            db.execute("ROLLBACK TO SAVEPOINT item")
+            db.execute("RELEASE SAVEPOINT item")
+        except Exception:       # the whole transaction is gone (I/O error): the caller's
+            raise exc from None  # tx() sees that and fails every item of it
+        raise
+    db.execute("RELEASE SAVEPOINT item")

@@ -20,10 +20,10 @@ from ivr.errors import StoreError
 from ivr.sms.ids import canonical_ids
 from ivr.sms.message import Message, Status
 from ivr.sms.store.callbacks import DbCallbackQueue
-from ivr.sms.store.engine import Db, Engine
+from ivr.sms.store.engine import Db, Engine, each
 from ivr.sms.store.messages import DbMessageLog
 from ivr.sms.store.reports import DbReports
-from ivr.sms.store.roles import ChangeHook
+from ivr.sms.store.roles import ChangeHook, Sent
 from ivr.sms.store.rows import REPORT_MATCH_WINDOW
 from ivr.sms.transports.base import DeliveryReport
 
@@ -136,9 +136,9 @@ class DbOutbox:
                         "not sent again")
         log.info("[sms %s] interrupted send found at %s by its report(s): not sent again",
                  message_id, adoption.transport)
-        self.mark_sent(message_id, adoption.transport,
-                       [p.provider_id for p in adoption.parts],
-                       [p.reference for p in adoption.parts], hook or _no_callback)
+        self._sent(db, Sent(message_id, adoption.transport,
+                            [p.provider_id for p in adoption.parts],
+                            [p.reference for p in adoption.parts]), hook or _no_callback, now)
         return True
 
     def hold_interrupted(self, hold: float) -> int:
@@ -187,30 +187,59 @@ class DbOutbox:
                   references: list[int | None], hook: ChangeHook) -> list[DeliveryReport]:
         """Record the peer's acceptance; returns reports that had arrived before it."""
         now = self._engine.now()
-        sql = self._sql
-        count = max(len(provider_ids), len(references))
         with self._engine.tx() as db:
-            self._reports.lock_matching(db, transport)
-            for idx in range(count):
-                given = provider_ids[idx] if idx < len(provider_ids) else ""
-                ref = references[idx] if idx < len(references) else None
-                db.execute(sql.part_sent, (canonical_ids(given)[0] if given else "", ref, now,
-                                           now, message_id, idx))
-            db.execute(sql.rest_sent, (now, now, message_id))
-            db.execute(sql.message_sent, (transport, now, now, message_id))
-            self._callbacks.record_change(db, message_id, Status.SENT, now,
-                                          f"accepted by {transport}", hook)
-            # Reports that arrived before this commit (fast SMSC, synchronous loopback) are
-            # applied in this same transaction: deleting them here and applying them later
-            # would lose them to a crash in between.
-            early: list[DeliveryReport] = []
-            for idx in range(count):
-                pid = provider_ids[idx] if idx < len(provider_ids) else ""
-                ref = references[idx] if idx < len(references) else None
-                early.extend(self._reports.take_unmatched(db, message_id, transport, pid, ref))
-            for report in early:
-                self._reports.apply_locked(db, report, hook, now, now - REPORT_MATCH_WINDOW)
-            return early
+            return self._sent(db, Sent(message_id, transport, provider_ids, references),
+                              hook, now)
+
+    def mark_sent_many(self, results: Sequence[Sent],
+                       hook: ChangeHook) -> list[list[DeliveryReport] | Exception]:
+        """Record many submit results in one transaction (one commit, one fsync).
+
+        Each result is its own savepoint: one that cannot be recorded (its row is gone, a
+        constraint) gets its exception in its slot and the others are recorded; the caller
+        treats that one as a send whose record failed. If the commit itself fails, this
+        raises and none of them is recorded."""
+        out: list[list[DeliveryReport] | Exception] = []
+        if not results:
+            return out
+        now = self._engine.now()
+        with self._engine.tx() as db:
+            for result in results:
+                try:
+                    with each(db):
+                        out.append(self._sent(db, result, hook, now))
+                except Exception as exc:
+                    log.error("[sms %s] cannot record its submit result: %s",
+                              result.message_id, exc)
+                    out.append(exc)
+        return out
+
+    def _sent(self, db: Db, result: Sent, hook: ChangeHook, now: float) -> list[DeliveryReport]:
+        sql = self._sql
+        message_id, transport = result.message_id, result.transport
+        provider_ids, references = result.provider_ids, result.references
+        count = max(len(provider_ids), len(references))
+        self._reports.lock_matching(db, transport)
+        for idx in range(count):
+            given = provider_ids[idx] if idx < len(provider_ids) else ""
+            ref = references[idx] if idx < len(references) else None
+            db.execute(sql.part_sent, (canonical_ids(given)[0] if given else "", ref, now,
+                                       now, message_id, idx))
+        db.execute(sql.rest_sent, (now, now, message_id))
+        db.execute(sql.message_sent, (transport, now, now, message_id))
+        self._callbacks.record_change(db, message_id, Status.SENT, now,
+                                      f"accepted by {transport}", hook)
+        # Reports that arrived before this commit (fast SMSC, synchronous loopback) are
+        # applied in this same transaction: deleting them here and applying them later
+        # would lose them to a crash in between.
+        early: list[DeliveryReport] = []
+        for idx in range(count):
+            pid = provider_ids[idx] if idx < len(provider_ids) else ""
+            ref = references[idx] if idx < len(references) else None
+            early.extend(self._reports.take_unmatched(db, message_id, transport, pid, ref))
+        for report in early:
+            self._reports.apply_locked(db, report, hook, now, now - REPORT_MATCH_WINDOW)
+        return early
 
     def mark_retry(self, message_id: str, delay: float, error: str) -> None:
         now = self._engine.now()

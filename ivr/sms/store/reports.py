@@ -9,7 +9,7 @@ PostgreSQL takes a transaction-level advisory lock (several connections, several
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +18,9 @@ from ivr.sms.ids import canonical_ids
 from ivr.sms.message import FINAL_STATUSES, Message, Status
 from ivr.sms.reconcile import Adoption, Candidate, assign_parts
 from ivr.sms.store.callbacks import DbCallbackQueue
-from ivr.sms.store.engine import Db, Engine
+from ivr.sms.store.engine import Db, Engine, each
 from ivr.sms.store.messages import DbMessageLog
-from ivr.sms.store.roles import ChangeHook
+from ivr.sms.store.roles import Applied, ChangeHook
 from ivr.sms.store.rows import EARLY_REPORT_GRACE, REPORT_MATCH_WINDOW, aggregate, spellings, ts
 from ivr.sms.transports.base import DeliveryReport
 
@@ -69,11 +69,41 @@ class DbReports:
         now = self._engine.now()
         with self._engine.tx() as db:
             self.lock_matching(db, report.transport)
-            message_id = self.apply_locked(db, report, hook, now, now - modem_window)
-            return None if message_id is None else self._log.load(db, message_id)
+            matched = self.apply_locked(db, report, hook, now, now - modem_window)
+            if matched is None:
+                return None
+            return matched[1] or self._log.load(db, matched[0])
+
+    def apply_reports(self, reports: Sequence[DeliveryReport], hook: ChangeHook,
+                      modem_window: float = REPORT_MATCH_WINDOW) -> list[Applied]:
+        """Apply many reports in one transaction (one commit), in the order given: two
+        reports of one message in a batch update it, and queue its callbacks, in the order
+        they arrived. Each report is its own savepoint: one that cannot be stored gets its
+        error in its slot (its peer should send it again) and the others are applied. A
+        failed commit raises, and none of them is stored."""
+        out: list[Applied] = []
+        if not reports:
+            return out
+        now = self._engine.now()
+        with self._engine.tx() as db:
+            locked: set[str] = set()
+            for report in reports:
+                if report.transport not in locked:
+                    self.lock_matching(db, report.transport)
+                    locked.add(report.transport)
+                try:
+                    with each(db):
+                        matched = self.apply_locked(db, report, hook, now, now - modem_window)
+                except Exception as exc:
+                    out.append(Applied(error=exc))
+                    continue
+                out.append(Applied() if matched is None else Applied(*matched))
+        return out
 
     def apply_locked(self, db: Db, report: DeliveryReport, hook: ChangeHook, now: float,
-                     since: float) -> str | None:
+                     since: float) -> tuple[str, Message | None] | None:
+        """Apply ``report`` in the caller's transaction: (message id, the message if the
+        report made it final), or None when it matched nothing (kept)."""
         sql = self._sql
         part = self._match(db, report, since)
         if part is None:
@@ -92,7 +122,7 @@ class DbReports:
             self._log.event(db, message_id, report.status.value, now,
                             f"part {idx + 1}: repeated report ignored (already "
                             f"{previous.value})")
-            return message_id
+            return message_id, None
         # HTTP providers give one id for the whole message, stored on every part: the report
         # then covers each part with that id (SMPP/modem parts have their own ids/references).
         db.execute(sql.set_part_status, (report.status.value, report.error_code, now,
@@ -110,9 +140,10 @@ class DbReports:
                 delivered_at = done if sent_at is None or done >= sent_at else now
             error_code = None if new == Status.DELIVERED else (report.error_code or 30008)
             db.execute(sql.settle, (new.value, now, error_code, delivered_at, message_id))
-            self._callbacks.record_change(db, message_id, new, now,
-                                          report.error_text or report.raw[:200], hook)
-        return message_id
+            loaded = self._callbacks.record_change(db, message_id, new, now,
+                                                   report.error_text or report.raw[:200], hook)
+            return message_id, loaded or self._log.load(db, message_id)
+        return message_id, None
 
     def _match(self, db: Db, report: DeliveryReport, since: float) -> tuple[str, int] | None:
         if report.provider_id:

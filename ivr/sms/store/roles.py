@@ -17,7 +17,7 @@ from typing import Protocol
 from ivr.sms.message import Message, Status
 from ivr.sms.transports.base import DeliveryReport
 
-__all__ = ["ChangeHook", "MessageQuery", "CallbackJob", "MessageLog", "Outbox", "Reports",
+__all__ = ["ChangeHook", "MessageQuery", "CallbackJob", "Sent", "Applied", "CallbackOutcome", "MessageLog", "Outbox", "Reports",
            "Inbound", "CallbackQueue", "Store"]
 
 # (message after the change, new status) -> (url, method, params) to call back, or None.
@@ -54,6 +54,40 @@ class CallbackJob:
     owner: str = ""          # the message's owner: receivers' health is kept per owner
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A submit result to record: what the peer accepted for one message."""
+
+    message_id: str
+    transport: str
+    provider_ids: list[str]
+    references: list[int | None]
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one delivery report of a batch did: the message it matched (None: kept
+    unmatched until its submit result arrives), whether it made that message final, or
+    the error that kept it from being stored (the peer should send it again)."""
+
+    message_id: str | None = None
+    final: Message | None = None
+    error: Exception | None = None
+
+
+@dataclass(frozen=True)
+class CallbackOutcome:
+    """How one callback attempt ended, to be recorded: ``state`` "done", "failed" or
+    "refused" ends the job; "retry" makes it due again ``delay`` seconds later.
+    ``attempt`` (else ``error``) is what the attempt got, kept in its history."""
+
+    job_id: int
+    state: str
+    error: str = ""
+    attempt: str = ""
+    delay: float = 0.0
+
+
 class MessageLog(Protocol):
     """Reading messages and their history (API views, ``ivr sms``)."""
 
@@ -75,6 +109,8 @@ class Outbox(Protocol):
                      lease_seconds: float) -> None: ...
     def mark_sent(self, message_id: str, transport: str, provider_ids: list[str],
                   references: list[int | None], hook: ChangeHook) -> list[DeliveryReport]: ...
+    def mark_sent_many(self, results: Sequence[Sent],
+                       hook: ChangeHook) -> list[list[DeliveryReport] | Exception]: ...
     def mark_retry(self, message_id: str, delay: float, error: str) -> None: ...
     def hold_in_doubt(self, message_id: str, hold: float, error: str) -> None: ...
     def release(self, message_id: str, delay: float = 0.0, reason: str = "") -> None: ...
@@ -87,6 +123,8 @@ class Reports(Protocol):
 
     def apply_report(self, report: DeliveryReport, hook: ChangeHook,
                      modem_window: float = ...) -> Message | None: ...
+    def apply_reports(self, reports: Sequence[DeliveryReport], hook: ChangeHook,
+                      modem_window: float = ...) -> list[Applied]: ...
     def expire_unmatched_reports(self, before: float) -> int: ...
 
 
@@ -108,6 +146,7 @@ class CallbackQueue(Protocol):
     def callback_done(self, job_id: int, state: str = "done", error: str = "",
                       attempt: str = "") -> None: ...
     def callback_retry(self, job_id: int, delay: float, error: str) -> None: ...
+    def callbacks_finish(self, outcomes: Sequence[CallbackOutcome]) -> None: ...
     def callbacks_defer(self, job_ids: Sequence[int], delay: float, reason: str) -> None: ...
     def callback_states(self, message_id: str) -> list[tuple[str, str, int]]: ...
     def callback_history(self, message_id: str) -> list[tuple[str, str, int, str]]: ...

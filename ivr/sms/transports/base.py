@@ -9,13 +9,19 @@ It holds no queue of its own: the dispatcher owns retries, so a crash loses noth
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from ivr.errors import TransportError
 from ivr.sms.message import Message, Status
 from ivr.sms.pdu import Concat
 
-__all__ = ["DeliveryReport", "InboundSms", "SubmitResult", "Transport", "TransportEvents"]
+__all__ = ["BatchSender", "DeliveryReport", "InboundSms", "SubmitResult", "Transport",
+           "TransportEvents", "report_all", "send_all"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,10 @@ class TransportEvents(Protocol):
 
     def on_delivery_report(self, report: DeliveryReport) -> None: ...
 
+    def on_delivery_reports(self, reports: Sequence[DeliveryReport]) -> list[bool]:
+        """Store many reports in one transaction; per report, whether it is stored (a
+        peer acknowledges only those: the others it sends again)."""
+
     def on_inbound(self, sms: InboundSms) -> None: ...
 
 
@@ -93,3 +103,51 @@ class Transport(Protocol):
 
     def healthy(self) -> bool:
         """True when the transport can accept a send now (bound, modem registered...)."""
+
+
+@runtime_checkable
+class BatchSender(Protocol):
+    """A transport that can have many messages outstanding at once (SMPP's window): one
+    thread hands it a batch and gets one outcome per message, instead of one blocked
+    thread per message."""
+
+    def send_many(self, messages: Sequence[Message]) -> list[SubmitResult | TransportError]:
+        """Send every message; per message what the peer accepted or why it did not.
+        Never raises for one message's failure."""
+
+
+def send_all(transport: Transport,
+             messages: Sequence[Message]) -> list[SubmitResult | TransportError]:
+    """Every message through ``transport``: its ``send_many`` when it has one, else one
+    ``send`` after another."""
+    if isinstance(transport, BatchSender):
+        return transport.send_many(messages)
+    out: list[SubmitResult | TransportError] = []
+    for message in messages:
+        try:
+            out.append(transport.send(message))
+        except TransportError as exc:
+            out.append(exc)
+    return out
+
+
+def report_all(events: TransportEvents, reports: Sequence[DeliveryReport]) -> list[bool]:
+    """Hand ``reports`` to ``events`` in one batch when it takes batches, else one by one;
+    per report, whether it is stored."""
+    batch = getattr(events, "on_delivery_reports", None)
+    if batch is not None:
+        try:
+            return list(batch(reports))
+        except Exception:       # the commit failed: nothing of the batch is stored
+            log.exception("%d report(s) not stored", len(reports))
+            return [False] * len(reports)
+    stored: list[bool] = []
+    for report in reports:
+        try:
+            events.on_delivery_report(report)
+            stored.append(True)
+        except Exception:
+            log.exception("report for %s/%s not stored", report.transport,
+                          report.provider_id or report.reference)
+            stored.append(False)
+    return stored

@@ -32,7 +32,7 @@ from urllib.parse import unquote, urlsplit
 
 from ivr.errors import ConfigError, TransportError
 from ivr.sms.message import Message, Status
-from ivr.sms.transports.base import DeliveryReport, SubmitResult, TransportEvents
+from ivr.sms.transports.base import DeliveryReport, SubmitResult, TransportEvents, report_all
 
 __all__ = ["LoopbackTransport", "from_url"]
 
@@ -117,16 +117,19 @@ class LoopbackTransport:
 
     def _later(self, report: DeliveryReport) -> None:
         if self.delay <= 0:
-            self._deliver(report)
+            self._deliver([report])
         else:
             self._reports.at(time.monotonic() + self.delay, report)
 
-    def _deliver(self, report: DeliveryReport) -> None:
+    def _deliver(self, reports: list[DeliveryReport]) -> None:
         if self._events is not None and not self._stopped.is_set():
-            self._events.on_delivery_report(report)     # returns once the report is stored
+            # Returns once the reports are stored; those that are not are sent again when
+            # the transport starts next (never acknowledged).
+            stored = report_all(self._events, reports)
             if self.log_path:
                 with self._lock, open(self._acked_path, "a", encoding="utf-8") as ack:
-                    ack.write(report.provider_id + "\n")
+                    ack.writelines(r.provider_id + "\n"
+                                   for r, ok in zip(reports, stored, strict=True) if ok)
 
     def stop(self) -> None:
         self._stopped.set()
@@ -136,9 +139,12 @@ class LoopbackTransport:
 class _ReportScheduler:
     """Delivers reports when they fall due: one timer thread for all of them (a thread per
     report cost more than the messages at a thousand a second), and a few threads that hand
-    them to the service, so their store writes share commits."""
+    them to the service, every report due at one moment in one batch (one transaction)."""
 
-    def __init__(self, deliver: Callable[[DeliveryReport], None], threads: int = 4) -> None:
+    BATCH = 256
+
+    def __init__(self, deliver: Callable[[list[DeliveryReport]], None],
+                 threads: int = 4) -> None:
         self._deliver = deliver
         self._threads = threads
         self._due: list[tuple[float, int, DeliveryReport]] = []
@@ -179,14 +185,20 @@ class _ReportScheduler:
                 if not self._running or self._pool is None:
                     return
                 now = time.monotonic()
+                batch: list[DeliveryReport] = []
                 while self._due and self._due[0][0] <= now:
-                    self._pool.submit(self._safely, heapq.heappop(self._due)[2])
+                    batch.append(heapq.heappop(self._due)[2])
+                    if len(batch) == self.BATCH:
+                        self._pool.submit(self._safely, batch)
+                        batch = []
+                if batch:
+                    self._pool.submit(self._safely, batch)
 
-    def _safely(self, report: DeliveryReport) -> None:
+    def _safely(self, reports: list[DeliveryReport]) -> None:
         try:
-            self._deliver(report)
+            self._deliver(reports)
         except Exception:   # the service logs store errors; a report is not worth a thread
-            log.exception("loopback: could not deliver report for %s", report.provider_id)
+            log.exception("loopback: could not deliver %d report(s)", len(reports))
 
 
 def from_url(name: str, url: str) -> LoopbackTransport:

@@ -4,7 +4,6 @@ matching, multi-part aggregation, leases, early reports, paging."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,34 +13,11 @@ from ivr.sms.message import Direction, Message, Part, Status
 from ivr.sms.store import MessageQuery, SqliteStore, canonical_ids
 from ivr.sms.store.postgres import PostgresStore
 from ivr.sms.transports.base import DeliveryReport
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
+from tests.unit.sms.conftest import Clock
 
 
 def no_callbacks(message: Message, status: Status) -> None:
     return None
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[SqliteStore]:
-    if request.param == "sqlite":
-        backend = SqliteStore(tmp_path / "s.db", clock=clock)
-    else:
-        backend = PostgresStore(request.getfixturevalue("postgres_url"), clock=clock)
-        backend.reset()
-    yield backend
-    backend.close()
 
 
 def message(mid: str, parts: int = 1, recipient: str = "+3611", **kw: object) -> Message:
