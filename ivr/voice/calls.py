@@ -110,7 +110,14 @@ class SipCall:
             return PlayOutcome.INTERRUPTED
         data = self.render(prompt)
         rtp = self.leg.rtp
-        if not data or rtp is None:
+        if rtp is None:
+            # Rendering a long prompt takes time (espeak-ng, a download). A caller who hung
+            # up meanwhile took the media with the call (both under the leg's lock): the
+            # script ends here instead of "completed" running the next verb (a SendSms after
+            # the prompt) on a call that is gone.
+            self._alive()
+            return PlayOutcome.COMPLETED
+        if not data:
             return PlayOutcome.COMPLETED
         limit = prompt.seconds if prompt.kind == "play" and prompt.seconds else 0.0
         with self._play_lock:
