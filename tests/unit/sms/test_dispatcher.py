@@ -22,8 +22,10 @@ class GateTransport:
     """Unhealthy until ``ready`` is set; records every send and its time."""
 
     def __init__(self, name: str = "gate", rate_limit: float = 0.0, max_in_flight: int = 4,
-                 hold: float = 0.0, release: threading.Event | None = None) -> None:
+                 hold: float = 0.0, release: threading.Event | None = None,
+                 clock: ManualClock | None = None) -> None:
         self.name = name
+        self.clock = clock          # when given, sends are timed on it
         self.release = release      # when given, a send waits for it instead of ``hold``
         self.rate_limit = rate_limit
         self.max_in_flight = max_in_flight
@@ -53,7 +55,7 @@ class GateTransport:
             time.sleep(self.hold)
         with self._lock:
             self.in_flight -= 1
-            self.sent.append((message.id, time.monotonic()))
+            self.sent.append((message.id, self.clock.now() if self.clock else time.monotonic()))
         return SubmitResult(provider_ids=[f"g{len(self.sent)}"] * max(1, message.segments))
 
 
@@ -121,17 +123,24 @@ def test_unhealthy_transport_delays_without_using_attempts(
 
 
 def test_rate_limit_and_window_per_transport(make_settings: Callable[..., Settings]) -> None:
-    gate = GateTransport(rate_limit=20.0, max_in_flight=2, hold=0.02)
+    """On a clock that stands still while the messages are queued (a real one let the bucket
+    fill while a loaded machine queued them, and the sends came as a burst)."""
+    clock = ManualClock()
+    started = clock.now()
+    gate = GateTransport(rate_limit=20.0, max_in_flight=2, hold=0.02, clock=clock)
     gate.ready.set()
-    service = build_sms_service(make_settings(workers=4), extra_transports={"gate": gate})
+    service = build_sms_service(make_settings(workers=4), extra_transports={"gate": gate},
+                                clock=clock)
     service.start()
     try:
         for n in range(12):
             service.submit_sms(SmsRequest(recipient=f"+3611{n}", body="x", transport="gate"))
-        wait_until(lambda: len(gate.sent) == 12)
+        drive(clock, lambda: len(gate.sent) == 12, step=0.01)
         times = sorted(t for _, t in gate.sent)
-        # One token up front, then 20/s: 11 more sends need at least 0.55 s.
-        assert times[-1] - times[0] >= 0.45
+        # One token up front, then 20 per second of the clock: by the k-th send at least
+        # (k - 1) / 20 s have passed since the bucket was made.
+        for k, at in enumerate(times, start=1):
+            assert k <= 1 + 20.0 * (at - started) + 1e-6, (k, at - started)
         assert gate.max_seen <= 2
     finally:
         service.stop()
