@@ -142,10 +142,12 @@ def build_sms_service(settings: Settings,
 
 
 def build_services(settings: Settings, *, wake: Callable[[str], None] | None = None,
-                   calls: CallCommands | None = None) -> Services:
+                   calls: CallCommands | None = None, address_book: bool = True) -> Services:
     """The SMS service, the user store, the rate limiter and the notifier (no threads
     started yet: the roles start them). ``wake``: see :func:`build_sms_service`; ``calls``:
-    the call control of a voice process elsewhere (ivr.roles.control.RemoteCalls)."""
+    the call control of a voice process elsewhere (ivr.roles.control.RemoteCalls);
+    ``address_book``: False for the SMS core, which resolves no names (names are expanded
+    where a request or a script is accepted), so it holds no connection for the book."""
     from ivr.addressbook import open_address_book
     from ivr.api.notify import Notifier
     from ivr.users import UserStore
@@ -159,7 +161,8 @@ def build_services(settings: Settings, *, wake: Callable[[str], None] | None = N
         sms.final_listeners.append(notifier.sms_final)
     users = UserStore(user_store_path(settings.ivr.data_dir))
     return Services(settings, sms, users, notifier=notifier, calls=calls,
-                    address_book=open_address_book(database_url(settings)))
+                    address_book=open_address_book(database_url(settings)) if address_book
+                    else None)
 
 
 def build_mail_outbox(settings: Settings) -> MailOutbox | None:

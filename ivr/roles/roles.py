@@ -66,10 +66,10 @@ def _remote_calls(settings: Settings) -> RemoteCalls | None:
 
 
 def _services(settings: Settings, wake: WakeSender | None,
-              calls: CallCommands | None = None) -> Services:
+              calls: CallCommands | None = None, *, address_book: bool = True) -> Services:
     from ivr.service import build_services
 
-    return build_services(settings, wake=wake, calls=calls)
+    return build_services(settings, wake=wake, calls=calls, address_book=address_book)
 
 
 def _stop_all(name: str, *parts: Any) -> None:
@@ -125,7 +125,8 @@ class SmsRole:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.services = _services(settings, None)   # it is the core: woken in-process
+        # It is the core: woken in-process; it resolves no address-book names.
+        self.services = _services(settings, None, address_book=False)
         self._listener: WakeListener | None = None
 
     def woken(self, kind: str, count: int) -> None:

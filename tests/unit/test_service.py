@@ -30,6 +30,21 @@ def test_services_are_built_whole_and_private(tmp_path: Path) -> None:
             assert (tmp_path / directory).stat().st_mode & 0o777 == 0o700
         for name in ("ivr.db", "callback.key"):
             assert (tmp_path / "data" / name).stat().st_mode & 0o777 == 0o600
+        assert services.address_book is not None
+    finally:
+        services.sms.store.close()
+        services.close_address_book()
+
+
+def test_the_sms_core_holds_no_address_book(tmp_path: Path) -> None:
+    """Names are expanded where a request or a script is accepted; the SMS core resolves
+    none, so it keeps no connection for the book (one per core on PostgreSQL)."""
+    settings = Settings()
+    settings.ivr.data_dir = str(tmp_path / "data")
+    services = build_services(settings, address_book=False)
+    try:
+        assert services.address_book is None
+        services.close_address_book()           # nothing to close, no error
     finally:
         services.sms.store.close()
 
