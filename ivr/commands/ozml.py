@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ivr.addressbook import AddressBook
+    from ivr.config import Settings
 
 __all__ = ["register"]
 
@@ -76,8 +81,31 @@ def _simulate(args: argparse.Namespace) -> int:
     # except that loopback is allowed: simulate runs on the author's machine, against the
     # web application under development (as `ivr serve --demo` does).
     allow = [*settings.sms.callback_allow, "127.0.0.0/8", "::1"]
-    Interpreter(settings.ozml, sms, email=InMemoryEmailSubmitter(show_email),
-                url_policy=UrlPolicy(allow, settings.sms.callback_deny),
-                file_roots=(settings.audio.recordings_dir, settings.audio.sounds_dir),
-                clock=lambda: call.clock).run(call, args.script)
+    book = _address_book(settings)
+    try:
+        Interpreter(settings.ozml, sms, email=InMemoryEmailSubmitter(show_email),
+                    url_policy=UrlPolicy(allow, settings.sms.callback_deny),
+                    file_roots=(settings.audio.recordings_dir, settings.audio.sounds_dir),
+                    clock=lambda: call.clock, address_book=book).run(call, args.script)
+    finally:
+        if book is not None:
+            book.close()
     return 0
+
+
+def _address_book(settings: Settings) -> AddressBook | None:
+    """The configured address book, so names resolve in the transcript as on a call; None
+    when there is no database yet (simulate never creates one) or it cannot be reached."""
+    from ivr.addressbook import open_address_book
+    from ivr.config import database_url
+    from ivr.errors import IvrError
+
+    url = database_url(settings)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        return None
+    try:
+        return open_address_book(url)
+    except IvrError as exc:
+        print(f"address book not available ({exc}): names are used as written",
+              file=sys.stderr)
+        return None

@@ -155,3 +155,28 @@ def test_simulate_silent_menu_ends_at_max_call_seconds(tmp_path: Path) -> None:
     result = ivr("simulate", str(script), "--digits", "", "--config", str(config))
     assert result.stdout.count("[speak] menu") == 6     # 5 s + 0.5 s per round, 30 s in all
     assert "max_call_seconds" in result.stderr and result.stdout.rstrip().endswith("[hangup]")
+
+
+def test_simulate_resolves_address_book_names_as_a_call_does(tmp_path: Path) -> None:
+    config = tmp_path / "ivr.ini"
+    config.write_text(f"[ivr]\ndata_dir = {tmp_path}/var\n")
+    for name, number in (("alice", "+3611111111"), ("bob", "+3622222222")):
+        added = ivr("contacts", "--config", str(config), "add", name, number, "--list", "oncall")
+        assert added.returncode == 0, added.stderr
+    script = tmp_path / "page.xml"
+    script.write_text('<Response><SendSms Recipient="Bob">hi bob</SendSms>'
+                      '<SendSms Recipient="oncall">all hands</SendSms></Response>')
+    result = ivr("simulate", str(script), "--digits", "", "--config", str(config))
+    assert "[sms] to +3622222222: hi bob" in result.stdout, result.stdout + result.stderr
+    assert "[sms] to +3611111111: all hands" in result.stdout
+    assert "[sms] to +3622222222: all hands" in result.stdout
+
+
+def test_simulate_creates_no_database_for_the_address_book(tmp_path: Path) -> None:
+    config = tmp_path / "ivr.ini"
+    config.write_text(f"[ivr]\ndata_dir = {tmp_path}/var\n")
+    script = tmp_path / "page.xml"
+    script.write_text('<Response><SendSms Recipient="bob">hi</SendSms></Response>')
+    result = ivr("simulate", str(script), "--digits", "", "--config", str(config))
+    assert "[sms] to bob: hi" in result.stdout, result.stdout + result.stderr
+    assert not (tmp_path / "var" / "ivr.db").exists()
