@@ -144,8 +144,8 @@ class Dispatcher:
         soonest = 1.0
         room = 0
         with self._count_lock:
-            for name, transport in self.transports.items():
-                free = max(1, transport.max_in_flight) - self._in_flight[name]
+            for name in self.transports:
+                free = self._room(name)
                 if free <= 0:
                     busy.append(name)
                     continue
@@ -154,8 +154,16 @@ class Dispatcher:
                     busy.append(name)
                     soonest = min(soonest, wait)
                     continue
-                room = max(room, 1 if transport.rate_limit > 0 else free)
+                room = max(room, free)
         return busy, soonest, room
+
+    def _room(self, name: str) -> int:
+        """How many messages ``name`` can take now (the caller holds ``_count_lock``): its
+        free window, or one at a time when it is rate-limited (the bucket paces each send).
+        0 or less: its window is full."""
+        transport = self.transports[name]
+        free = max(1, transport.max_in_flight) - self._in_flight[name]
+        return min(free, 1) if transport.rate_limit > 0 else free
 
     def _idle(self, busy: bool, token_in: float) -> None:
         wait = self.store.next_due_in()
@@ -220,8 +228,7 @@ class Dispatcher:
                 name = self._route(message)
             except Exception:  # never lose the message to a bug: back off and retry
                 log.exception("[sms %s] unexpected dispatch error", message.id)
-                self.store.mark_retry(message.id, self.retry.delay(message.attempts),
-                                      "internal error")
+                self._settle_after_bug(message)
                 continue
             if name is not None:
                 groups.setdefault(name, []).append(message)
@@ -242,10 +249,8 @@ class Dispatcher:
         if not groups:
             return groups
         name = next(iter(groups))
-        transport = self.transports[name]
         with self._count_lock:
-            room = 1 if transport.rate_limit > 0 else \
-                max(1, max(1, transport.max_in_flight) - self._in_flight[name])
+            room = max(1, self._room(name))
         keep = groups[name][:room]
         back = groups[name][room:] + [m for other, ms in groups.items() if other != name
                                       for m in ms]
