@@ -8,10 +8,10 @@ classes (:class:`~ivr.sms.store.sqlite.SqliteEngine`: WAL, ``synchronous=FULL``,
 commit; :class:`~ivr.sms.store.postgres.PostgresEngine`: a pool, one transaction per
 operation), so a record is durable when ``tx()`` returns on either backend.
 
-On PostgreSQL only missing objects are created (``to_regclass``, under the store's schema
-lock): ``CREATE INDEX IF NOT EXISTS`` takes a SHARE lock on its table even when the index
-exists, which deadlocks with the writes of processes already running (a role restarted
-under load), exactly as in ``ivr/sms/store/postgres.py``.
+Their CREATE statements come from the store's own renderer (``schema.render``), and on
+PostgreSQL the store's ``create_missing`` runs them: only missing objects, under the schema
+lock (``CREATE INDEX IF NOT EXISTS`` takes a SHARE lock on its table even when the index
+exists, which deadlocks with the writes of processes already running).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 from ivr.errors import ConfigError
 from ivr.sms.store.engine import Db, Engine
-from ivr.sms.store.schema import Index, Table, render_column
+from ivr.sms.store.schema import Index, Table, render
 
-__all__ = ["SQLITE", "POSTGRES", "Database", "open_database", "backend_of", "render_tables"]
+__all__ = ["SQLITE", "POSTGRES", "Database", "open_database", "backend_of"]
 
 SQLITE, POSTGRES = "sqlite", "postgres"
 # A small pool per use: these tables see one write per call and a few reads.
@@ -49,20 +49,6 @@ def backend_of(database_url: str) -> str:
         return SQLITE
     raise ConfigError(f"[sms] database_url {database_url!r}: use sqlite:///PATH or "
                       "postgresql://user:password@host/dbname")
-
-
-def render_tables(backend: str, tables: Sequence[Table], indexes: Sequence[Index]
-                  ) -> list[tuple[str, str]]:
-    """(name, CREATE statement) for each table and index, in the backend's column types."""
-    types = _types(backend)
-    out = []
-    for table in tables:
-        body = [text for text in (render_column(c, types) for c in table.columns) if text]
-        out.append((table.name, f"CREATE TABLE IF NOT EXISTS {table.name} "
-                                f"({', '.join([*body, *table.constraints])})"))
-    out.extend((i.name, f"CREATE INDEX IF NOT EXISTS {i.name} ON {i.table} "
-                        f"({', '.join(i.columns)})") for i in indexes)
-    return out
 
 
 def _types(backend: str) -> dict[str, str]:
@@ -91,7 +77,7 @@ def open_database(database_url: str, tables: Sequence[Table],
         engine = SqliteEngine(database_url[len("sqlite:///"):], time.time)
     try:
         with engine.tx() as db:
-            _create_missing(db, backend, render_tables(backend, tables, indexes))
+            _create_missing(db, backend, render(_types(backend), tables, indexes))
     except BaseException:
         engine.close()
         raise
@@ -99,14 +85,10 @@ def open_database(database_url: str, tables: Sequence[Table],
 
 
 def _create_missing(db: Db, backend: str, statements: list[tuple[str, str]]) -> None:
-    if backend == SQLITE:
-        for _, statement in statements:     # one writer: IF NOT EXISTS is enough
-            db.execute(statement)
-        return
-    from ivr.sms.store.postgres_sql import SCHEMA_LOCK
+    if backend == POSTGRES:
+        from ivr.sms.store.postgres import create_missing  # psycopg only when configured
 
-    db.execute(SCHEMA_LOCK)        # two processes starting at once must not race
-    for name, statement in statements:
-        found = db.execute("SELECT to_regclass(%s)", (name,)).fetchone()
-        if found is None or found[0] is None:
-            db.execute(statement)
+        create_missing(db, statements)
+        return
+    for _, statement in statements:     # SQLite has one writer: IF NOT EXISTS is enough
+        db.execute(statement)

@@ -10,10 +10,9 @@ written in them.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,10 +21,11 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ivr.errors import StoreError
 from ivr.sms.store.combined import MessageStore
+from ivr.sms.store.engine import Db
 from ivr.sms.store.postgres_sql import POSTGRES_SQL, SCHEMA_LOCK, TYPES
 from ivr.sms.store.schema import ADDED_COLUMNS, render, render_column
 
-__all__ = ["PostgresEngine", "PostgresStore"]
+__all__ = ["PostgresEngine", "PostgresStore", "create_missing"]
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +44,17 @@ class _Connection:
             cur.executemany(sql, [tuple(r) for r in rows])
 
 
-_CREATED = re.compile(r"CREATE (?:UNIQUE )?(?:TABLE|INDEX) IF NOT EXISTS (\w+)", re.IGNORECASE)
-
-
-def _created(statement: str) -> str | None:
-    """The table or index a schema statement creates (None: not a CREATE ... IF NOT EXISTS)."""
-    found = _CREATED.search(statement)
-    return found.group(1) if found else None
+def create_missing(db: Db, statements: Iterable[tuple[str, str]]) -> None:
+    """Run the (name, CREATE ... IF NOT EXISTS) ``statements`` whose object does not exist
+    yet, under the schema lock (two processes starting at once must not race). Only what is
+    missing: CREATE INDEX IF NOT EXISTS takes a SHARE lock on its table even when the index
+    exists, which deadlocks with the writes of the processes already running (a role
+    restarted under load); to_regclass takes no lock."""
+    db.execute(SCHEMA_LOCK)
+    for name, statement in statements:
+        found = db.execute("SELECT to_regclass(%s)", (name,)).fetchone()
+        if found is None or found[0] is None:
+            db.execute(statement)
 
 
 class PostgresEngine:
@@ -70,17 +74,7 @@ class PostgresEngine:
         except (psycopg.Error, PoolTimeout) as exc:
             raise StoreError(f"cannot connect to the PostgreSQL message store: {exc}") from None
         with self.tx() as db:
-            # Two processes starting at once must not race on CREATE ... IF NOT EXISTS.
-            db.execute(SCHEMA_LOCK)
-            # Only what is missing: CREATE INDEX IF NOT EXISTS takes a SHARE lock on its table
-            # even when the index exists, which deadlocks with the writes of the processes
-            # already running (a role restarted under load); to_regclass takes no lock.
-            for statement in render(TYPES):
-                name = _created(statement)
-                found = db.execute("SELECT to_regclass(%s)", (name,)).fetchone() \
-                    if name is not None else None
-                if found is None or found[0] is None:
-                    db.execute(statement)
+            create_missing(db, render(TYPES))
             # Databases of older releases. Not ADD COLUMN IF NOT EXISTS on every start: it
             # takes an exclusive lock even when the column exists, and deadlocks with the
             # transactions of processes already running on the database.

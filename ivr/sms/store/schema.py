@@ -8,7 +8,7 @@ gets an explicit column, which paging uses as a tie-breaker).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = ["Column", "Table", "Index", "TABLES", "INDEXES", "ADDED_COLUMNS", "render",
@@ -122,13 +122,16 @@ def render_column(column: Column, types: Mapping[str, str]) -> str:
     return f"{column.name} {kind} {column.extra}".strip() if kind else ""
 
 
-def render(types: Mapping[str, str]) -> list[str]:
-    """CREATE TABLE/INDEX IF NOT EXISTS statements, with ``types`` mapping each kind."""
+def render(types: Mapping[str, str], tables: Sequence[Table] = TABLES,
+           indexes: Sequence[Index] = INDEXES) -> list[tuple[str, str]]:
+    """(name, CREATE TABLE/INDEX IF NOT EXISTS statement) for each of ``tables`` and
+    ``indexes`` (the store's own by default; the call history and the address book declare
+    theirs the same way), with ``types`` mapping each kind."""
     statements = []
-    for table in TABLES:
+    for table in tables:
         body = [text for text in (render_column(c, types) for c in table.columns) if text]
-        statements.append(f"CREATE TABLE IF NOT EXISTS {table.name} "
-                          f"({', '.join([*body, *table.constraints])})")
-    statements.extend(f"CREATE INDEX IF NOT EXISTS {i.name} ON {i.table} ({', '.join(i.columns)})"
-                      for i in INDEXES)
+        statements.append((table.name, f"CREATE TABLE IF NOT EXISTS {table.name} "
+                                        f"({', '.join([*body, *table.constraints])})"))
+    statements.extend((i.name, f"CREATE INDEX IF NOT EXISTS {i.name} ON {i.table} "
+                               f"({', '.join(i.columns)})") for i in indexes)
     return statements

@@ -47,7 +47,7 @@ class SqliteEngine:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            for statement in render(TYPES):
+            for _, statement in render(TYPES):
                 self._db.execute(statement)
             self._add_columns(self._db)
             # From here the writer waits for another process's write lock itself
